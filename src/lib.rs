@@ -1,0 +1,10 @@
+//! splitbrain — a deterministic-simulation testbed for ZooKeeper-based master election.
+//!
+//! Production code (usable by a real node): [`env`], [`coord`], [`zk::types`].
+//! Simulation: [`sim`] (world, clocks, network, faults, trace) and the simulated ZooKeeper
+//! ensemble and client under [`zk`].
+
+pub mod coord;
+pub mod env;
+pub mod sim;
+pub mod zk;

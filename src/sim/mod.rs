@@ -1,0 +1,6 @@
+//! The simulated world on madsim: hosts, clocks, network, faults and the event trace.
+
+pub mod clock;
+pub mod net;
+pub mod trace;
+pub mod world;

@@ -1,0 +1,321 @@
+//! The simulated network: hosts in sites, FIFO links with per-site-pair latency, and the
+//! network faults the nemesis, scenarios and chaos runner share.
+//!
+//! Everything ZooKeeper and the databases send goes over TCP, so a link behaves like a TCP
+//! connection, not like datagrams: packets on one directed link arrive in order; a partition
+//! *stalls* a link (bytes wait in the sender's buffer and flow again on heal) instead of
+//! dropping; packet loss shows as retransmission delay (head-of-line blocking included). The
+//! protocols above give up on a connection by their own timeouts, and ignore packets of a
+//! connection they have abandoned. A process that dies makes its host send resets to the peers
+//! it was talking to (kill -9 with the OS alive); a hard crash (power loss) sends nothing.
+
+use crate::sim::trace::Fnv64;
+use crate::zk::proto::{ClientRequest, ServerResponse};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Index of a host in its world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HostId(pub u32);
+
+impl HostId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+pub type Port = u16;
+
+/// Well-known ports.
+pub mod ports {
+    use super::Port;
+    pub const ZK_CLIENT: Port = 2181;
+    pub const ZK_QUORUM: Port = 2888;
+    pub const DATABASE: Port = 5432;
+    /// Client sockets get ports from here up, per host.
+    pub const EPHEMERAL_START: Port = 40_000;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Addr {
+    pub host: HostId,
+    pub port: Port,
+}
+
+/// What travels between hosts. One enum for the whole world keeps packets cheap (no boxing,
+/// no downcasts) and hashable for the trace.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Payload {
+    ZkRequest(ClientRequest),
+    ZkResponse(ServerResponse),
+    ZkPeer(crate::zk::peer::PeerMsg),
+    /// The sending process died: every connection between the two addresses is reset.
+    Reset,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Packet {
+    pub from: Addr,
+    pub to: Addr,
+    pub payload: Payload,
+}
+
+impl Packet {
+    fn fingerprint(&self) -> u64 {
+        let mut h = Fnv64::default();
+        self.from.hash(&mut h);
+        self.to.hash(&mut h);
+        self.payload.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// One-way latency of a link: `base` plus a uniform draw in `0..=jitter`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkLatency {
+    pub base: Duration,
+    pub jitter: Duration,
+}
+
+impl LinkLatency {
+    pub const fn new(base: Duration, jitter: Duration) -> Self {
+        LinkLatency { base, jitter }
+    }
+}
+
+/// Latency defaults and per-site-pair overrides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetConfig {
+    pub same_host: LinkLatency,
+    pub same_site: LinkLatency,
+    pub cross_site: LinkLatency,
+    /// Overrides by (site, site) — symmetric; looked up with the names in either order.
+    pub site_pairs: BTreeMap<(String, String), LinkLatency>,
+    /// TCP's minimum retransmission timeout: what one lost packet costs.
+    pub retransmit_timeout: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            same_host: LinkLatency::new(Duration::from_micros(30), Duration::from_micros(20)),
+            same_site: LinkLatency::new(Duration::from_micros(250), Duration::from_micros(100)),
+            cross_site: LinkLatency::new(Duration::from_millis(9), Duration::from_millis(2)),
+            site_pairs: BTreeMap::new(),
+            retransmit_timeout: Duration::from_millis(200),
+        }
+    }
+}
+
+/// A receiving socket: packets addressed to one (host, port).
+pub struct Mailbox {
+    pub addr: Addr,
+    receiver: mpsc::UnboundedReceiver<Packet>,
+}
+
+impl Mailbox {
+    pub(crate) fn new(addr: Addr, receiver: mpsc::UnboundedReceiver<Packet>) -> Self {
+        Mailbox { addr, receiver }
+    }
+
+    /// The next packet, or `None` once the binding is gone (the process died).
+    pub async fn recv(&mut self) -> Option<Packet> {
+        self.receiver.recv().await
+    }
+
+    /// A packet if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Packet> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+/// Per directed link: packets waiting to arrive, in order.
+#[derive(Default)]
+pub(crate) struct LinkQueue {
+    pub(crate) queue: VecDeque<(Duration, Packet)>,
+    /// Delivery time of the last packet queued: later packets never overtake it.
+    pub(crate) last_delivery: Duration,
+    pub(crate) pump_started: bool,
+}
+
+/// The network's state; owned by the world behind its lock.
+pub(crate) struct NetState {
+    pub(crate) config: NetConfig,
+    pub(crate) site_of: Vec<String>,
+    /// Directed (from, to) host pairs that cannot deliver.
+    pub(crate) blocked: BTreeSet<(HostId, HostId)>,
+    /// Directed packet-loss probability.
+    pub(crate) loss: BTreeMap<(HostId, HostId), f64>,
+    /// Directed extra latency (a latency spike on a link).
+    pub(crate) extra_latency: BTreeMap<(HostId, HostId), Duration>,
+    pub(crate) links: BTreeMap<(HostId, HostId), LinkQueue>,
+    pub(crate) bindings: BTreeMap<Addr, mpsc::UnboundedSender<Packet>>,
+    /// Address pairs that have exchanged packets: who gets a reset when a process dies.
+    pub(crate) peers: BTreeSet<(Addr, Addr)>,
+    pub(crate) next_ephemeral: Vec<Port>,
+    pub(crate) dropped: u64,
+}
+
+impl NetState {
+    pub(crate) fn new(config: NetConfig) -> Self {
+        NetState {
+            config,
+            site_of: Vec::new(),
+            blocked: BTreeSet::new(),
+            loss: BTreeMap::new(),
+            extra_latency: BTreeMap::new(),
+            links: BTreeMap::new(),
+            bindings: BTreeMap::new(),
+            peers: BTreeSet::new(),
+            next_ephemeral: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    pub(crate) fn add_host(&mut self, site: &str) {
+        self.site_of.push(site.to_string());
+        self.next_ephemeral.push(ports::EPHEMERAL_START);
+    }
+
+    fn latency_model(&self, from: HostId, to: HostId) -> LinkLatency {
+        if from == to {
+            return self.config.same_host;
+        }
+        let (a, b) = (&self.site_of[from.index()], &self.site_of[to.index()]);
+        let key = if a <= b {
+            (a.clone(), b.clone())
+        } else {
+            (b.clone(), a.clone())
+        };
+        if let Some(l) = self.config.site_pairs.get(&key) {
+            return *l;
+        }
+        if a == b {
+            self.config.same_site
+        } else {
+            self.config.cross_site
+        }
+    }
+
+    /// When a packet sent now on (from → to) arrives, given latency, jitter, extra latency,
+    /// loss-driven retransmissions and FIFO order. `draw` yields uniform numbers in [0, 1).
+    pub(crate) fn delivery_time(
+        &mut self,
+        now: Duration,
+        from: HostId,
+        to: HostId,
+        mut draw: impl FnMut() -> f64,
+    ) -> Duration {
+        let model = self.latency_model(from, to);
+        let jitter = Duration::from_nanos((model.jitter.as_nanos() as f64 * draw()) as u64);
+        let mut delay = model.base + jitter;
+        if let Some(extra) = self.extra_latency.get(&(from, to)) {
+            delay += *extra;
+        }
+        if let Some(&p) = self.loss.get(&(from, to)) {
+            // Each loss costs one retransmission timeout, doubling, as TCP backs off.
+            let mut rto = self.config.retransmit_timeout;
+            let mut tries = 0;
+            while tries < 8 && draw() < p {
+                delay += rto;
+                rto *= 2;
+                tries += 1;
+            }
+        }
+        let link = self.links.entry((from, to)).or_default();
+        let at = (now + delay).max(link.last_delivery);
+        link.last_delivery = at;
+        at
+    }
+
+    pub(crate) fn is_blocked(&self, from: HostId, to: HostId) -> bool {
+        from != to && self.blocked.contains(&(from, to))
+    }
+
+    pub(crate) fn alloc_ephemeral(&mut self, host: HostId) -> Port {
+        let next = &mut self.next_ephemeral[host.index()];
+        let port = *next;
+        *next = if *next == Port::MAX {
+            ports::EPHEMERAL_START
+        } else {
+            *next + 1
+        };
+        port
+    }
+
+    /// Removes every binding of `host`; returns the resets its death sends.
+    pub(crate) fn unbind_host(&mut self, host: HostId) -> Vec<(Addr, Addr)> {
+        self.bindings.retain(|addr, _| addr.host != host);
+        let resets: Vec<(Addr, Addr)> = self
+            .peers
+            .iter()
+            .filter(|(local, remote)| local.host == host && remote.host != host)
+            .copied()
+            .collect();
+        self.peers.retain(|(a, b)| a.host != host && b.host != host);
+        resets
+    }
+}
+
+pub(crate) fn packet_fingerprint(p: &Packet) -> u64 {
+    p.fingerprint()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> NetState {
+        let mut s = NetState::new(NetConfig::default());
+        s.add_host("dc1");
+        s.add_host("dc1");
+        s.add_host("dc2");
+        s
+    }
+
+    #[test]
+    fn latency_follows_sites() {
+        let mut s = state();
+        let t = Duration::from_secs(1);
+        let same = s.delivery_time(t, HostId(0), HostId(1), || 0.0) - t;
+        let cross = s.delivery_time(t, HostId(0), HostId(2), || 0.0) - t;
+        assert_eq!(same, Duration::from_micros(250));
+        assert_eq!(cross, Duration::from_millis(9));
+    }
+
+    #[test]
+    fn links_are_fifo_even_with_jitter() {
+        let mut s = state();
+        let t = Duration::from_secs(1);
+        let first = s.delivery_time(t, HostId(0), HostId(2), || 0.99);
+        let second = s.delivery_time(t + Duration::from_micros(1), HostId(0), HostId(2), || 0.0);
+        assert!(second >= first);
+    }
+
+    #[test]
+    fn loss_costs_retransmissions() {
+        let mut s = state();
+        s.loss.insert((HostId(0), HostId(2)), 0.5);
+        let t = Duration::from_secs(1);
+        let mut draws = [0.0, 0.1, 0.9].into_iter();
+        let at = s.delivery_time(t, HostId(0), HostId(2), || draws.next().unwrap_or(0.9));
+        // base 9 ms + one 200 ms retransmission
+        assert_eq!(at - t, Duration::from_millis(209));
+    }
+
+    #[test]
+    fn site_pair_override_is_symmetric() {
+        let mut s = state();
+        s.config.site_pairs.insert(
+            ("dc1".into(), "dc2".into()),
+            LinkLatency::new(Duration::from_millis(40), Duration::ZERO),
+        );
+        let t = Duration::ZERO;
+        assert_eq!(
+            s.delivery_time(t, HostId(2), HostId(0), || 0.0),
+            Duration::from_millis(40)
+        );
+    }
+}

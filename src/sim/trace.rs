@@ -1,0 +1,211 @@
+//! The event trace of one run and its hash.
+//!
+//! Every notable event (faults, ZooKeeper role changes, sessions, client operations, watch
+//! deliveries, every packet delivered) feeds a 64-bit FNV-1a hash, stamped with true simulated
+//! time. Same seed → same hash is the determinism proof; FNV is fixed by its spec, so the hash
+//! is the same on every machine and Rust version. Lines are kept only when asked for (`--trace`),
+//! so long runs stay small.
+
+use std::fmt::{self, Write as _};
+use std::hash::Hasher;
+use std::time::Duration;
+
+/// FNV-1a, 64 bit: tiny, fast on short inputs, and specified — unlike std's `DefaultHasher`,
+/// whose algorithm may change between Rust releases.
+#[derive(Clone, Copy, Debug)]
+pub struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Fnv64(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv64 {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= *b as u64;
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+impl fmt::Write for Fnv64 {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        Hasher::write(self, s.as_bytes());
+        Ok(())
+    }
+}
+
+/// One kept trace line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceLine {
+    /// True simulated time.
+    pub at: Duration,
+    /// Host name, or "world" for the nemesis and the world itself.
+    pub host: String,
+    /// The host's wall clock at that moment (ms since epoch), if the event happened on a host.
+    pub local_wall_millis: Option<i64>,
+    pub category: &'static str,
+    pub text: String,
+}
+
+impl fmt::Display for TraceLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>12} ", format_duration(self.at))?;
+        match self.local_wall_millis {
+            Some(ms) => write!(f, "[{}] ", format_wall(ms))?,
+            None => write!(f, "[{:>23}] ", "")?,
+        }
+        write!(f, "{:<12} {:<6} {}", self.host, self.category, self.text)
+    }
+}
+
+/// `12.345678s` — true time, to the microsecond.
+pub fn format_duration(d: Duration) -> String {
+    format!("{}.{:06}s", d.as_secs(), d.subsec_micros())
+}
+
+/// A wall-clock reading as `HH:MM:SS.mmm` plus the day offset from the epoch day, enough to
+/// see skew at a glance.
+pub fn format_wall(millis: i64) -> String {
+    let since = millis - super::clock::WALL_EPOCH_MILLIS;
+    let day = since.div_euclid(86_400_000);
+    let ms = since.rem_euclid(86_400_000);
+    format!(
+        "d{:+} {:02}:{:02}:{:02}.{:03}",
+        day,
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+#[derive(Debug, Default)]
+pub struct Trace {
+    hash: Fnv64,
+    events: u64,
+    packets: u64,
+    keep: bool,
+    lines: Vec<TraceLine>,
+}
+
+impl Trace {
+    pub fn new(keep_lines: bool) -> Self {
+        Trace {
+            keep: keep_lines,
+            ..Default::default()
+        }
+    }
+
+    /// Records an event. `text` is formatted straight into the hash (no allocation) unless
+    /// lines are kept.
+    pub fn record(
+        &mut self,
+        at: Duration,
+        host: &str,
+        local_wall_millis: Option<i64>,
+        category: &'static str,
+        text: fmt::Arguments<'_>,
+    ) {
+        self.events += 1;
+        self.hash.write_u64(at.as_nanos() as u64);
+        self.hash.write(host.as_bytes());
+        self.hash.write(category.as_bytes());
+        if self.keep {
+            let text = text.to_string();
+            self.hash.write(text.as_bytes());
+            self.lines.push(TraceLine {
+                at,
+                host: host.to_string(),
+                local_wall_millis,
+                category,
+                text,
+            });
+        } else {
+            let _ = self.hash.write_fmt(text);
+        }
+    }
+
+    /// Folds a delivered packet into the hash without keeping a line (packets are many).
+    pub fn record_packet(&mut self, at: Duration, fingerprint: u64) {
+        self.packets += 1;
+        self.hash.write_u64(at.as_nanos() as u64);
+        self.hash.write_u64(fingerprint);
+    }
+
+    pub fn hash(&self) -> u64 {
+        self.hash.finish()
+    }
+
+    /// Events recorded (packets not counted).
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    pub fn lines(&self) -> &[TraceLine] {
+        &self.lines
+    }
+
+    pub fn take_lines(&mut self) -> Vec<TraceLine> {
+        std::mem::take(&mut self.lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_matches_the_reference_vectors() {
+        let mut h = Fnv64::default();
+        h.write(b"");
+        assert_eq!(h.finish(), 0xcbf29ce484222325);
+        let mut h = Fnv64::default();
+        h.write(b"a");
+        assert_eq!(h.finish(), 0xaf63dc4c8601ec8c);
+        let mut h = Fnv64::default();
+        h.write(b"foobar");
+        assert_eq!(h.finish(), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn kept_and_unkept_traces_hash_alike() {
+        let mut kept = Trace::new(true);
+        let mut unkept = Trace::new(false);
+        for t in [&mut kept, &mut unkept] {
+            t.record(
+                Duration::from_millis(5),
+                "zk1",
+                Some(0),
+                "zk",
+                format_args!("leader epoch={}", 3),
+            );
+            t.record_packet(Duration::from_millis(6), 42);
+        }
+        assert_eq!(kept.hash(), unkept.hash());
+        assert_eq!(kept.lines().len(), 1);
+        assert_eq!(unkept.lines().len(), 0);
+        assert_eq!(kept.events(), 1);
+    }
+
+    #[test]
+    fn wall_format_shows_day_and_time() {
+        assert_eq!(
+            format_wall(super::super::clock::WALL_EPOCH_MILLIS + 3_723_004),
+            "d+0 01:02:03.004"
+        );
+        assert_eq!(
+            format_wall(super::super::clock::WALL_EPOCH_MILLIS - 1000),
+            "d-1 23:59:59.000"
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! ZooKeeper: the client-visible vocabulary, the protocol, and the simulated ensemble and
+//! client.
+
+pub mod peer;
+pub mod proto;
+pub mod types;
