@@ -3,4 +3,5 @@
 
 pub mod peer;
 pub mod proto;
+pub mod tree;
 pub mod types;
