@@ -85,6 +85,8 @@ struct WorldInner {
     pumps: Mutex<BTreeMap<(HostId, HostId), Arc<Notify>>>,
     trace: Mutex<Trace>,
     metrics: Mutex<BTreeMap<&'static str, u64>>,
+    /// What each host's process says it is now ("leading", "following", "master", ...).
+    roles: Mutex<BTreeMap<HostId, String>>,
 }
 
 /// A handle to the world; cloning shares it.
@@ -170,6 +172,7 @@ impl World {
                 pumps: Mutex::new(BTreeMap::new()),
                 trace: Mutex::new(Trace::new(keep_trace_lines)),
                 metrics: Mutex::new(BTreeMap::new()),
+                roles: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -327,6 +330,7 @@ impl World {
             h.node
         };
         self.inner.handle.kill(node);
+        self.inner.roles.lock().expect("roles lock").remove(&host);
         let resets = self.net().unbind_host(host);
         self.trace_world(
             "fault",
@@ -752,6 +756,33 @@ impl World {
 
     pub fn take_trace_lines(&self) -> Vec<TraceLine> {
         self.inner.trace.lock().expect("trace lock").take_lines()
+    }
+
+    /// A process announces its role (traced when it changes). Cleared when the host crashes.
+    pub fn set_role(&self, host: HostId, role: &str) {
+        let changed = {
+            let mut roles = self.inner.roles.lock().expect("roles lock");
+            if roles.get(&host).map(String::as_str) == Some(role) {
+                false
+            } else {
+                roles.insert(host, role.to_string());
+                true
+            }
+        };
+        if changed {
+            self.trace_host(host, "role", format_args!("{role}"));
+        }
+    }
+
+    /// The role a host's process last announced, if it runs.
+    pub fn role(&self, host: HostId) -> Option<String> {
+        self.inner.roles.lock().expect("roles lock").get(&host).cloned()
+    }
+
+    /// Hosts whose process currently announces `role`.
+    pub fn hosts_with_role(&self, role: &str) -> Vec<HostId> {
+        let roles = self.inner.roles.lock().expect("roles lock");
+        roles.iter().filter(|(_, r)| r.as_str() == role).map(|(h, _)| *h).collect()
     }
 
     /// Adds to a named counter (e.g. `zk.leader_changes`).
