@@ -25,6 +25,15 @@ pub fn true_now() -> Duration {
     madsim::time::TimeHandle::current().elapsed()
 }
 
+/// Sleeps until true simulated time `at`, to the nanosecond. (madsim's own `sleep_until`
+/// rounds every sleep up to at least 1 ms, as tokio does; links inside a site are faster.)
+pub async fn sleep_until_true(at: Duration) {
+    let deadline = madsim::time::Instant::now() - true_now() + at;
+    let mut sleep = pin!(madsim::time::sleep_until(deadline));
+    sleep.as_mut().reset(deadline);
+    sleep.await
+}
+
 /// Wall clock strobe: the wall clock flips between its value and value + `delta` every
 /// `period` until `until` (true time) — Jepsen's clock strobe.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -222,8 +231,7 @@ impl HostClock {
                 }
                 m.true_time_of(deadline)
             };
-            let origin = madsim::time::Instant::now() - true_now();
-            let mut sleep = pin!(madsim::time::sleep_until(origin + wake_at));
+            let mut sleep = pin!(sleep_until_true(wake_at));
             std::future::poll_fn(|cx| {
                 if sleep.as_mut().poll(cx).is_ready() || notified.as_mut().poll(cx).is_ready() {
                     std::task::Poll::Ready(())

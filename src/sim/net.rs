@@ -53,6 +53,8 @@ pub enum Payload {
     ZkPeer(crate::zk::peer::PeerMsg),
     /// The sending process died: every connection between the two addresses is reset.
     Reset,
+    /// A bare numbered packet, for measuring the network itself (fault tests, latency probes).
+    Probe(u64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! timers fire on resume) and a crash drops them. A world must be created and used inside a
 //! madsim runtime (`Runtime::block_on`).
 
-use crate::sim::clock::{HostClock, SimEnv, true_now};
+use crate::sim::clock::{HostClock, SimEnv, sleep_until_true, true_now};
 use crate::sim::net::{
     Addr, HostId, Mailbox, NetConfig, NetState, Packet, Payload, Port, packet_fingerprint,
 };
@@ -239,6 +239,15 @@ impl World {
             .filter(|(_, h)| h.site == site)
             .map(|(i, _)| HostId(i as u32))
             .collect()
+    }
+
+    /// A network handle on `host` for the world itself (nemesis probes, tests); processes get
+    /// theirs in their [`HostCtx`].
+    pub fn net_handle(&self, host: HostId) -> NetHandle {
+        NetHandle {
+            host,
+            world: self.clone(),
+        }
     }
 
     pub fn status(&self, host: HostId) -> HostStatus {
@@ -651,7 +660,6 @@ impl World {
             .insert((from, to), notify.clone());
         let world = self.clone();
         self.inner.net_node.spawn(async move {
-            let origin = madsim::time::Instant::now() - true_now();
             loop {
                 enum Next {
                     Wait,
@@ -671,7 +679,7 @@ impl World {
                 };
                 match next {
                     Next::Wait => notify.notified().await,
-                    Next::SleepUntil(at) => madsim::time::sleep_until(origin + at).await,
+                    Next::SleepUntil(at) => sleep_until_true(at).await,
                     Next::Deliver(packet) => world.deliver(packet),
                 }
             }
@@ -776,13 +784,22 @@ impl World {
 
     /// The role a host's process last announced, if it runs.
     pub fn role(&self, host: HostId) -> Option<String> {
-        self.inner.roles.lock().expect("roles lock").get(&host).cloned()
+        self.inner
+            .roles
+            .lock()
+            .expect("roles lock")
+            .get(&host)
+            .cloned()
     }
 
     /// Hosts whose process currently announces `role`.
     pub fn hosts_with_role(&self, role: &str) -> Vec<HostId> {
         let roles = self.inner.roles.lock().expect("roles lock");
-        roles.iter().filter(|(_, r)| r.as_str() == role).map(|(h, _)| *h).collect()
+        roles
+            .iter()
+            .filter(|(_, r)| r.as_str() == role)
+            .map(|(h, _)| *h)
+            .collect()
     }
 
     /// Adds to a named counter (e.g. `zk.leader_changes`).
