@@ -1,0 +1,1 @@
+//! Watches: registration, firing order, one-shot behaviour, SetWatches.
