@@ -165,3 +165,41 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+impl Store {
+    /// Panics unless the child links and the indexes agree with the nodes.
+    pub fn assert_consistent(&self) {
+        assert!(self.journal.is_none(), "journal left open");
+        let mut ephemerals: BTreeMap<SessionId, BTreeSet<String>> = BTreeMap::new();
+        let mut containers = BTreeSet::new();
+        for (path, node) in &self.nodes {
+            for name in &node.children {
+                let child = if path == "/" {
+                    format!("/{name}")
+                } else {
+                    format!("{path}/{name}")
+                };
+                assert!(
+                    self.nodes.contains_key(&child),
+                    "{path} lists missing {name}"
+                );
+            }
+            if let Some((parent, name)) = split_parent(path).filter(|_| path != "/") {
+                let parent = self.get(parent).expect("orphan node");
+                assert!(parent.children.contains(name), "{path} not linked");
+            }
+            match node.stat.owner {
+                Owner::None => {}
+                Owner::Container => {
+                    containers.insert(path.clone());
+                }
+                Owner::Session(session) => {
+                    ephemerals.entry(session).or_default().insert(path.clone());
+                }
+            }
+        }
+        assert_eq!(ephemerals, self.ephemerals);
+        assert_eq!(containers, self.containers);
+    }
+}

@@ -3,6 +3,7 @@
 
 mod acl_reads;
 mod ops;
+mod random;
 mod sessions_multi;
 mod watches;
 
