@@ -30,7 +30,9 @@ use std::hash::Hasher;
 
 use crate::sim::trace::Fnv64;
 use crate::zk::proto::{ClientOp, OpReply};
-use crate::zk::types::{ErrorCode, EventType, OpResult, SessionId, WatchedEvent, Zxid, perms};
+use crate::zk::types::{
+    ErrorCode, EventType, OpResult, SessionId, Stat, WatchedEvent, Zxid, perms,
+};
 
 use ops::TxnCtx;
 use store::Store;
@@ -383,6 +385,24 @@ impl DataTree {
     /// Number of registered watches (data + child), as the `wchc`-style counters see them.
     pub fn watch_count(&self) -> usize {
         self.watches.data.len() + self.watches.child.len()
+    }
+
+    /// The client-visible stat of `path`, bypassing ACLs (for checkers and the server's own
+    /// bookkeeping, not for answering clients).
+    pub fn stat(&self, path: &str) -> Option<Stat> {
+        self.store.get(path).map(node::Node::client_stat)
+    }
+
+    /// The data of `path`, bypassing ACLs.
+    pub fn data(&self, path: &str) -> Option<&[u8]> {
+        self.store.get(path).map(|n| n.data.as_slice())
+    }
+
+    /// The child names of `path`, sorted, bypassing ACLs.
+    pub fn children(&self, path: &str) -> Option<Vec<String>> {
+        self.store
+            .get(path)
+            .map(|n| n.children.iter().cloned().collect())
     }
 
     /// Paths of the ephemerals a session owns, sorted.

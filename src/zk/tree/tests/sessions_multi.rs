@@ -227,6 +227,10 @@ fn snapshots_and_digests_compare_replicas() {
     );
     assert_eq!((snap.watch_count(), a.tree.watch_count()), (0, 1));
     assert_eq!(snap.ephemerals_of(S2), vec!["/x-e"]);
+    assert_eq!(snap.data("/x"), Some(&b"1"[..]));
+    assert_eq!(snap.stat("/x").map(|s| s.version), Some(1));
+    assert_eq!(snap.children("/x"), Some(vec![]));
+    assert_eq!(snap.stat("/none"), None);
     b.write(set_data_op("/x", b"1", -1));
     assert_ne!(a.tree.digest(), b.tree.digest(), "same data, newer version");
     // The locally set config node is not part of the digest.
