@@ -4,8 +4,9 @@
 
 use super::AuthId;
 use super::acl::{check_acl, fixup_acl};
-use super::node::validate_server_path;
-use super::node::{Node, Owner, PersistedStat, canonical, is_special_path, split_parent};
+use super::node::{
+    Node, Owner, PersistedStat, canonical, is_special_path, split_parent, validate_server_path,
+};
 use super::store::Store;
 use super::watches::Trigger;
 use crate::zk::types::{
@@ -20,17 +21,18 @@ pub(crate) struct TxnCtx<'a> {
     pub auth: &'a [AuthId],
 }
 
-type OpResultOf<T> = Result<T, ErrorCode>;
+/// An op's outcome: its value, or the error the server answers with.
+type Checked<T> = Result<T, ErrorCode>;
 
 /// `checkAndIncVersion`: −1 matches any version.
-fn check_version(current: i32, expected: i32) -> OpResultOf<i32> {
+fn check_version(current: i32, expected: i32) -> Checked<i32> {
     if expected != ANY_VERSION && expected != current {
         return Err(ErrorCode::BadVersion);
     }
     Ok(current.wrapping_add(1))
 }
 
-fn node<'s>(store: &'s Store, path: &str) -> OpResultOf<&'s Node> {
+fn node<'s>(store: &'s Store, path: &str) -> Checked<&'s Node> {
     store.get(path).ok_or(ErrorCode::NoNode)
 }
 
@@ -46,7 +48,7 @@ pub(crate) fn create(
     acl: &[Acl],
     mode: CreateMode,
     triggers: &mut Vec<Trigger>,
-) -> OpResultOf<(String, Stat)> {
+) -> Checked<(String, Stat)> {
     let (parent_path, _) = split_parent(path).ok_or(ErrorCode::BadArguments)?;
     let acl = fixup_acl(ctx.auth, acl)?;
     let parent = node(store, parent_path)?;
@@ -105,7 +107,7 @@ pub(crate) fn delete(
     path: &str,
     version: i32,
     triggers: &mut Vec<Trigger>,
-) -> OpResultOf<()> {
+) -> Checked<()> {
     let parent_path = deletable_parent(path)?;
     let parent = node(store, parent_path)?;
     check_acl(&parent.acl, perms::DELETE, ctx.auth)?;
@@ -126,7 +128,7 @@ pub(crate) fn delete_container(
     ctx: &TxnCtx,
     path: &str,
     triggers: &mut Vec<Trigger>,
-) -> OpResultOf<()> {
+) -> Checked<()> {
     let parent_path = deletable_parent(path)?;
     let target = node(store, path)?;
     if !target.children.is_empty() {
@@ -149,7 +151,7 @@ pub(crate) fn set_data(
     data: &[u8],
     version: i32,
     triggers: &mut Vec<Trigger>,
-) -> OpResultOf<Stat> {
+) -> Checked<Stat> {
     validate_server_path(path)?;
     let target = node(store, path)?;
     check_acl(&target.acl, perms::WRITE, ctx.auth)?;
@@ -176,7 +178,7 @@ pub(crate) fn set_acl(
     path: &str,
     acl: &[Acl],
     version: i32,
-) -> OpResultOf<Stat> {
+) -> Checked<Stat> {
     validate_server_path(path)?;
     let acl = fixup_acl(ctx.auth, acl)?;
     let target = node(store, path)?;
@@ -190,7 +192,7 @@ pub(crate) fn set_acl(
 }
 
 /// check (multi only): BadArguments, NoNode, no READ → NoAuth, BadVersion.
-pub(crate) fn check(store: &Store, ctx: &TxnCtx, path: &str, version: i32) -> OpResultOf<()> {
+pub(crate) fn check(store: &Store, ctx: &TxnCtx, path: &str, version: i32) -> Checked<()> {
     validate_server_path(path)?;
     let target = node(store, path)?;
     check_acl(&target.acl, perms::READ, ctx.auth)?;
@@ -204,7 +206,7 @@ pub(crate) fn multi_op(
     ctx: &TxnCtx,
     op: &Op,
     triggers: &mut Vec<Trigger>,
-) -> OpResultOf<OpResult> {
+) -> Checked<OpResult> {
     match op {
         Op::Create {
             path,
@@ -234,7 +236,7 @@ pub(crate) fn close_session(store: &mut Store, ctx: &TxnCtx, triggers: &mut Vec<
 }
 
 /// `getParentPathAndValidate`: the parent of a path that may be deleted.
-fn deletable_parent(path: &str) -> OpResultOf<&str> {
+fn deletable_parent(path: &str) -> Checked<&str> {
     if is_special_path(path) {
         return Err(ErrorCode::BadArguments);
     }
