@@ -7,9 +7,7 @@
 
 use super::convert;
 use crate::coord::{Coordination, CreateOptions, StateWatcher, Watch};
-use crate::zk::types::{
-    Acl, ErrorCode, Op, OpResult, SessionId, SessionState, Stat, ZkResult,
-};
+use crate::zk::types::{Acl, ErrorCode, Op, OpResult, SessionId, SessionState, Stat, ZkResult};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -118,10 +116,7 @@ impl Coordination for LiveZk {
         let client = self.client()?;
         let acls = convert::acls_to_zk(&options.acl)?;
         let zk_options = convert::create_mode(options.mode).with_acls(zk::Acls::new(&acls));
-        let (stat, sequence) = client
-            .create(path, data, &zk_options)
-            .await
-            .map_err(code)?;
+        let (stat, sequence) = client.create(path, data, &zk_options).await.map_err(code)?;
         // The crate returns the sequence number rather than the path; ZooKeeper appends it to
         // the requested path as printed by `CreateSequence`'s Display.
         let created = if options.mode.is_sequential() {
@@ -174,8 +169,7 @@ impl Coordination for LiveZk {
 
     async fn get_children_watch(&self, path: &str) -> ZkResult<(Vec<String>, Stat, Watch)> {
         let client = self.client()?;
-        let (children, stat, watcher) =
-            client.get_and_watch_children(path).await.map_err(code)?;
+        let (children, stat, watcher) = client.get_and_watch_children(path).await.map_err(code)?;
         Ok((children, convert::stat(&stat), forward(watcher)))
     }
 
@@ -256,11 +250,8 @@ impl Coordination for LiveZk {
         // Requests still in flight hold clones; the session closes when the last one finishes.
         drop(client);
         let mut state = self.state.clone();
-        let ended = tokio::time::timeout(
-            self.session_timeout,
-            state.wait_for(|s| s.is_terminal()),
-        )
-        .await;
+        let ended =
+            tokio::time::timeout(self.session_timeout, state.wait_for(|s| s.is_terminal())).await;
         match ended {
             Ok(Ok(_)) => Ok(()),
             // The follower stopped without a terminal state: only if this adapter is being

@@ -225,6 +225,9 @@ mod tests {
             ErrorCode::SystemError
         );
         assert_eq!(error_code(&zk::Error::NodeExists), ErrorCode::NodeExists);
-        assert_eq!(error_code(&zk::Error::ConnectionLoss), ErrorCode::ConnectionLoss);
+        assert_eq!(
+            error_code(&zk::Error::ConnectionLoss),
+            ErrorCode::ConnectionLoss
+        );
     }
 }

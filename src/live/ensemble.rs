@@ -71,7 +71,7 @@ impl EnsembleConfig {
 
     fn validate(&self) -> Result<(), HarnessError> {
         let bad = |what: String| Err(HarnessError::BadConfig(what));
-        if self.servers == 0 || self.servers > 9 || self.servers % 2 == 0 {
+        if self.servers == 0 || self.servers > 9 || self.servers.is_multiple_of(2) {
             return bad(format!(
                 "servers must be odd and between 1 and 9, got {}",
                 self.servers
@@ -83,12 +83,12 @@ impl EnsembleConfig {
         if self.init_limit == 0 || self.sync_limit == 0 {
             return bad("init_limit and sync_limit must be at least 1 tick".into());
         }
-        if let (Some(min), Some(max)) = (self.min_session_timeout, self.max_session_timeout) {
-            if min > max {
-                return bad(format!(
-                    "min_session_timeout {min:?} exceeds max_session_timeout {max:?}"
-                ));
-            }
+        if let (Some(min), Some(max)) = (self.min_session_timeout, self.max_session_timeout)
+            && min > max
+        {
+            return bad(format!(
+                "min_session_timeout {min:?} exceeds max_session_timeout {max:?}"
+            ));
         }
         if self.heap_mb < 16 {
             return bad(format!("heap_mb {} is below 16", self.heap_mb));
@@ -119,7 +119,10 @@ impl ServerMode {
     pub fn is_serving(self) -> bool {
         matches!(
             self,
-            ServerMode::Leader | ServerMode::Follower | ServerMode::Observer | ServerMode::Standalone
+            ServerMode::Leader
+                | ServerMode::Follower
+                | ServerMode::Observer
+                | ServerMode::Standalone
         )
     }
 }
@@ -257,10 +260,8 @@ impl RealEnsemble {
 
     fn write_server_files(&self, i: usize) -> Result<(), HarnessError> {
         let server = &self.servers[i];
-        fs::create_dir_all(&server.data_dir).map_err(io_error(format!(
-            "creating {}",
-            server.data_dir.display()
-        )))?;
+        fs::create_dir_all(&server.data_dir)
+            .map_err(io_error(format!("creating {}", server.data_dir.display())))?;
         fs::write(server.data_dir.join("myid"), format!("{}\n", server.myid))
             .map_err(io_error("writing myid"))?;
         fs::write(&server.cfg_path, self.server_config(i))
@@ -311,7 +312,11 @@ impl RealEnsemble {
             .append(true)
             .open(&server.log_path)
             .map_err(io_error(format!("opening {}", server.log_path.display())))?;
-        let _ = writeln!(log, "=== splitbrain harness: starting server {} ===", server.myid);
+        let _ = writeln!(
+            log,
+            "=== splitbrain harness: starting server {} ===",
+            server.myid
+        );
         let stderr = log.try_clone().map_err(io_error("duplicating log file"))?;
         let mut command = Command::new(&self.install.java);
         command
@@ -397,6 +402,11 @@ impl RealEnsemble {
         Ok(&self.server(i)?.dir)
     }
 
+    /// The process id of server `i` (the leader of its process group), if it is running.
+    pub fn pid(&self, i: usize) -> Result<Option<u32>, HarnessError> {
+        Ok(self.server(i)?.process.as_ref().map(Child::id))
+    }
+
     fn server(&self, i: usize) -> Result<&Server, HarnessError> {
         self.servers.get(i).ok_or(HarnessError::NoSuchServer {
             index: i,
@@ -436,9 +446,10 @@ impl RealEnsemble {
     /// The server that reports itself leader, if exactly one does.
     pub fn leader(&self) -> Option<usize> {
         let modes = self.modes();
-        let mut leaders = modes.iter().enumerate().filter(|(_, m)| {
-            matches!(m, ServerMode::Leader | ServerMode::Standalone)
-        });
+        let mut leaders = modes
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| matches!(m, ServerMode::Leader | ServerMode::Standalone));
         match (leaders.next(), leaders.next()) {
             (Some((i, _)), None) => Some(i),
             _ => None,
@@ -460,17 +471,21 @@ impl RealEnsemble {
 
     /// Waits until one server leads and every running, unpaused server serves.
     pub fn wait_until_all_serving(&self, timeout: Duration) -> Result<(), HarnessError> {
-        self.wait_until("a leader with every running server serving", timeout, |ensemble| {
-            let modes = ensemble.modes();
-            let leaders = modes
-                .iter()
-                .filter(|m| matches!(m, ServerMode::Leader | ServerMode::Standalone))
-                .count();
-            let all_serving = modes
-                .iter()
-                .all(|m| m.is_serving() || matches!(m, ServerMode::Down | ServerMode::Paused));
-            (leaders == 1 && all_serving).then_some(())
-        })
+        self.wait_until(
+            "a leader with every running server serving",
+            timeout,
+            |ensemble| {
+                let modes = ensemble.modes();
+                let leaders = modes
+                    .iter()
+                    .filter(|m| matches!(m, ServerMode::Leader | ServerMode::Standalone))
+                    .count();
+                let all_serving = modes
+                    .iter()
+                    .all(|m| m.is_serving() || matches!(m, ServerMode::Down | ServerMode::Paused));
+                (leaders == 1 && all_serving).then_some(())
+            },
+        )
     }
 
     /// Polls `probe` until it yields a value. Fails early if a server process exits by itself,
@@ -802,6 +817,36 @@ impl Drop for Launcher {
         self.requests.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_layouts_zookeeper_would_refuse_or_that_make_no_sense() {
+        let bad = |config: EnsembleConfig| {
+            assert!(
+                matches!(config.validate(), Err(HarnessError::BadConfig(_))),
+                "{config:?}"
+            )
+        };
+        bad(EnsembleConfig::with_servers(0));
+        bad(EnsembleConfig::with_servers(2));
+        bad(EnsembleConfig::with_servers(11));
+        bad(EnsembleConfig {
+            sync_limit: 0,
+            ..EnsembleConfig::default()
+        });
+        bad(EnsembleConfig {
+            min_session_timeout: Some(Duration::from_secs(10)),
+            max_session_timeout: Some(Duration::from_secs(5)),
+            ..EnsembleConfig::default()
+        });
+        for servers in [1, 3, 5] {
+            assert!(EnsembleConfig::with_servers(servers).validate().is_ok());
         }
     }
 }

@@ -30,11 +30,16 @@ impl ZkInstall {
     /// Finds the Debian package's jars and a `java` (`$JAVA_HOME/bin/java`, else on `PATH`).
     /// Fails with an error that says how to install what is missing.
     pub fn locate() -> Result<ZkInstall, HarnessError> {
-        let server_jar = Path::new(DEBIAN_SERVER_JAR);
+        ZkInstall::locate_with(Path::new(DEBIAN_SERVER_JAR))
+    }
+
+    /// [`locate`](Self::locate) with the server jar at `server_jar`.
+    fn locate_with(server_jar: &Path) -> Result<ZkInstall, HarnessError> {
         if !server_jar.is_file() {
             return Err(HarnessError::NotInstalled(format!(
-                "ZooKeeper is not installed ({DEBIAN_SERVER_JAR} is missing); install Debian's \
-                 package with `{INSTALL_HINT}`"
+                "ZooKeeper is not installed ({} is missing); install Debian's package with \
+                 `{INSTALL_HINT}`",
+                server_jar.display()
             )));
         }
         let java = find_java().ok_or_else(|| {
@@ -43,7 +48,7 @@ impl ZkInstall {
                  brings one: `{INSTALL_HINT}`"
             ))
         })?;
-        let mut classpath = DEBIAN_SERVER_JAR.to_string();
+        let mut classpath = server_jar.display().to_string();
         if Path::new(DEBIAN_SLF4J_SIMPLE_JAR).is_file() {
             classpath.push(':');
             classpath.push_str(DEBIAN_SLF4J_SIMPLE_JAR);
@@ -63,4 +68,21 @@ fn find_java() -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join("java"))
         .find(|java| java.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_package_is_an_error_that_says_how_to_install_it() {
+        let err = ZkInstall::locate_with(Path::new("/nonexistent/zookeeper.jar")).unwrap_err();
+        assert!(matches!(err, HarnessError::NotInstalled(_)));
+        let message = err.to_string();
+        assert!(
+            message.contains("apt-get install -y zookeeper"),
+            "{message}"
+        );
+        assert!(message.contains("/nonexistent/zookeeper.jar"), "{message}");
+    }
 }

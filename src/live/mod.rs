@@ -15,4 +15,4 @@ mod ports;
 
 pub use adapter::LiveZk;
 pub use ensemble::{EnsembleConfig, HarnessError, RealEnsemble, ServerMode};
-pub use install::{ZkInstall, INSTALL_HINT};
+pub use install::{INSTALL_HINT, ZkInstall};

@@ -98,7 +98,11 @@ mod tests {
         let reservation = PortReservation::reserve(9).expect("reserve");
         let ports = reservation.ports();
         assert_eq!(ports.iter().collect::<BTreeSet<_>>().len(), 9);
-        assert!(ports.iter().all(|&p| (LOWEST_PORT..ephemeral_low()).contains(&p)));
+        assert!(
+            ports
+                .iter()
+                .all(|&p| (LOWEST_PORT..ephemeral_low()).contains(&p))
+        );
         // Held: binding one of them again fails until released.
         assert!(TcpListener::bind((Ipv4Addr::LOCALHOST, ports[0])).is_err());
         reservation.release();
