@@ -9,93 +9,22 @@
 //!
 //! Servers are numbered from 0 in this API; server `i` has ZooKeeper `myid` `i + 1`.
 
+pub use super::config::EnsembleConfig;
+use super::config::{PeerPorts, zoo_cfg};
+pub use super::error::HarnessError;
+use super::error::io_error;
 use super::four_letter::{self, SrvrMode};
 use super::install::{QUORUM_PEER_MAIN, ZkInstall};
 use super::ports::PortReservation;
+use super::process::{self, Launcher};
 use std::fmt::Write as _;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// How an ensemble is laid out and tuned.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EnsembleConfig {
-    /// Number of voting servers: 1, 3 or 5 (any odd number up to 9 is accepted).
-    pub servers: usize,
-    /// ZooKeeper's `tickTime`. Small values (100–200 ms) keep elections and expiry fast.
-    pub tick_time: Duration,
-    /// `initLimit`, in ticks.
-    pub init_limit: u32,
-    /// `syncLimit`, in ticks.
-    pub sync_limit: u32,
-    /// `minSessionTimeout`; ZooKeeper's default is 2 ticks.
-    pub min_session_timeout: Option<Duration>,
-    /// `maxSessionTimeout`; ZooKeeper's default is 20 ticks, which with a small tick would clamp
-    /// the client's usual 6 s sessions to a couple of seconds.
-    pub max_session_timeout: Option<Duration>,
-    /// Maximum Java heap per server.
-    pub heap_mb: u32,
-    /// How long [`RealEnsemble::start`] waits for a leader and every server serving.
-    pub start_timeout: Duration,
-}
-
-impl Default for EnsembleConfig {
-    fn default() -> Self {
-        EnsembleConfig {
-            servers: 3,
-            tick_time: Duration::from_millis(100),
-            init_limit: 20,
-            sync_limit: 5,
-            min_session_timeout: None,
-            max_session_timeout: Some(Duration::from_secs(30)),
-            heap_mb: 96,
-            start_timeout: Duration::from_secs(60),
-        }
-    }
-}
-
-impl EnsembleConfig {
-    /// The default layout with `servers` servers.
-    pub fn with_servers(servers: usize) -> Self {
-        EnsembleConfig {
-            servers,
-            ..EnsembleConfig::default()
-        }
-    }
-
-    fn validate(&self) -> Result<(), HarnessError> {
-        let bad = |what: String| Err(HarnessError::BadConfig(what));
-        if self.servers == 0 || self.servers > 9 || self.servers.is_multiple_of(2) {
-            return bad(format!(
-                "servers must be odd and between 1 and 9, got {}",
-                self.servers
-            ));
-        }
-        if self.tick_time < Duration::from_millis(10) {
-            return bad(format!("tick_time {:?} is below 10 ms", self.tick_time));
-        }
-        if self.init_limit == 0 || self.sync_limit == 0 {
-            return bad("init_limit and sync_limit must be at least 1 tick".into());
-        }
-        if let (Some(min), Some(max)) = (self.min_session_timeout, self.max_session_timeout)
-            && min > max
-        {
-            return bad(format!(
-                "min_session_timeout {min:?} exceeds max_session_timeout {max:?}"
-            ));
-        }
-        if self.heap_mb < 16 {
-            return bad(format!("heap_mb {} is below 16", self.heap_mb));
-        }
-        Ok(())
-    }
-}
 
 /// A server's role as the harness sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -125,46 +54,6 @@ impl ServerMode {
                 | ServerMode::Standalone
         )
     }
-}
-
-/// Why the harness could not do what it was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum HarnessError {
-    /// ZooKeeper or Java is missing; the message says how to install it.
-    #[error("{0}")]
-    NotInstalled(String),
-    #[error("bad ensemble config: {0}")]
-    BadConfig(String),
-    #[error("no server {index}: the ensemble has {servers}")]
-    NoSuchServer { index: usize, servers: usize },
-    /// The server is in the wrong state for the request (e.g. restarting a running server).
-    #[error("server {index}: {problem}")]
-    WrongState { index: usize, problem: String },
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: io::Error,
-    },
-    /// The awaited condition did not hold in time; `logs` holds the tail of every server's log.
-    #[error("{what} within {timeout:?}\n{logs}")]
-    Timeout {
-        what: String,
-        timeout: Duration,
-        logs: String,
-    },
-    /// A server process exited by itself while the harness waited for it.
-    #[error("server {index} exited by itself ({status})\n{logs}")]
-    Exited {
-        index: usize,
-        status: String,
-        logs: String,
-    },
-}
-
-fn io_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> HarnessError {
-    let context = context.into();
-    move |source| HarnessError::Io { context, source }
 }
 
 /// `srvr` answer timeout: generous, as JVMs on a loaded 2-core machine answer slowly.
@@ -268,41 +157,18 @@ impl RealEnsemble {
             .map_err(io_error(format!("writing {}", server.cfg_path.display())))
     }
 
-    /// The zoo.cfg of server `i`. Every server is a voting participant, also alone
-    /// (`standaloneEnabled=false`), so a 1-server ensemble reports "leader" like any other.
+    /// The zoo.cfg of server `i`.
     fn server_config(&self, i: usize) -> String {
-        let c = &self.config;
-        let s = &self.servers[i];
-        let mut cfg = String::new();
-        let _ = writeln!(cfg, "tickTime={}", c.tick_time.as_millis());
-        let _ = writeln!(cfg, "initLimit={}", c.init_limit);
-        let _ = writeln!(cfg, "syncLimit={}", c.sync_limit);
-        if let Some(min) = c.min_session_timeout {
-            let _ = writeln!(cfg, "minSessionTimeout={}", min.as_millis());
-        }
-        if let Some(max) = c.max_session_timeout {
-            let _ = writeln!(cfg, "maxSessionTimeout={}", max.as_millis());
-        }
-        let _ = writeln!(cfg, "dataDir={}", s.data_dir.display());
-        let _ = writeln!(cfg, "clientPortAddress=127.0.0.1");
-        let _ = writeln!(cfg, "clientPort={}", s.client_port);
-        let _ = writeln!(cfg, "admin.enableServer=false");
-        let _ = writeln!(cfg, "4lw.commands.whitelist=*");
-        let _ = writeln!(cfg, "standaloneEnabled=false");
-        let _ = writeln!(cfg, "reconfigEnabled=false");
-        // A process crash (kill -9) keeps the OS page cache, so skipping fsync changes nothing
-        // the harness can inject, and keeps tests fast.
-        let _ = writeln!(cfg, "forceSync=no");
-        // Transaction logs are preallocated in blocks of this many KiB (default 64 MiB).
-        let _ = writeln!(cfg, "preAllocSize=1024");
-        for peer in &self.servers {
-            let _ = writeln!(
-                cfg,
-                "server.{}=127.0.0.1:{}:{}",
-                peer.myid, peer.quorum_port, peer.election_port
-            );
-        }
-        cfg
+        let peers: Vec<PeerPorts> = self
+            .servers
+            .iter()
+            .map(|s| PeerPorts {
+                client: s.client_port,
+                quorum: s.quorum_port,
+                election: s.election_port,
+            })
+            .collect();
+        zoo_cfg(&self.config, i, &self.servers[i].data_dir, &peers)
     }
 
     fn spawn(&mut self, i: usize) -> Result<(), HarnessError> {
@@ -342,28 +208,10 @@ impl RealEnsemble {
             .current_dir(&server.dir)
             .stdin(Stdio::null())
             .stdout(log)
-            .stderr(stderr)
-            // Its own process group, so signals reach every process the server might fork.
-            .process_group(0);
-        let parent = std::process::id();
-        // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
-        // calls (prctl, getppid).
-        unsafe {
-            command.pre_exec(move || {
-                // Dies with the thread that launched it (the launcher thread, which lives as
-                // long as this process or the ensemble), so an aborted test leaves no orphan.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                if libc::getppid() as u32 != parent {
-                    return Err(io::Error::other("parent exited before exec"));
-                }
-                Ok(())
-            });
-        }
+            .stderr(stderr);
         let child = self
             .launcher
-            .spawn(command)
+            .launch(command)
             .map_err(io_error(format!("starting server {}", server.myid)))?;
         self.servers[i].process = Some(child);
         self.servers[i].paused = false;
@@ -523,7 +371,7 @@ impl RealEnsemble {
     fn exited_server(&self) -> Option<(usize, String)> {
         self.servers.iter().enumerate().find_map(|(i, s)| {
             let pid = s.process.as_ref()?.id();
-            process_exit_status(pid).map(|status| (i, status))
+            process::exit_status(pid).map(|status| (i, status))
         })
     }
 
@@ -573,7 +421,7 @@ impl RealEnsemble {
             });
         };
         server.paused = false;
-        kill_and_reap(&mut child).map_err(io_error(format!("killing server {i}")))
+        process::kill_and_reap(&mut child).map_err(io_error(format!("killing server {i}")))
     }
 
     /// Pauses server `i` (SIGSTOP): its sockets stay open, it answers nothing.
@@ -586,7 +434,8 @@ impl RealEnsemble {
                 problem: "is already paused".into(),
             });
         }
-        signal_group(pid, libc::SIGSTOP).map_err(io_error(format!("pausing server {i}")))?;
+        process::signal_group(pid, libc::SIGSTOP)
+            .map_err(io_error(format!("pausing server {i}")))?;
         server.paused = true;
         Ok(())
     }
@@ -601,7 +450,8 @@ impl RealEnsemble {
                 problem: "is not paused".into(),
             });
         }
-        signal_group(pid, libc::SIGCONT).map_err(io_error(format!("resuming server {i}")))?;
+        process::signal_group(pid, libc::SIGCONT)
+            .map_err(io_error(format!("resuming server {i}")))?;
         server.paused = false;
         Ok(())
     }
@@ -652,7 +502,7 @@ impl Drop for RealEnsemble {
         for server in &mut self.servers {
             if let Some(mut child) = server.process.take() {
                 // SIGKILL also ends a stopped process; nothing to resume first.
-                let _ = kill_and_reap(&mut child);
+                let _ = process::kill_and_reap(&mut child);
             }
         }
         if thread::panicking() {
@@ -701,53 +551,6 @@ fn running_pid(server: &Server, index: usize) -> Result<u32, HarnessError> {
         })
 }
 
-/// Sends `signal` to the process group led by `pid` (each server leads its own group).
-fn signal_group(pid: u32, signal: libc::c_int) -> io::Result<()> {
-    let pgid = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
-    // SAFETY: plain syscall on a process group this harness created.
-    if unsafe { libc::kill(-pgid, signal) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn kill_and_reap(child: &mut Child) -> io::Result<()> {
-    let signalled = signal_group(child.id(), libc::SIGKILL);
-    // The group may already be gone (the server exited by itself): reap regardless.
-    child.wait()?;
-    signalled.or_else(|err| {
-        if err.raw_os_error() == Some(libc::ESRCH) {
-            Ok(())
-        } else {
-            Err(err)
-        }
-    })
-}
-
-/// If the (unreaped) child `pid` has exited, its status, without reaping it.
-fn process_exit_status(pid: u32) -> Option<String> {
-    let pid = libc::pid_t::try_from(pid).ok()?;
-    // SAFETY: waitid on our own child with WNOWAIT leaves it reapable by `Child::wait`.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let rc = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    // SAFETY: si_pid/si_status are valid for the CLD_* codes waitid reports.
-    if rc != 0 || unsafe { info.si_pid() } == 0 {
-        return None;
-    }
-    let status = unsafe { info.si_status() };
-    Some(match info.si_code {
-        libc::CLD_EXITED => format!("exit code {status}"),
-        _ => format!("killed by signal {status}"),
-    })
-}
-
 fn create_root_dir() -> Result<PathBuf, HarnessError> {
     let base = std::env::temp_dir();
     let mut last_error = None;
@@ -770,83 +573,4 @@ fn create_root_dir() -> Result<PathBuf, HarnessError> {
         context: format!("creating a directory under {}", base.display()),
         source: last_error.unwrap_or_else(|| io::Error::other("no attempt made")),
     })
-}
-
-/// Starts server processes from one dedicated thread.
-///
-/// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child ends, not the process. The
-/// harness may be driven from short-lived threads (a tokio blocking pool, a scoped thread), so
-/// every spawn goes through this thread, which lives exactly as long as the ensemble.
-struct Launcher {
-    requests: Option<mpsc::Sender<(Command, mpsc::Sender<io::Result<Child>>)>>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Launcher {
-    fn new() -> Result<Launcher, HarnessError> {
-        let (requests, inbox) = mpsc::channel::<(Command, mpsc::Sender<io::Result<Child>>)>();
-        let thread = thread::Builder::new()
-            .name("zk-launcher".into())
-            .spawn(move || {
-                for (mut command, reply) in inbox {
-                    let _ = reply.send(command.spawn());
-                }
-            })
-            .map_err(io_error("starting the launcher thread"))?;
-        Ok(Launcher {
-            requests: Some(requests),
-            thread: Some(thread),
-        })
-    }
-
-    fn spawn(&self, command: Command) -> io::Result<Child> {
-        let gone = || io::Error::other("launcher thread is gone");
-        let (reply, answer) = mpsc::channel();
-        self.requests
-            .as_ref()
-            .ok_or_else(gone)?
-            .send((command, reply))
-            .map_err(|_| gone())?;
-        answer.recv().map_err(|_| gone())?
-    }
-}
-
-impl Drop for Launcher {
-    fn drop(&mut self) {
-        // Closing the channel ends the thread's loop.
-        self.requests.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rejects_layouts_zookeeper_would_refuse_or_that_make_no_sense() {
-        let bad = |config: EnsembleConfig| {
-            assert!(
-                matches!(config.validate(), Err(HarnessError::BadConfig(_))),
-                "{config:?}"
-            )
-        };
-        bad(EnsembleConfig::with_servers(0));
-        bad(EnsembleConfig::with_servers(2));
-        bad(EnsembleConfig::with_servers(11));
-        bad(EnsembleConfig {
-            sync_limit: 0,
-            ..EnsembleConfig::default()
-        });
-        bad(EnsembleConfig {
-            min_session_timeout: Some(Duration::from_secs(10)),
-            max_session_timeout: Some(Duration::from_secs(5)),
-            ..EnsembleConfig::default()
-        });
-        for servers in [1, 3, 5] {
-            assert!(EnsembleConfig::with_servers(servers).validate().is_ok());
-        }
-    }
 }

@@ -5,7 +5,7 @@
 //! naming its dependencies, and pulls in `default-jre`. The package does not start a server by
 //! itself (that is the separate `zookeeperd` package).
 
-use super::ensemble::HarnessError;
+use super::error::HarnessError;
 use std::path::{Path, PathBuf};
 
 /// What to run to get the server onto a fresh Debian machine.

@@ -7,11 +7,14 @@
 //! engine that the simulated ensemble models.
 
 pub mod adapter;
+mod config;
 mod convert;
 pub mod ensemble;
+mod error;
 mod four_letter;
 mod install;
 mod ports;
+mod process;
 
 pub use adapter::LiveZk;
 pub use ensemble::{EnsembleConfig, HarnessError, RealEnsemble, ServerMode};
