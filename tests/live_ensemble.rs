@@ -418,6 +418,70 @@ async fn a_wiped_server_resyncs_from_the_quorum_after_restart() {
     eprintln!("wiped_server: test took {:?}", began.elapsed());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_session_expires_and_its_ephemeral_goes() {
+    let began = Instant::now();
+    let mut ensemble = start(3);
+    let leader = blocking(|| ensemble.wait_for_leader(PROMPTLY)).unwrap();
+    let follower = (leader + 1) % ensemble.len();
+    let observer = connect(&ensemble.client_addr(leader).unwrap().to_string()).await;
+    // The victim knows only the follower that is about to freeze.
+    let session_timeout = Duration::from_secs(1);
+    let victim = promptly(
+        "connect",
+        LiveZk::connect(
+            &ensemble.client_addr(follower).unwrap().to_string(),
+            session_timeout,
+            &[],
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(victim.negotiated_session_timeout(), session_timeout);
+    victim
+        .create("/lock", b"", &CreateOptions::new(CreateMode::Ephemeral))
+        .await
+        .unwrap();
+    let (_, observer_watch) = observer.exists_watch("/lock").await.unwrap();
+    let (_, victim_watch) = victim.exists_watch("/lock").await.unwrap();
+    // The ensemble last heard of the session no earlier than this.
+    let last_heard = Instant::now();
+
+    ensemble.stop(follower).unwrap();
+    let paused_at = Instant::now();
+    // The leader expires the silent session and deletes its ephemeral...
+    assert_eq!(
+        fired("ephemeral deletion", observer_watch).await,
+        node_event(EventType::NodeDeleted, "/lock")
+    );
+    let deleted_after = paused_at.elapsed();
+    let silent_for = last_heard.elapsed();
+    // ...while the victim, hearing nothing, declares its own session expired.
+    assert_eq!(
+        fired("victim's watch", victim_watch).await,
+        WatchedEvent {
+            event_type: EventType::Session,
+            session_state: SessionState::Expired,
+            path: String::new(),
+        }
+    );
+    reaches(&victim, SessionState::Expired).await;
+    let expired_after = paused_at.elapsed();
+    assert!(
+        silent_for >= session_timeout,
+        "ephemeral deleted {silent_for:?} after the session's last request, within its timeout"
+    );
+    assert_eq!(victim.get_data("/").await, Err(ErrorCode::SessionExpired));
+
+    ensemble.cont(follower).unwrap();
+    promptly("close", observer.close()).await.unwrap();
+    eprintln!(
+        "isolated_session: ephemeral deleted {deleted_after:?} and client expired \
+         {expired_after:?} after the pause (T = {session_timeout:?}); test took {:?}",
+        began.elapsed()
+    );
+}
+
 #[test]
 fn a_panicking_test_leaves_no_server_process_or_directory_behind() {
     let mut started = None;
