@@ -482,6 +482,25 @@ async fn an_isolated_session_expires_and_its_ephemeral_goes() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_to_nothing_fails_within_about_the_session_timeout() {
+    // A loopback port that nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let began = Instant::now();
+    let result = promptly(
+        "connect to nothing",
+        LiveZk::connect(&format!("127.0.0.1:{port}"), Duration::from_secs(1), &[]),
+    )
+    .await;
+    let err = result.err().expect("connected to nothing");
+    eprintln!("connect to nothing: {err} after {:?}", began.elapsed());
+    assert!(splitbrain::coord::is_connection_error(err), "{err}");
+}
+
 #[test]
 fn a_panicking_test_leaves_no_server_process_or_directory_behind() {
     let mut started = None;
@@ -557,6 +576,15 @@ async fn digest_acl_refuses_sessions_without_the_credentials() {
     // Authenticating later grants access.
     late.add_auth("digest", b"alice:secret").await.unwrap();
     assert_eq!(late.get_data("/private").await.unwrap().0, b"s3cret");
+
+    // An unknown scheme fails the session for good.
+    let failing = connect(&ensemble.connect_string()).await;
+    assert_eq!(
+        promptly("bad auth", failing.add_auth("nosuch", b"x")).await,
+        Err(ErrorCode::AuthFailed)
+    );
+    reaches(&failing, SessionState::AuthFailed).await;
+    assert_eq!(failing.get_data("/").await, Err(ErrorCode::AuthFailed));
 
     for zk in [owner, stranger, late] {
         promptly("close", zk.close()).await.unwrap();

@@ -23,7 +23,7 @@ pub struct EnsembleConfig {
     pub max_session_timeout: Option<Duration>,
     /// Maximum Java heap per server.
     pub heap_mb: u32,
-    /// How long [`RealEnsemble::start`] waits for a leader and every server serving.
+    /// How long [`RealEnsemble::start`](super::RealEnsemble::start) waits for a leader and every server serving.
     pub start_timeout: Duration,
 }
 
