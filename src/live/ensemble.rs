@@ -110,6 +110,7 @@ impl RealEnsemble {
     fn launch(config: EnsembleConfig, install: ZkInstall) -> Result<RealEnsemble, HarnessError> {
         let ports = PortReservation::reserve(3 * config.servers)
             .map_err(io_error("reserving loopback ports"))?;
+        let launcher = Launcher::new()?;
         let root = create_root_dir()?;
         let port_list = ports.ports();
         let servers = (0..config.servers)
@@ -135,7 +136,7 @@ impl RealEnsemble {
             install,
             root,
             servers,
-            launcher: Launcher::new()?,
+            launcher,
         };
         for i in 0..ensemble.servers.len() {
             ensemble.write_server_files(i)?;
