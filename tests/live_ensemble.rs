@@ -528,6 +528,32 @@ async fn an_isolated_session_expires_and_its_ephemeral_goes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_forwards_writes_and_stops_serving_without_its_leader() {
+    let began = Instant::now();
+    let config = EnsembleConfig {
+        observers: 1,
+        ..EnsembleConfig::with_servers(1)
+    };
+    let mut ensemble = blocking(|| RealEnsemble::start(config))
+        .unwrap_or_else(|err| panic!("cannot start a real ZooKeeper ensemble: {err}"));
+    assert_eq!(ensemble.len(), 2);
+    assert_eq!(ensemble.modes(), [ServerMode::Leader, ServerMode::Observer]);
+
+    let via_observer = connect(&ensemble.client_addr(1).unwrap().to_string()).await;
+    via_observer
+        .create("/o", b"1", &persistent())
+        .await
+        .unwrap();
+    assert_eq!(via_observer.get_data("/o").await.unwrap().0, b"1");
+
+    // An observer does not vote: without the only voter it serves nobody.
+    ensemble.kill9(0).unwrap();
+    blocking(|| ensemble.wait_for_mode(1, ServerMode::NotServing, PROMPTLY)).unwrap();
+    assert_eq!(ensemble.leader(), None);
+    eprintln!("observer: test took {:?}", began.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connecting_to_nothing_fails_within_about_the_session_timeout() {
     // A loopback port that nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
