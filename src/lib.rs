@@ -6,5 +6,6 @@
 
 pub mod coord;
 pub mod env;
+pub mod live;
 pub mod sim;
 pub mod zk;
