@@ -1,6 +1,8 @@
 //! The simulated world on madsim: hosts, clocks, network, faults and the event trace.
 
 pub mod clock;
+pub mod fault;
+pub mod nemesis;
 pub mod net;
 pub mod trace;
 pub mod world;
