@@ -13,10 +13,8 @@ use crate::zk::proto::{
     ClientOp, ClientRequest, ConnId, OpReply, RequestBody, ResponseBody, ServerResponse,
 };
 use crate::zk::server::Node;
-use crate::zk::tree::AuthId;
+use crate::zk::tree::{AuthId, authenticate};
 use crate::zk::types::{ErrorCode, SessionId, WatchedEvent, Zxid};
-use base64::Engine as _;
-use sha1::Digest as _;
 use std::collections::{BTreeMap, VecDeque};
 
 /// What a client connection asks of the leader, routed by the server's current role.
@@ -114,23 +112,6 @@ pub fn session_password(session: SessionId) -> u64 {
     x ^= x >> 33;
     x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     x ^ (x >> 33)
-}
-
-/// `digest` authentication: `user:password` → `user:base64(sha1(user:password))`.
-pub fn digest_auth_id(auth: &[u8]) -> Option<AuthId> {
-    let text = std::str::from_utf8(auth).ok()?;
-    let (user, _) = text.split_once(':')?;
-    if user.is_empty() {
-        return None;
-    }
-    let hash = sha1::Sha1::digest(text.as_bytes());
-    Some(AuthId {
-        scheme: "digest".into(),
-        id: format!(
-            "{user}:{}",
-            base64::engine::general_purpose::STANDARD.encode(hash)
-        ),
-    })
 }
 
 impl Node {
@@ -331,27 +312,19 @@ impl Node {
                 None
             }
             RequestBody::AddAuth { scheme, auth } => {
-                let id = if scheme == "digest" {
-                    digest_auth_id(&auth)
-                } else {
-                    None
-                };
                 let (addr, cid) = (conn.addr, conn.id);
-                match id {
-                    Some(id) => {
+                match authenticate(&scheme, &auth) {
+                    Ok(id) => {
                         if !conn.auth.contains(&id) {
                             conn.auth.push(id);
                         }
+                        let ids = conn.auth.clone();
+                        self.db.tree.set_watcher_auth(seq, &ids);
                         self.send_client(addr, cid, ResponseBody::AuthReply { err: ErrorCode::Ok });
                     }
-                    None => {
-                        self.send_client(
-                            addr,
-                            cid,
-                            ResponseBody::AuthReply {
-                                err: ErrorCode::AuthFailed,
-                            },
-                        );
+                    Err(err) => {
+                        // ZooKeeper answers AUTHFAILED and closes the connection.
+                        self.send_client(addr, cid, ResponseBody::AuthReply { err });
                         self.close_conn(seq, true);
                     }
                 }
@@ -585,16 +558,6 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn digest_auth_hashes_user_and_password() {
-        let id = digest_auth_id(b"super:secret").expect("well formed");
-        assert_eq!(id.scheme, "digest");
-        // sha1("super:secret") in base64, as ZooKeeper's DigestAuthenticationProvider computes.
-        assert_eq!(id.id, "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
-        assert!(digest_auth_id(b"no-colon").is_none());
-        assert!(digest_auth_id(b":pw").is_none());
-    }
 
     #[test]
     fn passwords_differ_between_sessions() {

@@ -358,6 +358,10 @@ impl Leader {
         accepted_epoch: u32,
         now: Duration,
     ) {
+        if self.handlers.get(&sid).is_some_and(|h| h.conn == conn) {
+            // A retried hello of a connection already here.
+            return;
+        }
         let observer = !node.quorum.is_voter(sid);
         self.handlers.insert(
             sid,

@@ -17,6 +17,9 @@ use crate::zk::types::{SessionId, zxid_epoch};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
+/// Pause between connection attempts to the leader.
+const CONNECT_RETRY: Duration = Duration::from_secs(1);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
     /// Sent LearnerInfo; waits for the epoch.
@@ -37,6 +40,8 @@ pub struct Learner {
     epoch: u32,
     /// Nothing from the leader by then → give up.
     deadline: Duration,
+    /// While connecting: when to say hello again (ZooKeeper retries its connect every second).
+    next_hello: Duration,
     /// Proposals received during the sync, logged at NEWLEADER.
     unlogged: VecDeque<(Txn, Option<Origin>)>,
     /// Logged proposals waiting for their commit, in zxid order.
@@ -47,26 +52,31 @@ pub struct Learner {
 
 impl Learner {
     pub fn new(node: &Node, leader: u64, conn: u64, observer: bool, now: Duration) -> Learner {
-        node.send_zab(
-            leader,
-            conn,
-            ZabMsg::LearnerInfo {
-                sid: node.cfg.id,
-                observer,
-                accepted_epoch: node.storage.accepted_epoch(),
-            },
-        );
-        Learner {
+        let learner = Learner {
             leader,
             conn,
             observer,
             stage: Stage::Connecting,
             epoch: 0,
             deadline: now + node.tick() * node.cfg.init_limit,
+            next_hello: now + CONNECT_RETRY,
             unlogged: VecDeque::new(),
             pending: VecDeque::new(),
             touches: BTreeMap::new(),
-        }
+        };
+        learner.hello(node);
+        learner
+    }
+
+    fn hello(&self, node: &Node) {
+        self.send(
+            node,
+            ZabMsg::LearnerInfo {
+                sid: node.cfg.id,
+                observer: self.observer,
+                accepted_epoch: node.storage.accepted_epoch(),
+            },
+        );
     }
 
     pub fn is_observer(&self) -> bool {
@@ -74,7 +84,11 @@ impl Learner {
     }
 
     pub fn next_deadline(&self) -> Duration {
-        self.deadline
+        if self.stage == Stage::Connecting {
+            self.deadline.min(self.next_hello)
+        } else {
+            self.deadline
+        }
     }
 
     fn send(&self, node: &Node, msg: ZabMsg) {
@@ -82,6 +96,10 @@ impl Learner {
     }
 
     pub fn on_timer(&mut self, node: &mut Node, now: Duration) -> Result<(), Leave> {
+        if self.stage == Stage::Connecting && now >= self.next_hello && now < self.deadline {
+            self.next_hello = now + CONNECT_RETRY;
+            self.hello(node);
+        }
         if now >= self.deadline {
             let limit = if self.stage >= Stage::Synced {
                 node.cfg.sync_limit

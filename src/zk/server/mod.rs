@@ -394,13 +394,9 @@ impl Server {
                 let result = match &mut self.role {
                     Role::Leading(l) => l.on_zab(&mut self.node, sid, conn, msg, now),
                     Role::Learning(l) => l.on_zab(&mut self.node, sid, conn, msg, now),
-                    Role::Looking(_) => {
-                        // Nobody leads here: a learner's hello finds the door closed.
-                        if let ZabMsg::LearnerInfo { .. } = msg {
-                            self.node.send_zab(sid, conn, ZabMsg::Close);
-                        }
-                        Ok(())
-                    }
+                    // Nobody leads here: a learner's hello goes unanswered (a refused
+                    // connection), and it tries again.
+                    Role::Looking(_) => Ok(()),
                 };
                 self.settle(result);
             }
