@@ -121,9 +121,11 @@ pub enum ZabMsg {
     LeaderInfo {
         epoch: u32,
     },
-    /// Learner → leader: ACKEPOCH with what the learner has.
+    /// Learner → leader: ACKEPOCH with what the learner has. `current_epoch` is `None` when
+    /// the learner had already accepted this epoch: such an ack does not count towards the
+    /// epoch quorum (ZooKeeper sends −1).
     AckEpoch {
-        current_epoch: u32,
+        current_epoch: Option<u32>,
         last_zxid: Zxid,
     },
     Sync(SyncData),

@@ -291,11 +291,11 @@ impl Leader {
             } if h.stage == Stage::Connected && self.phase > Phase::Gathering => {
                 if self.phase == Phase::EpochAcks
                     && !h.observer
-                    && (current_epoch, last_zxid) > self.summary
+                    && current_epoch.is_some_and(|e| (e, last_zxid) > self.summary)
                 {
                     // A voter is more recent than this leader: the election went wrong.
                     node.trace(format_args!(
-                        "server {sid} is ahead of the leader ({current_epoch}, {last_zxid:#x}): dropping it"
+                        "server {sid} is ahead of the leader ({current_epoch:?}, {last_zxid:#x}): dropping it"
                     ));
                     node.send_zab(sid, conn, ZabMsg::Close);
                     self.handlers.remove(&sid);
@@ -305,7 +305,7 @@ impl Leader {
                 h.last_zxid = last_zxid;
                 let observer = h.observer;
                 if self.phase == Phase::EpochAcks {
-                    if !observer {
+                    if !observer && current_epoch.is_some() {
                         self.epoch_acks.insert(sid);
                     }
                     self.progress(node, now);

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 /// Pause between connection attempts to the leader.
-const CONNECT_RETRY: Duration = Duration::from_secs(1);
+const CONNECT_RETRY: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
@@ -40,7 +40,7 @@ pub struct Learner {
     epoch: u32,
     /// Nothing from the leader by then → give up.
     deadline: Duration,
-    /// While connecting: when to say hello again (ZooKeeper retries its connect every second).
+    /// While connecting: when to say hello again (ZooKeeper retries its connect every 100 ms, `leaderConnectDelayDuringRetryMs`).
     next_hello: Duration,
     /// Proposals received during the sync, logged at NEWLEADER.
     unlogged: VecDeque<(Txn, Option<Origin>)>,
@@ -147,13 +147,18 @@ impl Learner {
                         "leader's epoch {epoch} is less than our accepted epoch {accepted}"
                     )));
                 }
-                node.storage.set_accepted_epoch(epoch);
+                let current_epoch = if epoch > accepted {
+                    node.storage.set_accepted_epoch(epoch);
+                    Some(node.storage.current_epoch())
+                } else {
+                    None
+                };
                 self.epoch = epoch;
                 self.stage = Stage::Syncing;
                 self.send(
                     node,
                     ZabMsg::AckEpoch {
-                        current_epoch: node.storage.current_epoch(),
+                        current_epoch,
                         last_zxid: node.db.last_zxid(),
                     },
                 );

@@ -420,6 +420,11 @@ impl Server {
                 if n.state == PeerState::Looking {
                     let mut vote = self.vote;
                     vote.state = self.state();
+                    if self.node.serving {
+                        // Once serving, every member reports the new epoch in its vote, so
+                        // that servers joining later see one agreeing quorum (ZOOKEEPER-1732).
+                        vote.peer_epoch = self.node.storage.current_epoch();
+                    }
                     self.node.send_peer(n.sid, PeerMsg::Vote(vote));
                 }
             }

@@ -526,3 +526,67 @@ fn reconnects_revalidate_with_the_leader() {
         assert_eq!(expired, ConnectOutcome::Expired);
     });
 }
+
+#[test]
+fn a_deposed_leader_truncates_its_uncommitted_txn_when_it_rejoins() {
+    sim(13, || async {
+        let e = Ensemble::start(3, 0, true);
+        sleep(secs(5)).await;
+        let old = e.leader().expect("leader");
+        let others: Vec<_> = e.servers.iter().copied().filter(|h| *h != old).collect();
+        let world = e.world.clone();
+        let servers = e.servers.clone();
+        let (lost_write, probes) = e
+            .run_client(move |ctx| async move {
+                let mut c = RawClient::new(&ctx);
+                let ConnectOutcome::Connected(s) = c.connect(old, 30_000).await else {
+                    panic!("connect")
+                };
+                world.partition(&[old], &others);
+                // Logged on the old leader only: it can never commit.
+                let xid = 77;
+                c.send(
+                    old,
+                    s.conn,
+                    crate::zk::proto::RequestBody::Op {
+                        xid,
+                        op: create("/lost", b"", CreateMode::Persistent),
+                    },
+                );
+                let lost = c.next_on(s.conn, secs(30)).await;
+                sleep(secs(15)).await;
+                let leader = world.hosts_with_role("leading")[0];
+                let ConnectOutcome::Connected(s2) = c.connect(leader, 6000).await else {
+                    panic!("connect")
+                };
+                c.op(&s2, create("/kept", b"", CreateMode::Persistent))
+                    .await
+                    .expect("reply");
+                world.heal();
+                sleep(secs(10)).await;
+                let mut probes = Vec::new();
+                for srv in servers {
+                    probes.push(c.probe(srv).await.expect("probe"));
+                }
+                (lost, probes)
+            })
+            .await;
+        assert_eq!(
+            lost_write,
+            Some(crate::zk::proto::ResponseBody::Close),
+            "the write's connection dies with the leader"
+        );
+        let lines = e.world.take_trace_lines();
+        let sid = e.servers.iter().position(|h| *h == old).expect("member") + 1;
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.text.contains(&format!("syncing server {sid}"))
+                    && l.text.contains("TRUNC")),
+            "the old leader is told to truncate"
+        );
+        assert!(probes.iter().all(|p| p.serving
+            && p.digest == probes[0].digest
+            && p.last_zxid == probes[0].last_zxid));
+    });
+}
