@@ -3,5 +3,6 @@
 
 pub mod peer;
 pub mod proto;
+pub mod server;
 pub mod tree;
 pub mod types;
