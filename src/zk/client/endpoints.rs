@@ -215,14 +215,16 @@ mod tests {
     }
 
     #[test]
-    fn rust_round_continues_where_the_last_stopped_until_reset() {
+    fn rust_new_round_restarts_at_the_head_of_the_list_without_delay() {
         let mut rng = SplitMix64::new(2);
         let mut e = RustEndpoints::new(addrs(3), &mut rng);
         e.start_round();
         let (a, _) = e.next(&mut rng);
+        let (b, _) = e.next(&mut rng);
+        assert_ne!(a, b);
         e.start_round();
-        let (b, d) = e.next(&mut rng);
-        assert_ne!(a, b, "a new round starts at the next server");
+        let (c, d) = e.next(&mut rng);
+        assert_eq!(a, c, "offsets count from the round's start");
         assert!(d.is_zero());
     }
 

@@ -1061,3 +1061,7 @@ pub fn op_label(op: &ClientOp) -> (&'static str, &str) {
         ClientOp::Sync { path } => ("sync", path),
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
