@@ -287,8 +287,12 @@ impl Coordination for SimZkClient {
         *self.inner.state.borrow()
     }
 
+    /// Reports the changes after this call (the crate's `state_watcher` consumes the
+    /// changes so far).
     fn state_watcher(&self) -> StateWatcher {
-        self.inner.state.clone()
+        let mut watcher = self.inner.state.clone();
+        watcher.borrow_and_update();
+        watcher
     }
 
     async fn close(&self) -> ZkResult<()> {

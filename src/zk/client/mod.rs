@@ -34,3 +34,6 @@ pub mod watches;
 
 pub use config::{ClientConfig, ClientModel, DEFAULT_SESSION_TIMEOUT};
 pub use handle::SimZkClient;
+
+#[cfg(test)]
+mod sim_tests;

@@ -250,7 +250,10 @@ fn rust_expires_the_session_client_side_at_seven_fifths_of_t() {
     h.advance_to(ms(8400));
     assert_eq!(h.core.state(), SessionState::Expired);
     assert!(h.core.is_ended());
-    assert!(matches!(late.try_recv(), Ok(Err(ErrorCode::SessionExpired))));
+    assert!(matches!(
+        late.try_recv(),
+        Ok(Err(ErrorCode::SessionExpired))
+    ));
     let fired = futures_poll(watch).expect("terminal state reaches the watch");
     assert_eq!(fired.event_type, EventType::Session);
     assert_eq!(fired.session_state, SessionState::Expired);
@@ -343,7 +346,10 @@ fn reconnect_fails_in_flight_requests_and_re_registers_watches_before_queued_one
     let mut in_flight = h.request(get("/a", false));
     h.take_sent();
     h.respond(ResponseBody::Close);
-    assert!(matches!(in_flight.try_recv(), Ok(Err(ErrorCode::ConnectionLoss))));
+    assert!(matches!(
+        in_flight.try_recv(),
+        Ok(Err(ErrorCode::ConnectionLoss))
+    ));
     let mut queued = h.request(get("/b", false));
     let bodies = h.take_bodies();
     assert!(matches!(
@@ -379,7 +385,10 @@ fn reconnect_fails_in_flight_requests_and_re_registers_watches_before_queued_one
     assert_eq!(queued.try_recv().err(), Some(TryRecvError::Empty));
     let fired = futures_poll(exist_watch).expect("fired by the notification");
     assert_eq!(fired.event_type, EventType::NodeCreated);
-    assert!(futures_poll(child_watch).is_none(), "NodeCreated is not a child event");
+    assert!(
+        futures_poll(child_watch).is_none(),
+        "NodeCreated is not a child event"
+    );
     h.respond(data_reply(xid, 50));
     assert!(matches!(queued.try_recv(), Ok(Ok(_))));
 }
@@ -435,7 +444,11 @@ fn a_reset_from_the_server_drops_the_connection() {
 fn java_times_out_reads_at_two_thirds_and_pings_after_a_second_idle() {
     let mut h = Harness::new(ClientModel::Java, 3);
     let bodies = h.take_bodies();
-    assert_eq!(bodies.len(), 1, "Java sends only the connect before the response");
+    assert_eq!(
+        bodies.len(),
+        1,
+        "Java sends only the connect before the response"
+    );
     h.establish();
     h.advance_to(ms(3500));
     let pings: Vec<Duration> = h
@@ -459,7 +472,10 @@ fn java_never_expires_on_its_own_and_fails_queued_requests_per_failed_attempt() 
     // Connect timeout = T/3 = 2 s per attempt, 0–1 s jitter, 1 s spin per pass.
     h.advance_to(ms(60_000));
     assert_eq!(h.core.state(), SessionState::Disconnected);
-    assert!(matches!(queued.try_recv(), Ok(Err(ErrorCode::ConnectionLoss))));
+    assert!(matches!(
+        queued.try_recv(),
+        Ok(Err(ErrorCode::ConnectionLoss))
+    ));
     let connects: Vec<Duration> = h
         .take_sent()
         .into_iter()
@@ -501,14 +517,16 @@ fn close_waits_for_the_reply_then_everything_fails_with_client_closed() {
     let mut h = Harness::new(ClientModel::Rust, 1);
     h.establish();
     let (tx, mut closed) = oneshot::channel();
-    h.core
-        .handle_request(h.now, Request::Close { reply: tx });
+    h.core.handle_request(h.now, Request::Close { reply: tx });
     let bodies = h.take_bodies();
     let RequestBody::CloseSession { xid } = bodies[0] else {
         panic!("{bodies:?}")
     };
     let mut refused = h.request(get("/a", false));
-    assert!(matches!(refused.try_recv(), Ok(Err(ErrorCode::ClientClosed))));
+    assert!(matches!(
+        refused.try_recv(),
+        Ok(Err(ErrorCode::ClientClosed))
+    ));
     assert_eq!(closed.try_recv(), Err(TryRecvError::Empty));
     h.respond(ResponseBody::Reply {
         xid,
