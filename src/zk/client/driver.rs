@@ -5,7 +5,8 @@
 use crate::env::Environment;
 use crate::sim::net::{Mailbox, Payload};
 use crate::sim::world::HostCtx;
-use crate::zk::client::session::{Notice, Request, SessionCore};
+use crate::zk::client::requests::Request;
+use crate::zk::client::session::{Notice, SessionCore};
 use crate::zk::types::SessionState;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};

@@ -6,7 +6,8 @@ use crate::env::Environment;
 use crate::sim::world::HostCtx;
 use crate::zk::client::config::ClientConfig;
 use crate::zk::client::driver;
-use crate::zk::client::session::{OpOutcome, Request, SessionCore, error_for_state, op_label};
+use crate::zk::client::requests::{OpOutcome, Request, error_for_state, op_label};
+use crate::zk::client::session::SessionCore;
 use crate::zk::proto::{ClientOp, OpReply};
 use crate::zk::types::{
     ANY_VERSION, Acl, ErrorCode, Op, OpResult, SessionId, SessionState, Stat, ZkResult,

@@ -8,7 +8,7 @@
 //!
 //! Layout: [`session`] is the whole state machine without I/O (time passed in), so it is
 //! tested packet by packet; [`driver`] is the task that runs it on a host; [`handle`] is the
-//! user-facing [`SimZkClient`]. [`timing`], [`endpoints`] and [`watches`] hold the per-library
+//! user-facing [`SimZkClient`]; [`requests`] is the bookkeeping of calls. [`timing`], [`endpoints`] and [`watches`] hold the per-library
 //! rules.
 //!
 //! Choices where the libraries leave room, or the simulated protocol differs:
@@ -28,6 +28,7 @@ pub mod config;
 mod driver;
 pub mod endpoints;
 mod handle;
+pub mod requests;
 pub mod session;
 pub mod timing;
 pub mod watches;

@@ -4,46 +4,19 @@
 //! dead, which server is next, when the session is lost — is decided here, so it can be tested
 //! packet by packet with a hand-held clock.
 
-use crate::coord::Watch;
 use crate::sim::net::{Addr, Payload};
 use crate::zk::client::config::{ClientConfig, ClientModel};
 use crate::zk::client::endpoints::{JavaHostProvider, RustEndpoints, SplitMix64};
+use crate::zk::client::requests::{
+    DoneResponder, EstablishResponder, InFlight, OpOutcome, OpResponder, PendingAuth, Queued,
+    Request, error_for_state, op_label, op_result, watch_want,
+};
 use crate::zk::client::timing::{JavaTimings, RustTimings};
-use crate::zk::client::watches::{WatchKind, WatchRegistry};
-use crate::zk::proto::{ClientOp, ClientRequest, ConnId, OpReply, RequestBody, ResponseBody};
+use crate::zk::client::watches::WatchRegistry;
+use crate::zk::proto::{ClientRequest, ConnId, OpReply, RequestBody, ResponseBody};
 use crate::zk::types::{ErrorCode, SessionId, SessionState, WatchedEvent, ZkResult, Zxid};
 use std::collections::VecDeque;
 use std::time::Duration;
-use tokio::sync::oneshot;
-
-/// A successful reply and, for a watching read, the watch it set.
-#[derive(Debug)]
-pub struct OpOutcome {
-    pub reply: OpReply,
-    pub watch: Option<Watch>,
-}
-
-pub type OpResponder = oneshot::Sender<ZkResult<OpOutcome>>;
-pub type DoneResponder = oneshot::Sender<ZkResult<()>>;
-/// Learns the session id once the first session is established, or why it never will be.
-pub type EstablishResponder = oneshot::Sender<ZkResult<SessionId>>;
-
-/// What the session's user asks for.
-#[derive(Debug)]
-pub enum Request {
-    Op {
-        op: ClientOp,
-        reply: OpResponder,
-    },
-    AddAuth {
-        scheme: String,
-        auth: Vec<u8>,
-        reply: DoneResponder,
-    },
-    Close {
-        reply: DoneResponder,
-    },
-}
 
 /// A packet to send from the client's port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,42 +90,6 @@ enum Phase {
         server: Addr,
     },
     Ended,
-}
-
-#[derive(Debug)]
-enum Queued {
-    Op { op: ClientOp, reply: OpResponder },
-    Auth(PendingAuth),
-    Close,
-}
-
-#[derive(Debug)]
-struct PendingAuth {
-    scheme: String,
-    auth: Vec<u8>,
-    reply: DoneResponder,
-}
-
-#[derive(Debug)]
-enum InFlight {
-    Op {
-        kind: &'static str,
-        path: String,
-        watch: WatchWant,
-        reply: OpResponder,
-    },
-    Close,
-}
-
-/// Which watch a read asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum WatchWant {
-    None,
-    Data,
-    Exists,
-    /// exists without a watch: still answers NoNode as "no stat".
-    ExistsNoWatch,
-    Child,
 }
 
 #[derive(Debug)]
@@ -661,6 +598,10 @@ impl SessionCore {
         while let Some(item) = self.queued.pop_front() {
             self.transmit_queued(item);
         }
+        if !self.transmits.is_empty() {
+            // Whatever this event sent (setup, queued requests) counts as sending now.
+            self.last_send = now;
+        }
     }
 
     /// The connection, or the attempt, is gone.
@@ -869,49 +810,10 @@ impl SessionCore {
                 watch,
                 reply: responder,
             } => {
-                let result = self.op_result(&path, watch, err, reply);
+                let result = op_result(&mut self.watches, &path, watch, err, reply);
                 self.finish_op(kind, path, responder, result);
             }
         }
-    }
-
-    /// Turns a reply into the caller's result, registering the watch a successful read set.
-    fn op_result(
-        &mut self,
-        path: &str,
-        watch: WatchWant,
-        err: ErrorCode,
-        reply: OpReply,
-    ) -> ZkResult<OpOutcome> {
-        if let OpReply::Multi(_) = reply {
-            // A failed multi still answers every op; the call itself succeeded.
-            return Ok(OpOutcome { reply, watch: None });
-        }
-        let reply = match (watch, reply) {
-            // A server may answer exists with a bare Stat; it means the node exists.
-            (WatchWant::Exists | WatchWant::ExistsNoWatch, OpReply::Stat(stat)) => {
-                OpReply::Exists(Some(stat))
-            }
-            (_, reply) => reply,
-        };
-        let reply = match (watch, err, reply) {
-            // exists on a missing node: NoNode on the wire, None to the caller, watch set.
-            (WatchWant::Exists | WatchWant::ExistsNoWatch, ErrorCode::NoNode, _) => {
-                OpReply::Exists(None)
-            }
-            (_, ErrorCode::Ok, reply) => reply,
-            (_, err, _) => return Err(err),
-        };
-        let kind = match (watch, &reply) {
-            (WatchWant::None, _) | (WatchWant::ExistsNoWatch, OpReply::Exists(_)) => None,
-            (WatchWant::Data, OpReply::Data { .. }) => Some(WatchKind::Data),
-            (WatchWant::Exists, OpReply::Exists(Some(_))) => Some(WatchKind::Data),
-            (WatchWant::Exists, OpReply::Exists(None)) => Some(WatchKind::Exist),
-            (WatchWant::Child, OpReply::Children { .. }) => Some(WatchKind::Child),
-            _ => return Err(ErrorCode::MarshallingError),
-        };
-        let watch = kind.map(|k| self.watches.add(path, k));
-        Ok(OpOutcome { reply, watch })
     }
 
     fn finish_op(
@@ -1021,45 +923,8 @@ impl SessionCore {
     }
 }
 
-/// What a call fails with in a given session state (the crate's `SessionState::to_error`).
-pub fn error_for_state(state: SessionState) -> ErrorCode {
-    match state {
-        SessionState::Expired => ErrorCode::SessionExpired,
-        SessionState::Closed => ErrorCode::ClientClosed,
-        SessionState::AuthFailed => ErrorCode::AuthFailed,
-        SessionState::Disconnected | SessionState::SyncConnected => ErrorCode::ConnectionLoss,
-    }
-}
-
 fn min_opt(a: Duration, b: Option<Duration>) -> Duration {
     b.map_or(a, |b| a.min(b))
-}
-
-fn watch_want(op: &ClientOp) -> WatchWant {
-    match op {
-        ClientOp::GetData { watch: true, .. } => WatchWant::Data,
-        ClientOp::Exists { watch: true, .. } => WatchWant::Exists,
-        ClientOp::GetChildren { watch: true, .. } => WatchWant::Child,
-        ClientOp::Exists { watch: false, .. } => WatchWant::ExistsNoWatch,
-        _ => WatchWant::None,
-    }
-}
-
-/// The op's name (as ZooKeeper's request types are named) and the path it concerns, for the
-/// trace.
-pub fn op_label(op: &ClientOp) -> (&'static str, &str) {
-    match op {
-        ClientOp::Create { path, .. } => ("create", path),
-        ClientOp::Delete { path, .. } => ("delete", path),
-        ClientOp::SetData { path, .. } => ("setData", path),
-        ClientOp::GetData { path, .. } => ("getData", path),
-        ClientOp::Exists { path, .. } => ("exists", path),
-        ClientOp::GetChildren { path, .. } => ("getChildren", path),
-        ClientOp::GetAcl { path } => ("getACL", path),
-        ClientOp::SetAcl { path, .. } => ("setACL", path),
-        ClientOp::Multi { ops } => ("multi", ops.first().map_or("", |o| o.path())),
-        ClientOp::Sync { path } => ("sync", path),
-    }
 }
 
 #[cfg(test)]

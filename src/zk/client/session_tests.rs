@@ -1,9 +1,13 @@
 //! The session core driven packet by packet with a hand-held clock.
 
 use super::*;
+use crate::coord::Watch;
 use crate::sim::net::HostId;
+use crate::zk::client::requests::OpOutcome;
+use crate::zk::proto::ClientOp;
 use crate::zk::proto::ServerResponse;
 use crate::zk::types::{EventType, Stat};
+use tokio::sync::oneshot;
 use tokio::sync::oneshot::error::TryRecvError;
 
 fn ms(v: u64) -> Duration {
