@@ -600,3 +600,82 @@ fn rust_backs_off_only_after_a_full_pass() {
     let gap = connects[3];
     assert!(gap >= ms(300) && gap < ms(400), "{gap:?}");
 }
+
+#[test]
+fn java_sends_auth_and_watches_only_after_the_connect_response() {
+    let config = ClientConfig::new(servers(2))
+        .with_model(ClientModel::Java)
+        .with_auth("digest", b"u:p");
+    let mut h = Harness::with_config(config);
+    let mut queued = h.request(get("/q", false));
+    assert_eq!(h.take_bodies().len(), 1, "only the connect");
+    h.connected(6000);
+    assert_eq!(h.core.state(), SessionState::SyncConnected);
+    assert_eq!(h.established.try_recv(), Ok(Ok(0x51)));
+    let bodies = h.take_bodies();
+    assert!(matches!(bodies[0], RequestBody::AddAuth { .. }), "{bodies:?}");
+    let xid = op_xid(&bodies[1]).expect("then the queued request");
+    h.respond(ResponseBody::AuthReply {
+        err: ErrorCode::Ok,
+    });
+    h.respond(data_reply(xid, 5));
+    assert!(matches!(queued.try_recv(), Ok(Ok(_))));
+}
+
+#[test]
+fn rust_retries_an_interrupted_add_auth_and_resends_it_on_later_connects() {
+    let mut h = Harness::new(ClientModel::Rust, 2);
+    h.establish();
+    let (reply, mut added) = oneshot::channel();
+    h.core.handle_request(
+        h.now,
+        Request::AddAuth {
+            scheme: "digest".into(),
+            auth: b"a:b".to_vec(),
+            reply,
+        },
+    );
+    assert!(matches!(h.take_bodies()[..], [RequestBody::AddAuth { .. }]));
+    h.respond(ResponseBody::Close);
+    assert_eq!(added.try_recv(), Err(TryRecvError::Empty), "not failed");
+    let bodies = h.take_bodies();
+    assert_eq!(bodies.len(), 1, "not pipelined with the connect: {bodies:?}");
+    h.establish_again();
+    let bodies = h.take_bodies();
+    assert!(
+        matches!(bodies[..], [RequestBody::AddAuth { .. }]),
+        "sent again once connected: {bodies:?}"
+    );
+    h.respond(ResponseBody::AuthReply {
+        err: ErrorCode::Ok,
+    });
+    assert_eq!(added.try_recv(), Ok(Ok(())));
+    h.respond(ResponseBody::Close);
+    let bodies = h.take_bodies();
+    assert!(matches!(bodies[1], RequestBody::AddAuth { .. }), "{bodies:?}");
+}
+
+#[test]
+fn a_failed_multi_is_a_successful_call_with_error_results() {
+    let mut h = Harness::new(ClientModel::Rust, 1);
+    h.establish();
+    let mut r = h.request(ClientOp::Multi { ops: vec![] });
+    let xid = op_xid(&h.take_bodies()[0]).unwrap();
+    let results = vec![
+        crate::zk::types::OpResult::Error(ErrorCode::Ok),
+        crate::zk::types::OpResult::Error(ErrorCode::NoNode),
+    ];
+    h.respond(ResponseBody::Reply {
+        xid,
+        zxid: 3,
+        err: ErrorCode::NoNode,
+        reply: OpReply::Multi(results.clone()),
+    });
+    match r.try_recv() {
+        Ok(Ok(OpOutcome {
+            reply: OpReply::Multi(got),
+            ..
+        })) => assert_eq!(got, results),
+        other => panic!("{other:?}"),
+    }
+}
