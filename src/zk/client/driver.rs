@@ -3,11 +3,12 @@
 //! metrics, state broadcasts). It pauses and dies with its host.
 
 use crate::env::Environment;
-use crate::sim::net::{Mailbox, Payload};
+use crate::sim::net::{Addr, Mailbox, Payload};
 use crate::sim::world::HostCtx;
 use crate::zk::client::requests::Request;
 use crate::zk::client::session::{Notice, SessionCore};
 use crate::zk::types::SessionState;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -17,11 +18,13 @@ pub(crate) async fn run(
     mut core: SessionCore,
     mut requests: mpsc::UnboundedReceiver<Request>,
     state: watch::Sender<SessionState>,
+    server: Arc<Mutex<Option<Addr>>>,
 ) {
     let port = mailbox.addr.port;
     let mut requests_open = true;
     loop {
         flush(&ctx, port, &mut core, &state);
+        *server.lock().expect("server slot lock") = core.server();
         if core.is_ended() {
             break;
         }

@@ -3,6 +3,7 @@
 
 use crate::coord::{Coordination, CreateOptions, StateWatcher, Watch};
 use crate::env::Environment;
+use crate::sim::net::Addr;
 use crate::sim::world::HostCtx;
 use crate::zk::client::config::ClientConfig;
 use crate::zk::client::driver;
@@ -14,7 +15,7 @@ use crate::zk::types::{
     validate_path,
 };
 use madsim::rand::Rng;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// A simulated ZooKeeper session on one host. Clones share the session; when the last clone
@@ -29,6 +30,8 @@ struct Inner {
     requests: mpsc::UnboundedSender<Request>,
     state: watch::Receiver<SessionState>,
     session_id: SessionId,
+    /// Kept up to date by the driver.
+    server: Arc<Mutex<Option<Addr>>>,
 }
 
 impl SimZkClient {
@@ -45,12 +48,14 @@ impl SimZkClient {
         let core = SessionCore::new(&config, mailbox.addr, seed, ctx.env.now(), established);
         let (state_tx, state) = watch::channel(SessionState::Disconnected);
         let (requests, requests_rx) = mpsc::unbounded_channel();
+        let server: Arc<Mutex<Option<Addr>>> = Arc::default();
         ctx.env.spawn(driver::run(
             ctx.clone(),
             mailbox,
             core,
             requests_rx,
             state_tx,
+            server.clone(),
         ));
         let session_id = established_rx
             .await
@@ -61,8 +66,15 @@ impl SimZkClient {
                 requests,
                 state,
                 session_id,
+                server,
             }),
         })
+    }
+
+    /// The server the session is connected to right now, if any (for faults aimed at "this
+    /// client's server").
+    pub fn server(&self) -> Option<Addr> {
+        *self.inner.server.lock().expect("server slot lock")
     }
 
     /// The error a call gets when the session task is gone.

@@ -241,6 +241,14 @@ impl SessionCore {
         self.last_zxid
     }
 
+    /// The server the session is connected to, if it is.
+    pub fn server(&self) -> Option<Addr> {
+        match self.phase {
+            Phase::Connected { server, .. } => Some(server),
+            _ => None,
+        }
+    }
+
     /// The session is over: nothing more will be sent, and the driver can stop.
     pub fn is_ended(&self) -> bool {
         matches!(self.phase, Phase::Ended)

@@ -613,11 +613,12 @@ fn java_sends_auth_and_watches_only_after_the_connect_response() {
     assert_eq!(h.core.state(), SessionState::SyncConnected);
     assert_eq!(h.established.try_recv(), Ok(Ok(0x51)));
     let bodies = h.take_bodies();
-    assert!(matches!(bodies[0], RequestBody::AddAuth { .. }), "{bodies:?}");
+    assert!(
+        matches!(bodies[0], RequestBody::AddAuth { .. }),
+        "{bodies:?}"
+    );
     let xid = op_xid(&bodies[1]).expect("then the queued request");
-    h.respond(ResponseBody::AuthReply {
-        err: ErrorCode::Ok,
-    });
+    h.respond(ResponseBody::AuthReply { err: ErrorCode::Ok });
     h.respond(data_reply(xid, 5));
     assert!(matches!(queued.try_recv(), Ok(Ok(_))));
 }
@@ -639,20 +640,25 @@ fn rust_retries_an_interrupted_add_auth_and_resends_it_on_later_connects() {
     h.respond(ResponseBody::Close);
     assert_eq!(added.try_recv(), Err(TryRecvError::Empty), "not failed");
     let bodies = h.take_bodies();
-    assert_eq!(bodies.len(), 1, "not pipelined with the connect: {bodies:?}");
+    assert_eq!(
+        bodies.len(),
+        1,
+        "not pipelined with the connect: {bodies:?}"
+    );
     h.establish_again();
     let bodies = h.take_bodies();
     assert!(
         matches!(bodies[..], [RequestBody::AddAuth { .. }]),
         "sent again once connected: {bodies:?}"
     );
-    h.respond(ResponseBody::AuthReply {
-        err: ErrorCode::Ok,
-    });
+    h.respond(ResponseBody::AuthReply { err: ErrorCode::Ok });
     assert_eq!(added.try_recv(), Ok(Ok(())));
     h.respond(ResponseBody::Close);
     let bodies = h.take_bodies();
-    assert!(matches!(bodies[1], RequestBody::AddAuth { .. }), "{bodies:?}");
+    assert!(
+        matches!(bodies[1], RequestBody::AddAuth { .. }),
+        "{bodies:?}"
+    );
 }
 
 #[test]
