@@ -1,0 +1,110 @@
+//! The thin async shell around [`SessionCore`]: one task per client on its host, feeding the
+//! core packets, requests and the host's clock, and carrying out what it asks (sends, trace,
+//! metrics, state broadcasts). It pauses and dies with its host.
+
+use crate::env::Environment;
+use crate::sim::net::{Addr, Mailbox, Payload};
+use crate::sim::world::HostCtx;
+use crate::zk::client::requests::Request;
+use crate::zk::client::session::{Notice, SessionCore};
+use crate::zk::types::SessionState;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+pub(crate) async fn run(
+    ctx: HostCtx,
+    mut mailbox: Mailbox,
+    mut core: SessionCore,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    state: watch::Sender<SessionState>,
+    server: Arc<Mutex<Option<Addr>>>,
+) {
+    let port = mailbox.addr.port;
+    let mut requests_open = true;
+    loop {
+        flush(&ctx, port, &mut core, &state);
+        *server.lock().expect("server slot lock") = core.server();
+        if core.is_ended() {
+            break;
+        }
+        let wake = core.poll_timeout();
+        let sleep = sleep_until(&ctx, wake);
+        tokio::select! {
+            biased;
+            // Packets first: after a pause, what arrived meanwhile is read before the
+            // overdue timers are judged (both are ready at once; real clients race).
+            packet = mailbox.recv() => match packet {
+                Some(packet) => core.handle_packet(ctx.env.now(), packet.from, packet.payload),
+                // The binding is gone: the host's process died.
+                None => break,
+            },
+            request = requests.recv(), if requests_open => match request {
+                Some(request) => core.handle_request(ctx.env.now(), request),
+                None => {
+                    requests_open = false;
+                    core.handle_abandoned(ctx.env.now());
+                }
+            },
+            () = sleep => core.handle_timeout(ctx.env.now()),
+        }
+    }
+}
+
+async fn sleep_until(ctx: &HostCtx, wake: Option<Duration>) {
+    match wake {
+        Some(at) => ctx.env.sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn flush(
+    ctx: &HostCtx,
+    port: crate::sim::net::Port,
+    core: &mut SessionCore,
+    state: &watch::Sender<SessionState>,
+) {
+    while let Some(t) = core.poll_transmit() {
+        ctx.net.send(port, t.to, Payload::ZkRequest(t.request));
+    }
+    while let Some(notice) = core.poll_notice() {
+        match notice {
+            Notice::State {
+                state: s,
+                session_id,
+            } => {
+                ctx.trace(
+                    "client",
+                    format_args!("session {session_id:#x} {s:?} (port {port})"),
+                );
+                state.send_replace(s);
+            }
+            Notice::Attempt { server, conn } => ctx.trace(
+                "client",
+                format_args!(
+                    "connecting to h{}:{} conn {conn:#x}",
+                    server.host.0, server.port
+                ),
+            ),
+            Notice::Lost { why } => {
+                ctx.trace("client", format_args!("connection {why} (port {port})"))
+            }
+            Notice::OpDone { kind, path, result } => {
+                ctx.trace("client", format_args!("{kind} {path} {result:?}"));
+                let metric = if result == crate::zk::types::ErrorCode::Ok {
+                    "client.ops_ok"
+                } else {
+                    "client.ops_failed"
+                };
+                ctx.world.count(metric, 1);
+            }
+            Notice::WatchFired { event, watches } => ctx.trace(
+                "client",
+                format_args!(
+                    "watch {:?} {} fired {watches}",
+                    event.event_type, event.path
+                ),
+            ),
+        }
+    }
+}
