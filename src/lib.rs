@@ -5,6 +5,7 @@
 //! ensemble and client under [`zk`].
 
 pub mod coord;
+pub mod duration;
 pub mod env;
 pub mod live;
 pub mod sim;

@@ -1,1 +1,242 @@
-fn main() {}
+//! The `splitbrain` command line.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use splitbrain::duration::parse_duration;
+use splitbrain::sim::nemesis::NemesisOptions;
+use splitbrain::sim::standard_world::{self, RunSummary, StandardWorldConfig};
+use splitbrain::zk::client::ClientModel;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "splitbrain",
+    version,
+    about = "Deterministic-simulation testbed for ZooKeeper-based master election"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the standard world (3-site ZooKeeper ensemble, client workload, random faults) for one seed.
+    Sim(SimArgs),
+    /// Measure the standard world's speed-up over real time (one core) and peak memory.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct WorldArgs {
+    /// Simulated time to run (e.g. 30s, 10m, 1h).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    duration: Duration,
+    /// Client library timing model.
+    #[arg(long, value_enum, default_value_t = ModelArg::Rust)]
+    client_model: ModelArg,
+    /// Application hosts running the client workload.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(0..=64))]
+    clients: u16,
+    /// Requested session timeout.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    session_timeout: Duration,
+    /// Run without faults.
+    #[arg(long)]
+    no_faults: bool,
+}
+
+#[derive(Args)]
+struct SimArgs {
+    /// Seed: the same seed gives the same run, on any machine.
+    #[arg(long)]
+    seed: u64,
+    #[command(flatten)]
+    world: WorldArgs,
+    /// Print one JSON object instead of the readable summary.
+    #[arg(long)]
+    json: bool,
+    /// Print the event trace (true simulated time, and each host's local clock).
+    #[arg(long)]
+    trace: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// How many seeds to run, one after another.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
+    /// First seed.
+    #[arg(long, default_value_t = 1)]
+    start: u64,
+    #[command(flatten)]
+    world: WorldArgs,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModelArg {
+    /// zookeeper-client 0.11.2 (Rust) timings, with client-side expiry.
+    Rust,
+    /// The Java 3.8 client's timings, no client-side expiry.
+    Java,
+}
+
+impl WorldArgs {
+    fn config(&self, keep_trace: bool) -> StandardWorldConfig {
+        StandardWorldConfig {
+            duration: self.duration,
+            session_timeout: self.session_timeout,
+            client_model: match self.client_model {
+                ModelArg::Rust => ClientModel::Rust,
+                ModelArg::Java => ClientModel::Java,
+            },
+            clients: self.clients as usize,
+            nemesis: self.no_faults.then(NemesisOptions::none),
+            keep_trace,
+            ..StandardWorldConfig::default()
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sim(args) => sim(args),
+        Command::Bench(args) => bench(args),
+    }
+}
+
+fn sim(args: SimArgs) -> ExitCode {
+    let config = args.world.config(args.trace);
+    let started = Instant::now();
+    let summary = standard_world::run(args.seed, &config);
+    let wall = started.elapsed().as_secs_f64();
+    if args.trace {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for line in &summary.trace {
+            // A closed pipe (`| head`) ends the listing quietly.
+            if writeln!(out, "{line}").is_err() {
+                return ExitCode::SUCCESS;
+            }
+        }
+    }
+    if args.json {
+        println!("{}", summary_json(&summary, wall));
+    } else {
+        print_summary(&summary, &config, wall);
+    }
+    ExitCode::SUCCESS
+}
+
+fn speedup(summary: &RunSummary, wall: f64) -> f64 {
+    summary.sim_seconds / wall.max(1e-9)
+}
+
+fn summary_json(summary: &RunSummary, wall: f64) -> serde_json::Value {
+    let mut value = serde_json::to_value(summary).expect("summary serialises");
+    let object = value.as_object_mut().expect("summary is an object");
+    object.insert("wall_seconds".into(), wall.into());
+    object.insert("speedup".into(), speedup(summary, wall).round().into());
+    value
+}
+
+fn print_summary(s: &RunSummary, config: &StandardWorldConfig, wall: f64) {
+    println!(
+        "splitbrain sim: seed {}, standard world (voters zk1/dc1 zk2/dc2 zk3/tiebreaker, {} clients, {:?} client model)",
+        s.seed, config.clients, config.client_model
+    );
+    let kinds = if s.fault_kinds.is_empty() {
+        "none".to_string()
+    } else {
+        s.fault_kinds.join(", ")
+    };
+    println!(
+        "  nemesis            {kinds} ({} faults, {} not applicable when due)",
+        s.faults, s.faults_refused
+    );
+    println!("  simulated          {:.3} s", s.sim_seconds);
+    println!(
+        "  wall               {:.3} s (speed-up {:.0}x)",
+        wall,
+        speedup(s, wall)
+    );
+    println!(
+        "  events             {} ({} packets delivered)",
+        s.events, s.packets
+    );
+    println!("  zk leader changes  {}", s.zk_leader_changes);
+    println!(
+        "  sessions           {} created, {} expired",
+        s.sessions_created, s.sessions_expired
+    );
+    println!(
+        "  operations         {} ok, {} failed",
+        s.ops_ok, s.ops_failed
+    );
+    println!("  trace hash         {}", s.trace_hash);
+}
+
+/// Peak resident memory of this process, from the kernel (VmHWM), in bytes.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn bench(args: BenchArgs) -> ExitCode {
+    let config = args.world.config(false);
+    let mut rows = Vec::new();
+    for seed in args.start..args.start + args.seeds {
+        let started = Instant::now();
+        let summary = standard_world::run(seed, &config);
+        let wall = started.elapsed().as_secs_f64();
+        if !args.json {
+            println!(
+                "seed {seed:>6}: {:>8.1} s simulated in {:>7.3} s wall, speed-up {:>8.0}x, {} events, {} packets",
+                summary.sim_seconds,
+                wall,
+                speedup(&summary, wall),
+                summary.events,
+                summary.packets
+            );
+        }
+        rows.push((summary, wall));
+    }
+    let sim_total: f64 = rows.iter().map(|(s, _)| s.sim_seconds).sum();
+    let wall_total: f64 = rows.iter().map(|(_, w)| w).sum();
+    let worst = rows
+        .iter()
+        .map(|(s, w)| speedup(s, *w))
+        .fold(f64::INFINITY, f64::min);
+    let peak = peak_rss_bytes();
+    let overall = sim_total / wall_total.max(1e-9);
+    if args.json {
+        let value = serde_json::json!({
+            "seeds": args.seeds,
+            "sim_seconds_per_seed": config.duration.as_secs_f64(),
+            "wall_seconds_total": wall_total,
+            "speedup": overall.round(),
+            "speedup_worst_seed": worst.round(),
+            "peak_rss_bytes": peak,
+        });
+        println!("{value}");
+    } else {
+        println!("standard world, {} seeds on one core:", args.seeds);
+        println!(
+            "  speed-up  {overall:.0}x overall, {worst:.0}x on the slowest seed (target >= 20000x)"
+        );
+        match peak {
+            Some(bytes) => println!(
+                "  peak RSS  {:.1} MiB (target <= 64 MiB)",
+                bytes as f64 / (1024.0 * 1024.0)
+            ),
+            None => println!("  peak RSS  unknown (no /proc/self/status)"),
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -44,28 +44,78 @@ impl fmt::Display for Group {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fault {
-    Partition { a: Group, b: Group },
-    PartitionOneWay { from: Group, to: Group },
-    IsolateSite { site: String },
-    Bridge { a: Group, b: Group, bridge: String },
+    Partition {
+        a: Group,
+        b: Group,
+    },
+    PartitionOneWay {
+        from: Group,
+        to: Group,
+    },
+    IsolateSite {
+        site: String,
+    },
+    Bridge {
+        a: Group,
+        b: Group,
+        bridge: String,
+    },
     /// Heals every cut link.
     Heal,
-    Loss { a: Group, b: Group, probability: f64 },
-    Latency { a: Group, b: Group, extra: Duration },
+    Loss {
+        a: Group,
+        b: Group,
+        probability: f64,
+    },
+    Latency {
+        a: Group,
+        b: Group,
+        extra: Duration,
+    },
     /// Removes every loss and latency fault.
     ClearLinkFaults,
-    Crash { target: Target, hard: bool },
+    Crash {
+        target: Target,
+        hard: bool,
+    },
     /// Starts a host that is down.
-    Start { target: Target },
-    Restart { target: Target },
-    Wipe { target: Target },
-    Pause { target: Target },
-    Resume { target: Target },
-    ClockOffset { target: Target, millis: i64 },
-    ClockDrift { target: Target, rate: f64 },
-    ClockJump { target: Target, millis: i64, monotonic: bool },
-    ClockStrobe { target: Target, millis: i64, period: Duration, duration: Duration },
-    ClockReset { target: Target },
+    Start {
+        target: Target,
+    },
+    Restart {
+        target: Target,
+    },
+    Wipe {
+        target: Target,
+    },
+    Pause {
+        target: Target,
+    },
+    Resume {
+        target: Target,
+    },
+    ClockOffset {
+        target: Target,
+        millis: i64,
+    },
+    ClockDrift {
+        target: Target,
+        rate: f64,
+    },
+    ClockJump {
+        target: Target,
+        millis: i64,
+        monotonic: bool,
+    },
+    ClockStrobe {
+        target: Target,
+        millis: i64,
+        period: Duration,
+        duration: Duration,
+    },
+    ClockReset {
+        target: Target,
+    },
 }
 
 /// Why a fault could not be applied.
@@ -132,22 +182,36 @@ impl FaultApplier {
             Fault::Resume { target } => world.resume(host(target)?)?,
             Fault::ClockOffset { target, millis } => world.clock_offset(host(target)?, *millis),
             Fault::ClockDrift { target, rate } => world.clock_drift(host(target)?, *rate)?,
-            Fault::ClockJump { target, millis, monotonic } => {
-                world.clock_jump(host(target)?, *millis, *monotonic)?
-            }
-            Fault::ClockStrobe { target, millis, period, duration } => {
-                world.clock_strobe(host(target)?, *millis, *period, *duration)?
-            }
+            Fault::ClockJump {
+                target,
+                millis,
+                monotonic,
+            } => world.clock_jump(host(target)?, *millis, *monotonic)?,
+            Fault::ClockStrobe {
+                target,
+                millis,
+                period,
+                duration,
+            } => world.clock_strobe(host(target)?, *millis, *period, *duration)?,
             Fault::ClockReset { target } => world.clock_reset(host(target)?),
         }
         Ok(())
     }
 
-    fn resolve(&self, world: &World, target: &Target, brings_back: bool) -> Result<HostId, ApplyError> {
+    fn resolve(
+        &self,
+        world: &World,
+        target: &Target,
+        brings_back: bool,
+    ) -> Result<HostId, ApplyError> {
         match target {
             Target::Host(name) => Ok(world.host_id(name)?),
             Target::ZkLeader if brings_back => self.last_leader_hit.ok_or(ApplyError::NoZkLeader),
-            Target::ZkLeader => world.hosts_with_role("leading").first().copied().ok_or(ApplyError::NoZkLeader),
+            Target::ZkLeader => world
+                .hosts_with_role("leading")
+                .first()
+                .copied()
+                .ok_or(ApplyError::NoZkLeader),
         }
     }
 }
@@ -157,7 +221,10 @@ impl Fault {
     fn brings_back(&self) -> bool {
         matches!(
             self,
-            Fault::Start { .. } | Fault::Restart { .. } | Fault::Resume { .. } | Fault::ClockReset { .. }
+            Fault::Start { .. }
+                | Fault::Restart { .. }
+                | Fault::Resume { .. }
+                | Fault::ClockReset { .. }
         )
     }
 
@@ -191,7 +258,9 @@ impl fmt::Display for Fault {
             Fault::Loss { a, b, probability } => write!(f, "loss {probability} {a} | {b}"),
             Fault::Latency { a, b, extra } => write!(f, "latency +{extra:?} {a} | {b}"),
             Fault::ClearLinkFaults => f.write_str("clear link faults"),
-            Fault::Crash { target, hard } => write!(f, "crash {target}{}", if *hard { " (hard)" } else { "" }),
+            Fault::Crash { target, hard } => {
+                write!(f, "crash {target}{}", if *hard { " (hard)" } else { "" })
+            }
             Fault::Start { target } => write!(f, "start {target}"),
             Fault::Restart { target } => write!(f, "restart {target}"),
             Fault::Wipe { target } => write!(f, "wipe {target}"),
@@ -199,13 +268,25 @@ impl fmt::Display for Fault {
             Fault::Resume { target } => write!(f, "resume {target}"),
             Fault::ClockOffset { target, millis } => write!(f, "clock offset {target} {millis}ms"),
             Fault::ClockDrift { target, rate } => write!(f, "clock drift {target} x{rate}"),
-            Fault::ClockJump { target, millis, monotonic } => write!(
+            Fault::ClockJump {
+                target,
+                millis,
+                monotonic,
+            } => write!(
                 f,
                 "clock jump {target} {millis:+}ms{}",
                 if *monotonic { " (monotonic)" } else { "" }
             ),
-            Fault::ClockStrobe { target, millis, period, duration } => {
-                write!(f, "clock strobe {target} {millis}ms every {period:?} for {duration:?}")
+            Fault::ClockStrobe {
+                target,
+                millis,
+                period,
+                duration,
+            } => {
+                write!(
+                    f,
+                    "clock strobe {target} {millis}ms every {period:?} for {duration:?}"
+                )
             }
             Fault::ClockReset { target } => write!(f, "clock reset {target}"),
         }
@@ -217,7 +298,11 @@ fn group(world: &World, group: &Group) -> Result<Vec<HostId>, ApplyError> {
         Group::Hosts(names) => names.iter().map(|n| Ok(world.host_id(n)?)).collect(),
         Group::Site(site) => {
             let hosts = world.hosts_in_site(site);
-            if hosts.is_empty() { Err(ApplyError::EmptySite(site.clone())) } else { Ok(hosts) }
+            if hosts.is_empty() {
+                Err(ApplyError::EmptySite(site.clone()))
+            } else {
+                Ok(hosts)
+            }
         }
     }
 }

@@ -4,7 +4,9 @@ pub mod clock;
 pub mod fault;
 pub mod nemesis;
 pub mod net;
+pub mod standard_world;
 pub mod trace;
+pub mod workload;
 pub mod world;
 
 use std::future::Future;

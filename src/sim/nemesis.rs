@@ -110,7 +110,10 @@ impl NemesisOptions {
             (self.wipes, "wipe"),
             (self.clock_faults, "clock"),
         ];
-        all.into_iter().filter(|(on, _)| *on).map(|(_, name)| name).collect()
+        all.into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| name)
+            .collect()
     }
 }
 
@@ -125,7 +128,11 @@ pub struct NemesisTargets {
 
 impl NemesisTargets {
     fn all_hosts(&self) -> Vec<String> {
-        self.zk_servers.iter().chain(&self.others).cloned().collect()
+        self.zk_servers
+            .iter()
+            .chain(&self.others)
+            .cloned()
+            .collect()
     }
 }
 
@@ -163,7 +170,10 @@ pub fn schedule(
             let kind = kinds[rng.gen_range(0..kinds.len())];
             let (start, undo) = episode(kind, targets, rng);
             out.extend(start.into_iter().map(|fault| TimedFault { at: t, fault }));
-            out.extend(undo.into_iter().map(|fault| TimedFault { at: t + hold, fault }));
+            out.extend(undo.into_iter().map(|fault| TimedFault {
+                at: t + hold,
+                fault,
+            }));
             t += hold;
         }
     }
@@ -178,10 +188,24 @@ pub fn schedule(
             let hosts = targets.all_hosts();
             let target = Target::Host(hosts[rng.gen_range(0..hosts.len())].clone());
             let fault = match rng.gen_range(0..5) {
-                0 => Fault::ClockDrift { target: target.clone(), rate: *pick(rng, &[1.0002, 0.9998, 1.05, 1.5, 0.5]) },
-                1 => Fault::ClockJump { target: target.clone(), millis: rng.gen_range(-120_000..120_000), monotonic: false },
-                2 => Fault::ClockJump { target: target.clone(), millis: rng.gen_range(100..20_000), monotonic: true },
-                3 => Fault::ClockOffset { target: target.clone(), millis: rng.gen_range(-300_000..300_000) },
+                0 => Fault::ClockDrift {
+                    target: target.clone(),
+                    rate: *pick(rng, &[1.0002, 0.9998, 1.05, 1.5, 0.5]),
+                },
+                1 => Fault::ClockJump {
+                    target: target.clone(),
+                    millis: rng.gen_range(-120_000..120_000),
+                    monotonic: false,
+                },
+                2 => Fault::ClockJump {
+                    target: target.clone(),
+                    millis: rng.gen_range(100..20_000),
+                    monotonic: true,
+                },
+                3 => Fault::ClockOffset {
+                    target: target.clone(),
+                    millis: rng.gen_range(-300_000..300_000),
+                },
                 _ => Fault::ClockStrobe {
                     target: target.clone(),
                     millis: rng.gen_range(-10_000..10_000),
@@ -190,7 +214,10 @@ pub fn schedule(
                 },
             };
             out.push(TimedFault { at: t, fault });
-            out.push(TimedFault { at: t + hold, fault: Fault::ClockReset { target } });
+            out.push(TimedFault {
+                at: t + hold,
+                fault: Fault::ClockReset { target },
+            });
             t += hold;
         }
     }
@@ -211,17 +238,25 @@ fn episode_kinds(o: &NemesisOptions) -> Vec<EpisodeKind> {
         (o.pauses, EpisodeKind::Pause),
         (o.wipes, EpisodeKind::Wipe),
     ];
-    all.into_iter().filter(|(on, _)| *on).map(|(_, k)| k).collect()
+    all.into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, k)| k)
+        .collect()
 }
 
 fn gap(o: &NemesisOptions, rng: &mut impl Rng) -> Duration {
     // Exponential gaps (a Poisson process), capped so a run cannot go silent.
     let u: f64 = rng.r#gen::<f64>().max(1e-9);
-    Duration::from_secs_f64((-u.ln() * o.mean_gap.as_secs_f64()).min(o.mean_gap.as_secs_f64() * 4.0))
+    Duration::from_secs_f64(
+        (-u.ln() * o.mean_gap.as_secs_f64()).min(o.mean_gap.as_secs_f64() * 4.0),
+    )
 }
 
 fn hold(o: &NemesisOptions, rng: &mut impl Rng) -> Duration {
-    let (lo, hi) = (o.min_hold.as_millis() as u64, o.max_hold.as_millis().max(o.min_hold.as_millis() + 1) as u64);
+    let (lo, hi) = (
+        o.min_hold.as_millis() as u64,
+        o.max_hold.as_millis().max(o.min_hold.as_millis() + 1) as u64,
+    );
     Duration::from_millis(rng.gen_range(lo..hi))
 }
 
@@ -234,7 +269,11 @@ fn halves(hosts: &[String], rng: &mut impl Rng) -> (Vec<String>, Vec<String>) {
     let mut a = Vec::new();
     let mut b = Vec::new();
     for h in hosts {
-        if rng.gen_bool(0.5) { a.push(h.clone()) } else { b.push(h.clone()) }
+        if rng.gen_bool(0.5) {
+            a.push(h.clone())
+        } else {
+            b.push(h.clone())
+        }
     }
     if a.is_empty() {
         a.push(b.pop().expect("at least two hosts"));
@@ -245,18 +284,34 @@ fn halves(hosts: &[String], rng: &mut impl Rng) -> (Vec<String>, Vec<String>) {
 }
 
 /// One episode: the faults that start it and the faults that undo it.
-fn episode(kind: EpisodeKind, targets: &NemesisTargets, rng: &mut impl Rng) -> (Vec<Fault>, Vec<Fault>) {
+fn episode(
+    kind: EpisodeKind,
+    targets: &NemesisTargets,
+    rng: &mut impl Rng,
+) -> (Vec<Fault>, Vec<Fault>) {
     let hosts = targets.all_hosts();
     let any_host = |rng: &mut dyn FnMut(usize) -> usize| hosts[rng(hosts.len())].clone();
     let mut index = |n: usize| rng.gen_range(0..n);
     match kind {
         EpisodeKind::Partition => {
             let (a, b) = halves(&hosts, rng);
-            (vec![Fault::Partition { a: Group::Hosts(a), b: Group::Hosts(b) }], vec![Fault::Heal])
+            (
+                vec![Fault::Partition {
+                    a: Group::Hosts(a),
+                    b: Group::Hosts(b),
+                }],
+                vec![Fault::Heal],
+            )
         }
         EpisodeKind::OneWay => {
             let (a, b) = halves(&hosts, rng);
-            (vec![Fault::PartitionOneWay { from: Group::Hosts(a), to: Group::Hosts(b) }], vec![Fault::Heal])
+            (
+                vec![Fault::PartitionOneWay {
+                    from: Group::Hosts(a),
+                    to: Group::Hosts(b),
+                }],
+                vec![Fault::Heal],
+            )
         }
         EpisodeKind::IsolateSite => {
             let site = targets.sites[index(targets.sites.len())].clone();
@@ -266,32 +321,69 @@ fn episode(kind: EpisodeKind, targets: &NemesisTargets, rng: &mut impl Rng) -> (
             let bridge = any_host(&mut index);
             let rest: Vec<String> = hosts.iter().filter(|h| **h != bridge).cloned().collect();
             let (a, b) = halves(&rest, rng);
-            (vec![Fault::Bridge { a: Group::Hosts(a), b: Group::Hosts(b), bridge }], vec![Fault::Heal])
+            (
+                vec![Fault::Bridge {
+                    a: Group::Hosts(a),
+                    b: Group::Hosts(b),
+                    bridge,
+                }],
+                vec![Fault::Heal],
+            )
         }
         EpisodeKind::Loss => {
             let (a, b) = halves(&hosts, rng);
             let probability = *pick(rng, &[0.01, 0.05, 0.2, 0.5]);
-            (vec![Fault::Loss { a: Group::Hosts(a), b: Group::Hosts(b), probability }], vec![Fault::ClearLinkFaults])
+            (
+                vec![Fault::Loss {
+                    a: Group::Hosts(a),
+                    b: Group::Hosts(b),
+                    probability,
+                }],
+                vec![Fault::ClearLinkFaults],
+            )
         }
         EpisodeKind::Latency => {
             let (a, b) = halves(&hosts, rng);
             let extra = Duration::from_millis(*pick(rng, &[50, 200, 1_000, 5_000]));
-            (vec![Fault::Latency { a: Group::Hosts(a), b: Group::Hosts(b), extra }], vec![Fault::ClearLinkFaults])
+            (
+                vec![Fault::Latency {
+                    a: Group::Hosts(a),
+                    b: Group::Hosts(b),
+                    extra,
+                }],
+                vec![Fault::ClearLinkFaults],
+            )
         }
         EpisodeKind::Crash => {
             let target = crash_target(targets, rng);
             let hard = rng.gen_bool(0.3);
-            (vec![Fault::Crash { target: target.clone(), hard }], vec![Fault::Start { target }])
+            (
+                vec![Fault::Crash {
+                    target: target.clone(),
+                    hard,
+                }],
+                vec![Fault::Start { target }],
+            )
         }
         EpisodeKind::Pause => {
             let target = crash_target(targets, rng);
-            (vec![Fault::Pause { target: target.clone() }], vec![Fault::Resume { target }])
+            (
+                vec![Fault::Pause {
+                    target: target.clone(),
+                }],
+                vec![Fault::Resume { target }],
+            )
         }
         EpisodeKind::Wipe => {
             // Only ZooKeeper servers keep durable state in the standard world.
             let name = targets.zk_servers[rng.gen_range(0..targets.zk_servers.len())].clone();
             let target = Target::Host(name);
-            (vec![Fault::Wipe { target: target.clone() }], vec![Fault::Start { target }])
+            (
+                vec![Fault::Wipe {
+                    target: target.clone(),
+                }],
+                vec![Fault::Start { target }],
+            )
         }
     }
 }
