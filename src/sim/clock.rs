@@ -248,11 +248,14 @@ impl HostClock {
 #[derive(Clone, Debug)]
 pub struct SimEnv {
     clock: HostClock,
+    /// The host's madsim node: tasks spawned through this environment run there (and pause and
+    /// die with the host) whoever calls `spawn` — the supervisor included.
+    node: madsim::task::NodeId,
 }
 
 impl SimEnv {
-    pub fn new(clock: HostClock) -> Self {
-        SimEnv { clock }
+    pub fn new(clock: HostClock, node: madsim::task::NodeId) -> Self {
+        SimEnv { clock, node }
     }
     pub fn clock(&self) -> &HostClock {
         &self.clock
@@ -273,12 +276,14 @@ impl Environment for SimEnv {
         async move { clock.sleep_until(deadline).await }
     }
 
-    /// Spawns on the madsim node of the calling task, which is this host's: code only ever
-    /// runs on its own host, so its tasks die and pause with it.
+    /// Spawns on this host's node, in its current incarnation.
     fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        madsim::task::spawn(task);
+        match madsim::runtime::Handle::current().get_node(self.node) {
+            Some(node) => drop(node.spawn(task)),
+            None => drop(madsim::task::spawn(task)),
+        }
     }
 }

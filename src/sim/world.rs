@@ -306,7 +306,7 @@ impl World {
                 host,
                 name: h.name.clone(),
                 incarnation: h.incarnation,
-                env: SimEnv::new(h.clock.clone()),
+                env: SimEnv::new(h.clock.clone(), h.node),
                 net: NetHandle {
                     host,
                     world: self.clone(),
