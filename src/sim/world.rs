@@ -241,6 +241,24 @@ impl World {
             .collect()
     }
 
+    /// The context of `host`'s current incarnation: what its process gets. The supervisor uses
+    /// it to act on a host's behalf (e.g. open a client session whose tasks live on that host).
+    pub fn host_ctx(&self, host: HostId) -> HostCtx {
+        let hosts = self.hosts();
+        let h = &hosts[host.index()];
+        HostCtx {
+            host,
+            name: h.name.clone(),
+            incarnation: h.incarnation,
+            env: SimEnv::new(h.clock.clone(), h.node),
+            net: NetHandle {
+                host,
+                world: self.clone(),
+            },
+            world: self.clone(),
+        }
+    }
+
     /// A network handle on `host` for the world itself (nemesis probes, tests); processes get
     /// theirs in their [`HostCtx`].
     pub fn net_handle(&self, host: HostId) -> NetHandle {
@@ -293,7 +311,7 @@ impl World {
     /// Starts a host's process (first start, or restart after a crash).
     pub fn start(&self, host: HostId) -> Result<(), FaultError> {
         self.expect_status(host, &[HostStatus::Down], "start", "down")?;
-        let (process, ctx, node) = {
+        let (process, node) = {
             let mut hosts = self.hosts();
             let h = &mut hosts[host.index()];
             let process = h
@@ -302,19 +320,9 @@ impl World {
                 .ok_or_else(|| FaultError::NoProcess(h.name.clone()))?;
             h.status = HostStatus::Up;
             h.incarnation += 1;
-            let ctx = HostCtx {
-                host,
-                name: h.name.clone(),
-                incarnation: h.incarnation,
-                env: SimEnv::new(h.clock.clone(), h.node),
-                net: NetHandle {
-                    host,
-                    world: self.clone(),
-                },
-                world: self.clone(),
-            };
-            (process, ctx, h.node)
+            (process, h.node)
         };
+        let ctx = self.host_ctx(host);
         // A fresh madsim node incarnation: nothing of the previous process survives.
         self.inner.handle.restart(node);
         let spawner = self.inner.handle.get_node(node).expect("host node exists");
