@@ -245,6 +245,7 @@ impl Learner {
     }
 
     fn apply_sync(&mut self, node: &mut Node, data: SyncData) -> Result<(), Leave> {
+        let reloaded = !matches!(data, SyncData::Diff(_));
         let txns = match data {
             SyncData::Diff(txns) => txns,
             SyncData::Trunc { to, then } => {
@@ -260,6 +261,9 @@ impl Learner {
                 Vec::new()
             }
         };
+        if reloaded {
+            node.init_config();
+        }
         for txn in &txns {
             if txn.zxid > node.db.last_zxid() {
                 node.storage.append(txn);

@@ -103,6 +103,16 @@ impl Node {
         self.send_peer(sid, PeerMsg::Zab { conn, msg });
     }
 
+    /// Writes this server's view of the membership into `/zookeeper/config`, as ZooKeeper
+    /// does at start-up and after a SNAP or TRUNC sync (not a txn; left out of digests).
+    pub(crate) fn init_config(&mut self) {
+        use crate::env::Environment;
+        let world = &self.ctx.world;
+        let text = self.cfg.dynamic_config_text(|h| world.host_name(h));
+        let now = self.ctx.env.wall_millis();
+        self.db.tree.init_config(text.as_bytes(), 0, now);
+    }
+
     /// Applies a committed txn: watch events to local clients, the reply to the client that
     /// asked (if it is connected here), and connection closes for a closed session.
     pub(crate) fn apply_committed(&mut self, txn: &Txn, origin: Option<&Origin>) {
@@ -154,7 +164,7 @@ async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
             db.last_zxid()
         ),
     );
-    let node = Node {
+    let mut node = Node {
         quorum: cfg.quorum(),
         cfg: cfg.clone(),
         ctx: ctx.clone(),
@@ -165,34 +175,25 @@ async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
         outbox: Vec::new(),
         next_session_id,
     };
-    let me = cfg.id;
+    node.init_config();
+    node.ctx.world.set_role(node.ctx.host, "looking");
+    let (election, step) = Election::start(
+        cfg.id,
+        node.db.last_zxid(),
+        node.storage.current_epoch(),
+        0,
+        &node.quorum,
+        cfg.finalize_wait,
+        node.now(),
+    );
     let mut server = Server {
         node,
-        // Replaced at once by `look`.
-        role: Role::Looking(
-            Election::start(
-                me,
-                0,
-                0,
-                0,
-                &cfg.quorum(),
-                cfg.finalize_wait,
-                Duration::ZERO,
-            )
-            .0,
-        ),
-        logical_clock: 0,
-        vote: Notification {
-            leader: None,
-            zxid: 0,
-            election_epoch: 0,
-            peer_epoch: 0,
-            state: PeerState::Looking,
-            sid: me,
-        },
+        logical_clock: election.logical_clock,
+        vote: election.notification(),
+        role: Role::Looking(election),
         next_learner_conn: 0,
     };
-    server.look("startup");
+    server.after_step(step);
     loop {
         let deadline = server.next_deadline();
         let env = ctx.env.clone();

@@ -267,6 +267,24 @@ impl RawClient {
         }
     }
 
+    pub async fn add_auth(&mut self, s: &Session, scheme: &str, auth: &[u8]) -> Option<ErrorCode> {
+        self.send(
+            s.server,
+            s.conn,
+            RequestBody::AddAuth {
+                scheme: scheme.into(),
+                auth: auth.to_vec(),
+            },
+        );
+        loop {
+            match self.next_on(s.conn, Duration::from_secs(10)).await? {
+                ResponseBody::AuthReply { err } => return Some(err),
+                ResponseBody::Close => return None,
+                _ => {}
+            }
+        }
+    }
+
     /// Asks a server how it is.
     pub async fn probe(&mut self, server: HostId) -> Option<ServerProbe> {
         self.ctx.net.send(
