@@ -394,9 +394,13 @@ impl Server {
                 let now = self.node.now();
                 let result = match &mut self.role {
                     Role::Leading(l) => l.on_zab(&mut self.node, sid, conn, msg, now),
+                    // Only a leader listens for learners: a hello elsewhere is a refused
+                    // connection.
+                    _ if matches!(msg, ZabMsg::LearnerInfo { .. }) => {
+                        self.node.send_zab(sid, conn, ZabMsg::Close);
+                        Ok(())
+                    }
                     Role::Learning(l) => l.on_zab(&mut self.node, sid, conn, msg, now),
-                    // Nobody leads here: a learner's hello goes unanswered (a refused
-                    // connection), and it tries again.
                     Role::Looking(_) => Ok(()),
                 };
                 self.settle(result);
