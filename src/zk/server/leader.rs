@@ -53,7 +53,8 @@ struct Handler {
     conn: u64,
     observer: bool,
     stage: Stage,
-    last_heard: Duration,
+    /// The tick by which this learner must be heard again (`tickOfNextAckDeadline`).
+    ack_deadline: u64,
     last_zxid: Zxid,
 }
 
@@ -85,6 +86,9 @@ pub struct Leader {
     tracker: SessionTracker,
     next_ping: Duration,
     half_ticks: u64,
+    /// The leader's tick counter: +1 every tickTime of its clock, missed ticks not replayed
+    /// (so a clock jump counts as one tick, as ZooKeeper's `wait(tickTime / 2)` loop does).
+    tick: u64,
     next_container_check: Duration,
     containers_in_flight: BTreeSet<String>,
 }
@@ -114,6 +118,7 @@ impl Leader {
             tracker: SessionTracker::new(node.tick()),
             next_ping: now + node.tick() / 2,
             half_ticks: 0,
+            tick: 0,
             next_container_check: now + node.cfg.container_check_interval,
             containers_in_flight: BTreeSet::new(),
         }
@@ -283,7 +288,7 @@ impl Leader {
         let Some(h) = self.handlers.get_mut(&sid).filter(|h| h.conn == conn) else {
             return Ok(());
         };
-        h.last_heard = now;
+        h.ack_deadline = self.tick + node.cfg.sync_limit as u64;
         match msg {
             ZabMsg::AckEpoch {
                 current_epoch,
@@ -369,7 +374,7 @@ impl Leader {
                 conn,
                 observer,
                 stage: Stage::Connected,
-                last_heard: now,
+                ack_deadline: self.tick + (node.cfg.init_limit + node.cfg.sync_limit) as u64,
                 last_zxid: 0,
             },
         );
@@ -575,13 +580,17 @@ impl Leader {
                 self.next_ping + half
             };
             self.half_ticks += 1;
+            let full_tick = self.half_ticks.is_multiple_of(2);
+            if full_tick {
+                self.tick += 1;
+            }
             for (&sid, h) in &self.handlers {
                 if h.stage >= Stage::Syncing {
                     node.send_zab(sid, h.conn, ZabMsg::Ping);
                 }
             }
-            if self.half_ticks.is_multiple_of(2) && self.phase == Phase::Established {
-                self.check_quorum(node, now)?;
+            if full_tick && self.phase == Phase::Established {
+                self.check_quorum(node)?;
             }
         }
         if self.phase != Phase::Established {
@@ -612,17 +621,12 @@ impl Leader {
     }
 
     /// Abdicates unless a quorum of voters was heard within syncLimit ticks.
-    fn check_quorum(&self, node: &Node, now: Duration) -> Result<(), Leave> {
-        let limit = node.tick() * node.cfg.sync_limit;
+    fn check_quorum(&self, node: &Node) -> Result<(), Leave> {
         let synced: Vec<u64> = std::iter::once(self.me)
             .chain(
                 self.handlers
                     .iter()
-                    .filter(|(_, h)| {
-                        !h.observer
-                            && h.stage >= Stage::EpochAcked
-                            && now.saturating_sub(h.last_heard) <= limit
-                    })
+                    .filter(|(_, h)| !h.observer && self.tick <= h.ack_deadline)
                     .map(|(s, _)| *s),
             )
             .collect();

@@ -748,3 +748,64 @@ fn digest_auth_guards_nodes_and_unknown_schemes_fail() {
         assert!(text.ends_with("version=0"));
     });
 }
+
+#[test]
+fn a_monotonic_jump_on_the_leader_expires_sessions_but_costs_one_tick_of_quorum_checks() {
+    sim(17, || async {
+        let e = Ensemble::start(3, 0, true);
+        sleep(secs(5)).await;
+        let leader = e.leader().expect("leader");
+        let f = e.followers()[0];
+        let world = e.world.clone();
+        let (session, after_jump) = e
+            .run_client(move |ctx| async move {
+                let mut c = RawClient::new(&ctx);
+                let ConnectOutcome::Connected(s) = c.connect(f, 10_000).await else {
+                    panic!("connect")
+                };
+                c.ping(&s).await.expect("pong");
+                world.clock_jump(leader, 30_000, true).expect("jump");
+                sleep(secs(3)).await;
+                (s.id, c.ping(&s).await)
+            })
+            .await;
+        assert_eq!(
+            after_jump, None,
+            "the session's connection was closed by its expiry"
+        );
+        assert_eq!(e.leader(), Some(leader), "the leader keeps its quorum");
+        let lines = e.world.take_trace_lines();
+        assert!(
+            trace_time(
+                &lines,
+                &e.world.host_name(leader),
+                &format!("session {session:#x} expired")
+            )
+            .is_some()
+        );
+    });
+}
+
+#[test]
+fn a_paused_leader_is_replaced_and_steps_down_when_it_resumes() {
+    sim(18, || async {
+        let e = Ensemble::start(3, 0, true);
+        sleep(secs(5)).await;
+        let old = e.leader().expect("leader");
+        e.world.pause(old).expect("pause");
+        sleep(secs(15)).await;
+        // The paused process still believes it leads: two hosts announce "leading".
+        let leading = e.world.hosts_with_role("leading");
+        assert_eq!(leading.len(), 2);
+        let new = leading
+            .into_iter()
+            .find(|h| *h != old)
+            .expect("the others elect a leader");
+        e.world.resume(old).expect("resume");
+        sleep(secs(5)).await;
+        assert_eq!(e.leader(), Some(new));
+        assert_eq!(e.world.role(old).as_deref(), Some("following"));
+        let lines = e.world.take_trace_lines();
+        assert!(trace_time(&lines, &e.world.host_name(old), "abdicating").is_some());
+    });
+}
