@@ -200,6 +200,7 @@ impl Leader {
             }
         }
         node.serving = true;
+        node.ctx.world.set_role(node.ctx.host, "leading");
         node.ctx.world.count("zk.leader_changes", 1);
         let followers: Vec<u64> = self.new_leader_acks.iter().copied().collect();
         node.trace(format_args!(

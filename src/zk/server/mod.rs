@@ -300,8 +300,9 @@ impl Server {
             d.leader, d.election_epoch, d.vote.peer_epoch, d.vote.zxid, state
         ));
         let now = self.node.now();
+        // The announced role changes once the new role serves (leader established,
+        // learner up to date); until then the server announces "looking".
         self.role = if d.leader == me {
-            self.node.ctx.world.set_role(self.node.ctx.host, "leading");
             let mut leader = Leader::new(&mut self.node, now);
             // A one-voter ensemble needs nobody else.
             leader.progress(&mut self.node, now);
