@@ -15,6 +15,7 @@
 use crate::zk::peer::{ForwardedRequest, Origin, Outcome, RequestKind, SyncData, ZabMsg};
 use crate::zk::server::connections::{Completion, ToLeader};
 use crate::zk::server::sessions::SessionTracker;
+use crate::zk::server::sync::{self, SyncPlan};
 use crate::zk::server::{Leave, Node};
 use crate::zk::tree::{Txn, TxnKind};
 use crate::zk::types::{SessionId, Zxid, make_zxid};
@@ -218,30 +219,10 @@ impl Leader {
         };
         let (peer, observer) = (h.last_zxid, h.observer);
         let last = node.db.last_zxid();
-        let first = self.history.front().map(|t| t.zxid);
-        let data = if peer == last {
-            SyncData::Diff(Vec::new())
-        } else if peer > last {
-            SyncData::Trunc {
-                to: last,
-                then: Vec::new(),
-            }
-        } else if first.is_some_and(|f| peer >= f) {
-            let after = self.history.partition_point(|t| t.zxid <= peer);
-            let then: Vec<Txn> = self.history.range(after..).cloned().collect();
-            if after > 0 && self.history[after - 1].zxid == peer {
-                SyncData::Diff(then)
-            } else {
-                // The learner has a txn this history lacks: cut back to the one before it.
-                let to = if after > 0 {
-                    self.history[after - 1].zxid
-                } else {
-                    0
-                };
-                SyncData::Trunc { to, then }
-            }
-        } else {
-            SyncData::Snap(node.db.snapshot())
+        let data = match sync::plan(&self.history, last, peer) {
+            SyncPlan::Diff(txns) => SyncData::Diff(txns),
+            SyncPlan::Trunc { to, then } => SyncData::Trunc { to, then },
+            SyncPlan::Snap => SyncData::Snap(node.db.snapshot()),
         };
         let kind = match &data {
             SyncData::Diff(t) => format!("DIFF of {} txns", t.len()),

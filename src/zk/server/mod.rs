@@ -16,6 +16,7 @@ pub mod election;
 pub mod leader;
 pub mod learner;
 pub mod sessions;
+pub mod sync;
 
 #[cfg(test)]
 mod testkit;
