@@ -56,6 +56,9 @@ struct Handler {
     stage: Stage,
     /// The tick by which this learner must be heard again (`tickOfNextAckDeadline`).
     ack_deadline: u64,
+    /// The socket read timeout: silent until then, the connection is dropped (initLimit
+    /// ticks until it acks NEWLEADER, syncLimit ticks after).
+    read_deadline: Duration,
     last_zxid: Zxid,
 }
 
@@ -271,6 +274,12 @@ impl Leader {
             return Ok(());
         };
         h.ack_deadline = self.tick + node.cfg.sync_limit as u64;
+        let limit = if h.stage >= Stage::Synced {
+            node.cfg.sync_limit
+        } else {
+            node.cfg.init_limit
+        };
+        h.read_deadline = now + node.tick() * limit;
         match msg {
             ZabMsg::AckEpoch {
                 current_epoch,
@@ -357,6 +366,7 @@ impl Leader {
                 observer,
                 stage: Stage::Connected,
                 ack_deadline: self.tick + (node.cfg.init_limit + node.cfg.sync_limit) as u64,
+                read_deadline: now + node.tick() * node.cfg.init_limit,
                 last_zxid: 0,
             },
         );
@@ -571,6 +581,7 @@ impl Leader {
                     node.send_zab(sid, h.conn, ZabMsg::Ping);
                 }
             }
+            self.drop_silent_learners(node, now);
             if full_tick && self.phase == Phase::Established {
                 self.check_quorum(node)?;
             }
@@ -600,6 +611,23 @@ impl Leader {
             }
         }
         Ok(())
+    }
+
+    /// Closes the connections of learners silent past their read timeout.
+    fn drop_silent_learners(&mut self, node: &Node, now: Duration) {
+        let silent: Vec<u64> = self
+            .handlers
+            .iter()
+            .filter(|(_, h)| now >= h.read_deadline)
+            .map(|(s, _)| *s)
+            .collect();
+        for sid in silent {
+            node.trace(format_args!(
+                "dropping server {sid}: nothing heard within its read timeout"
+            ));
+            self.send(node, sid, ZabMsg::Close);
+            self.handlers.remove(&sid);
+        }
     }
 
     /// Abdicates unless a quorum of voters was heard within syncLimit ticks.

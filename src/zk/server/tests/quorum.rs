@@ -393,3 +393,32 @@ fn a_paused_leader_is_replaced_and_steps_down_when_it_resumes() {
         assert!(trace_time(&lines, &e.world.host_name(old), "abdicating").is_some());
     });
 }
+
+#[test]
+fn a_follower_the_leader_cannot_hear_is_dropped_after_its_read_timeout() {
+    sim(19, || async {
+        let e = Ensemble::start(3, 0, true);
+        sleep(secs(5)).await;
+        let leader = e.leader().expect("leader");
+        let f = e.followers()[0];
+        // f still hears the leader's pings, but nothing of f reaches the leader.
+        e.world.partition_oneway(&[f], &[leader]);
+        sleep(TICK * 5 + TICK).await;
+        assert_eq!(e.world.role(f).as_deref(), Some("looking"));
+        assert_eq!(
+            e.leader(),
+            Some(leader),
+            "the other follower keeps the quorum"
+        );
+        let lines = e.world.take_trace_lines();
+        let sid = e.servers.iter().position(|h| *h == f).expect("member") + 1;
+        assert!(
+            trace_time(
+                &lines,
+                &e.world.host_name(leader),
+                &format!("dropping server {sid}")
+            )
+            .is_some()
+        );
+    });
+}
