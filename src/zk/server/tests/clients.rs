@@ -1,7 +1,7 @@
 //! Client features: containers, watches across reconnects, authentication.
 
 use super::*;
-use crate::zk::proto::{ClientOp, OpReply};
+use crate::zk::proto::{ClientOp, OpReply, RequestBody, ResponseBody};
 use crate::zk::server::testkit::*;
 use crate::zk::types::{CreateMode, ErrorCode};
 
@@ -160,5 +160,77 @@ fn digest_auth_guards_nodes_and_unknown_schemes_fail() {
             "{text}"
         );
         assert!(text.ends_with("version=0"));
+    });
+}
+
+#[test]
+fn requests_pipelined_behind_a_reconnect_wait_for_the_session() {
+    sim(20, || async {
+        let e = Ensemble::start(3, 0, false);
+        sleep(secs(5)).await;
+        let (f1, f2) = (e.followers()[0], e.followers()[1]);
+        let (answers, events) = e
+            .run_client(move |ctx| async move {
+                let mut c = RawClient::new(&ctx);
+                let ConnectOutcome::Connected(s) = c.connect(f1, 10_000).await else {
+                    panic!("connect")
+                };
+                let watch = ClientOp::GetData {
+                    path: "/".into(),
+                    watch: false,
+                };
+                let seen = c.op(&s, watch).await.expect("reply").2;
+                c.op(&s, create("/p", b"", CreateMode::Persistent))
+                    .await
+                    .expect("reply");
+                // As the Rust crate does: auth and watches right behind the connect request.
+                let conn = c.begin_connect(f2, s.id, s.password, c.last_zxid, 10_000);
+                c.send(
+                    f2,
+                    conn,
+                    RequestBody::AddAuth {
+                        scheme: "digest".into(),
+                        auth: b"u:p".to_vec(),
+                    },
+                );
+                c.send(
+                    f2,
+                    conn,
+                    RequestBody::SetWatches {
+                        relative_zxid: seen,
+                        data: vec![],
+                        exist: vec!["/p".into()],
+                        child: vec![],
+                    },
+                );
+                let mut answers = Vec::new();
+                for _ in 0..2 {
+                    answers.push(c.next_on(conn, secs(5)).await);
+                }
+                c.send(f2, conn, RequestBody::Ping);
+                answers.push(c.next_on(conn, secs(5)).await);
+                (answers, c.events.clone())
+            })
+            .await;
+        assert!(matches!(
+            answers[0],
+            Some(ResponseBody::Connected {
+                timeout_ms: 10_000,
+                ..
+            })
+        ));
+        assert_eq!(
+            answers[1],
+            Some(ResponseBody::AuthReply { err: ErrorCode::Ok })
+        );
+        assert_eq!(
+            events.len(),
+            1,
+            "the exist watch fires for /p created after `seen`"
+        );
+        assert_eq!(
+            events[0].1.event_type,
+            crate::zk::types::EventType::NodeCreated
+        );
     });
 }
