@@ -200,6 +200,24 @@ pub(crate) fn check(store: &Store, ctx: &TxnCtx, path: &str, version: i32) -> Ch
     Ok(())
 }
 
+/// The Stat a multi's create result carries: ZooKeeper 3.8.0 answers a multi's create ops with
+/// a path-only `CreateResult` even when the client asked for create2 (ZOOKEEPER-4026), and
+/// zookeeper-client reports the missing Stat as its "invalid" one (-1 zxids and versions).
+/// Found by the conformance case `multi_create_then_delete`.
+pub(crate) const MULTI_CREATE_STAT: Stat = Stat {
+    czxid: -1,
+    mzxid: -1,
+    ctime: 0,
+    mtime: 0,
+    version: -1,
+    cversion: -1,
+    aversion: -1,
+    ephemeral_owner: 0,
+    data_length: 0,
+    num_children: 0,
+    pzxid: -1,
+};
+
 /// One op of a multi, seeing the effects of the ops before it.
 pub(crate) fn multi_op(
     store: &mut Store,
@@ -213,8 +231,12 @@ pub(crate) fn multi_op(
             data,
             acl,
             mode,
-        } => create(store, ctx, path, data, acl, *mode, triggers)
-            .map(|(path, stat)| OpResult::Create { path, stat }),
+        } => create(store, ctx, path, data, acl, *mode, triggers).map(|(path, _)| {
+            OpResult::Create {
+                path,
+                stat: MULTI_CREATE_STAT,
+            }
+        }),
         Op::Delete { path, version } => {
             delete(store, ctx, path, *version, triggers).map(|()| OpResult::Delete)
         }
