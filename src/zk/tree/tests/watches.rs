@@ -60,7 +60,7 @@ fn reads_without_a_node_set_no_watch_except_exists() {
         ErrorCode::NoNode
     );
     assert!(h.tree.has_data_watch("/a", 1));
-    // exists refused by ACL sets no watch either.
+    // getData refused by ACL sets no watch; exists checks no ACL and sets its watch.
     let bob = digest_auth("bob:pw");
     h.write_as(
         S1,
@@ -68,14 +68,12 @@ fn reads_without_a_node_set_no_watch_except_exists() {
         create_op("/s", b"", Acl::creator_all(), CreateMode::Persistent),
     );
     assert_eq!(
-        h.tree.read(2, &[], &exists("/s", true)).0,
-        ErrorCode::NoAuth
-    );
-    assert_eq!(
         h.tree.read(2, &[], &get_data("/s", true)).0,
         ErrorCode::NoAuth
     );
     assert_eq!(h.tree.watch_count(), 1);
+    assert_eq!(h.tree.read(2, &[], &exists("/s", true)).0, ErrorCode::Ok);
+    assert!(h.tree.has_data_watch("/s", 2));
 }
 
 #[test]
