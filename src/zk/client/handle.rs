@@ -15,6 +15,7 @@ use crate::zk::types::{
     validate_path,
 };
 use madsim::rand::Rng;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -32,6 +33,8 @@ struct Inner {
     session_id: SessionId,
     /// Kept up to date by the driver.
     server: Arc<Mutex<Option<Addr>>>,
+    /// Set by the first `close`.
+    close_called: AtomicBool,
 }
 
 impl SimZkClient {
@@ -67,6 +70,7 @@ impl SimZkClient {
                 state,
                 session_id,
                 server,
+                close_called: AtomicBool::new(false),
             }),
         })
     }
@@ -308,10 +312,17 @@ impl Coordination for SimZkClient {
         watcher
     }
 
+    /// As the adapter over the crate does: the first close ends the session (`Ok` also when
+    /// it had already ended: expired or auth-failed, its ephemerals are gone either way); any
+    /// later close is `ClientClosed`, the handle having been given up (found by the
+    /// conformance cases `closed_session_refuses_calls` and `expired_session_states`).
     async fn close(&self) -> ZkResult<()> {
+        if self.inner.close_called.swap(true, Ordering::SeqCst) {
+            return Err(ErrorCode::ClientClosed);
+        }
         let (reply, result) = oneshot::channel();
         let closed_already = |state: SessionState| {
-            if state == SessionState::Closed {
+            if state.is_terminal() {
                 Ok(())
             } else {
                 Err(error_for_state(state))
