@@ -73,6 +73,9 @@ struct HostRecord {
     disk: BTreeMap<&'static str, Box<dyn Any + Send + Sync>>,
     /// Bumped at every start: lets a process tell its own incarnation from earlier ones.
     incarnation: u64,
+    /// The host's OS runs (false after a hard crash, until the next start): it answers
+    /// connections to ports nobody listens on with resets.
+    os_up: bool,
 }
 
 struct WorldInner {
@@ -201,6 +204,7 @@ impl World {
             process: None,
             disk: BTreeMap::new(),
             incarnation: 0,
+            os_up: true,
         });
         drop(hosts);
         self.net().add_host(site);
@@ -319,6 +323,7 @@ impl World {
                 .clone()
                 .ok_or_else(|| FaultError::NoProcess(h.name.clone()))?;
             h.status = HostStatus::Up;
+            h.os_up = true;
             h.incarnation += 1;
             (process, h.node)
         };
@@ -344,6 +349,7 @@ impl World {
             let mut hosts = self.hosts();
             let h = &mut hosts[host.index()];
             h.status = HostStatus::Down;
+            h.os_up = !hard;
             h.node
         };
         self.inner.handle.kill(node);
@@ -702,18 +708,45 @@ impl World {
 
     fn deliver(&self, packet: Packet) {
         let fingerprint = packet_fingerprint(&packet);
-        let mut net = self.net();
-        match net.bindings.get(&packet.to) {
-            Some(sender) if sender.send(packet).is_ok() => {
-                drop(net);
-                self.inner
-                    .trace
-                    .lock()
-                    .expect("trace lock")
-                    .record_packet(true_now(), fingerprint);
+        let undelivered = {
+            let mut net = self.net();
+            let sent = match net.bindings.get(&packet.to) {
+                Some(sender) => sender.send(packet).map_err(|e| e.0),
+                None => Err(packet),
+            };
+            if sent.is_err() {
+                net.dropped += 1;
             }
-            _ => net.dropped += 1,
+            sent
+        };
+        match undelivered {
+            Ok(()) => self
+                .inner
+                .trace
+                .lock()
+                .expect("trace lock")
+                .record_packet(true_now(), fingerprint),
+            Err(packet) => self.refuse(packet),
         }
+    }
+
+    /// A client's TCP packet to a port nobody listens on, on a host whose OS is up (its
+    /// process was killed, or never started), is answered with a reset, as the OS answers
+    /// RST: the client learns at once that the server is gone instead of waiting out its
+    /// connect timeout. A powered-off host answers nothing. Found by the conformance case
+    /// `zxid_ahead_is_not_served_stale`. (Peer traffic is left as it was.)
+    fn refuse(&self, packet: Packet) {
+        if !matches!(packet.payload, Payload::ZkRequest(_)) {
+            return;
+        }
+        if !self.hosts()[packet.to.host.index()].os_up {
+            return;
+        }
+        self.send(Packet {
+            from: packet.to,
+            to: packet.from,
+            payload: Payload::Reset,
+        });
     }
 
     // ----- trace and metrics -------------------------------------------------------------
