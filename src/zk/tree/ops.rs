@@ -231,12 +231,12 @@ pub(crate) fn multi_op(
             data,
             acl,
             mode,
-        } => create(store, ctx, path, data, acl, *mode, triggers).map(|(path, _)| {
-            OpResult::Create {
+        } => {
+            create(store, ctx, path, data, acl, *mode, triggers).map(|(path, _)| OpResult::Create {
                 path,
                 stat: MULTI_CREATE_STAT,
-            }
-        }),
+            })
+        }
         Op::Delete { path, version } => {
             delete(store, ctx, path, *version, triggers).map(|()| OpResult::Delete)
         }
