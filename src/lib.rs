@@ -4,6 +4,7 @@
 //! Simulation: [`sim`] (world, clocks, network, faults, trace) and the simulated ZooKeeper
 //! ensemble and client under [`zk`].
 
+pub mod conformance;
 pub mod coord;
 pub mod duration;
 pub mod env;

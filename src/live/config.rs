@@ -24,6 +24,9 @@ pub struct EnsembleConfig {
     /// `maxSessionTimeout`; ZooKeeper's default is 20 ticks, which with a small tick would clamp
     /// the client's usual 6 s sessions to a couple of seconds.
     pub max_session_timeout: Option<Duration>,
+    /// How often the leader reaps empty containers (the JVM property
+    /// `znode.container.checkIntervalMs`); `None` keeps ZooKeeper's default of 60 s.
+    pub container_check_interval: Option<Duration>,
     /// Maximum Java heap per server.
     pub heap_mb: u32,
     /// How long [`RealEnsemble::start`](super::RealEnsemble::start) waits for a leader and every server serving.
@@ -40,6 +43,7 @@ impl Default for EnsembleConfig {
             sync_limit: 5,
             min_session_timeout: None,
             max_session_timeout: Some(Duration::from_secs(30)),
+            container_check_interval: None,
             heap_mb: 96,
             start_timeout: Duration::from_secs(60),
         }

@@ -204,6 +204,9 @@ impl RealEnsemble {
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
                 "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
             ])
+            .args(self.config.container_check_interval.map(|interval| {
+                format!("-Dznode.container.checkIntervalMs={}", interval.as_millis())
+            }))
             .arg("-cp")
             .arg(&self.install.classpath)
             .arg(QUORUM_PEER_MAIN)

@@ -1,0 +1,140 @@
+//! What a conformance case may ask of a ZooKeeper deployment: sessions (through the
+//! [`Coordination`] trait), ensemble faults, and the backend's clock.
+//!
+//! Both backends implement it with the same meaning: the model ([`super::sim_backend`], a
+//! simulated ensemble inside madsim) and a real ensemble ([`super::real_backend`], Debian's
+//! ZooKeeper 3.8 through the `zookeeper-client` adapter). Servers are numbered from 0.
+
+use crate::coord::Coordination;
+use crate::zk::types::{SessionState, ZkResult};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How a case opens a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// The servers in the session's connect string; `None` for every server.
+    pub servers: Option<Vec<usize>>,
+    /// The requested session timeout T.
+    pub timeout: Duration,
+    /// `(scheme, auth)` pairs sent at every (re)connect.
+    pub auth: Vec<(String, Vec<u8>)>,
+}
+
+impl SessionOptions {
+    pub fn new(timeout: Duration) -> Self {
+        SessionOptions {
+            servers: None,
+            timeout,
+            auth: Vec::new(),
+        }
+    }
+
+    pub fn on(mut self, servers: &[usize]) -> Self {
+        self.servers = Some(servers.to_vec());
+        self
+    }
+
+    pub fn with_auth(mut self, scheme: &str, auth: &[u8]) -> Self {
+        self.auth.push((scheme.to_string(), auth.to_vec()));
+        self
+    }
+}
+
+/// Why a case could not go on: a fault the backend could not inject, a wait that timed out,
+/// or a result the case needs in order to continue that did not come. Distinct from an
+/// observation that differs between backends.
+pub type CaseError = String;
+pub type CaseResult = Result<(), CaseError>;
+
+/// A ZooKeeper deployment a case runs against.
+///
+/// Futures need not be `Send`: each backend drives a case on one thread (`block_on`).
+#[allow(async_fn_in_trait)]
+pub trait Backend {
+    type Session: Coordination;
+
+    /// "model" or "real", for messages.
+    fn name(&self) -> &'static str;
+
+    /// Number of servers in the ensemble.
+    fn servers(&self) -> usize;
+
+    /// The ensemble's tickTime.
+    fn tick(&self) -> Duration;
+
+    /// Opens a session and waits until it is established.
+    async fn connect(&self, options: &SessionOptions) -> ZkResult<Self::Session>;
+
+    /// The server the session is connected to right now, if any.
+    fn server_of(&self, session: &Self::Session) -> Option<usize>;
+
+    /// Waits (bounded) until exactly one server leads, and returns it.
+    async fn leader(&self) -> Result<usize, CaseError>;
+
+    /// kill -9 of a server's process (the OS stays up, so its connections are reset).
+    async fn kill(&self, server: usize) -> CaseResult;
+
+    /// Starts a killed server again and waits (bounded) until it serves.
+    async fn restart(&self, server: usize) -> CaseResult;
+
+    /// SIGSTOP: the server keeps its connections and answers nothing.
+    async fn pause(&self, server: usize) -> CaseResult;
+
+    /// SIGCONT after [`pause`](Self::pause).
+    async fn resume(&self, server: usize) -> CaseResult;
+
+    /// The session's client stops hearing from and reaching every server (its bytes wait, as
+    /// on a stalled TCP connection); the client process itself runs on.
+    async fn freeze(&self, session: &Self::Session) -> CaseResult;
+
+    /// Like [`freeze`](Self::freeze), for the session's path to one server only.
+    async fn block(&self, session: &Self::Session, server: usize) -> CaseResult;
+
+    /// Undoes [`freeze`](Self::freeze) and [`block`](Self::block).
+    async fn thaw(&self, session: &Self::Session) -> CaseResult;
+
+    /// Waits (bounded) until every running server serves clients.
+    async fn settle(&self) -> CaseResult;
+
+    /// Sleeps on the backend's clock.
+    async fn sleep(&self, duration: Duration);
+
+    /// Time on the backend's clock since it started.
+    fn now(&self) -> Duration;
+
+    /// Runs a background task on the backend's runtime (ends with the case at the latest).
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static);
+}
+
+/// The states a session went through, in order, as a background task saw them.
+#[derive(Clone, Debug, Default)]
+pub struct StateLog {
+    states: Arc<Mutex<Vec<SessionState>>>,
+}
+
+impl StateLog {
+    /// Starts following `session`'s later state changes.
+    pub fn follow<B: Backend>(backend: &B, session: &B::Session) -> StateLog {
+        let log = StateLog::default();
+        let states = log.states.clone();
+        let mut watcher = session.state_watcher();
+        backend.spawn(async move {
+            while watcher.changed().await.is_ok() {
+                let state = *watcher.borrow_and_update();
+                if let Ok(mut states) = states.lock() {
+                    states.push(state);
+                }
+                if state.is_terminal() {
+                    return;
+                }
+            }
+        });
+        log
+    }
+
+    pub fn snapshot(&self) -> Vec<SessionState> {
+        self.states.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}

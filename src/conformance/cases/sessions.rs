@@ -1,0 +1,149 @@
+//! Session ends: close, expiry of a client that stops pinging, and container reaping.
+
+use super::*;
+
+/// Session timeout of the expiry cases: short, so the real part stays fast.
+const SHORT: Duration = Duration::from_millis(2000);
+/// Scheduling slack on top of ZooKeeper's own bounds (a loaded machine, JVM pauses).
+const LAG: Duration = Duration::from_millis(700);
+
+pub async fn ephemeral_goes_on_close<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let owner = cx.session().await?;
+    let other = cx.session().await?;
+    cx.see(
+        "create",
+        owner.create(&cx.path("e"), b"", &mode(EPHEMERAL)).await,
+    );
+    cx.see(
+        "create seq",
+        owner.create(&cx.path("s-"), b"", &mode(ESEQ)).await,
+    );
+    cx.see("close", owner.close().await);
+    cx.see("sync", other.sync(cx.root()).await);
+    cx.see("e after close", other.exists(&cx.path("e")).await);
+    cx.see("root after close", other.get_children(cx.root()).await);
+    cx.see("root stat", other.exists(cx.root()).await);
+    Ok(())
+}
+
+pub async fn close_fires_other_sessions_watches<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let owner = cx.session().await?;
+    let other = cx.session().await?;
+    let e = cx.path("e");
+    cx.see("create", owner.create(&e, b"", &mode(EPHEMERAL)).await);
+    other.sync(&e).await.map_err(|e| e.to_string())?;
+    let (_, watch) = other.exists_watch(&e).await.map_err(|e| e.to_string())?;
+    let (_, _, children) = other
+        .get_children_watch(cx.root())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut watch, mut children) = (Pending::new(watch), Pending::new(children));
+    cx.see("close", owner.close().await);
+    cx.see("exists watch", watch.fired(cx.b).await);
+    cx.see("child watch", children.fired(cx.b).await);
+    Ok(())
+}
+
+pub async fn closed_session_refuses_calls<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let s = cx.session().await?;
+    let states = cx.follow(&s);
+    cx.see("close", s.close().await);
+    cx.see("state", s.state());
+    cx.see("get after close", s.get_data(cx.root()).await);
+    cx.see(
+        "create after close",
+        s.create(&cx.path("x"), b"", &mode(PERSISTENT)).await,
+    );
+    cx.see("close again", s.close().await);
+    cx.b.sleep(QUIET).await;
+    cx.see("states", states.snapshot());
+    Ok(())
+}
+
+pub async fn own_watch_on_close<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let s = cx.session().await?;
+    let a = cx.make(&s, "a", PERSISTENT).await?;
+    let (_, _, watch) = s.get_data_watch(&a).await.map_err(|e| e.to_string())?;
+    let mut watch = Pending::new(watch);
+    cx.see("close", s.close().await);
+    cx.see("own watch", watch.fired(cx.b).await);
+    Ok(())
+}
+
+/// A client that stops pinging: the ensemble expires its session between T and
+/// T + tick (expiry buckets) after it last heard from it, and deletes its ephemerals.
+pub async fn ephemeral_goes_on_expiry<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let victim = cx.session_with(&SessionOptions::new(SHORT)).await?;
+    let observer = cx.session().await?;
+    let e = cx.path("lock");
+    cx.see("create", victim.create(&e, b"", &mode(EPHEMERAL)).await);
+    observer.sync(&e).await.map_err(|e| e.to_string())?;
+    let (_, watch) = observer.exists_watch(&e).await.map_err(|e| e.to_string())?;
+    let mut watch = Pending::new(watch);
+    // The ensemble hears from the victim no later than this request's answer.
+    cx.see("last request", victim.exists(&e).await.map(|s| s.is_some()));
+    let silent_from = cx.b.now();
+    cx.b.freeze(&victim).await?;
+    cx.see("deleted", watch.within(cx.b, SHORT * 3).await);
+    let after = cx.b.now() - silent_from;
+    let lo = SHORT.saturating_sub(Duration::from_millis(20));
+    let hi = SHORT + cx.b.tick() + LAG;
+    cx.see("deletion time", class("T..T+tick+lag", after, lo, hi));
+    cx.see("exists", observer.exists(&e).await);
+    cx.b.thaw(&victim).await?;
+    Ok(())
+}
+
+pub async fn expired_session_states<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let victim = cx.session_with(&SessionOptions::new(SHORT)).await?;
+    let states = cx.follow(&victim);
+    let e = cx.path("e");
+    let (_, watch) = victim.exists_watch(&e).await.map_err(|e| e.to_string())?;
+    let mut watch = Pending::new(watch);
+    cx.b.freeze(&victim).await?;
+    cx.see("own watch", watch.within(cx.b, SHORT * 4).await);
+    cx.reach(&victim, SessionState::Expired).await?;
+    cx.b.thaw(&victim).await?;
+    cx.b.sleep(QUIET).await;
+    cx.see("states", states.snapshot());
+    cx.see("call after expiry", victim.get_data(cx.root()).await);
+    cx.see("close after expiry", victim.close().await);
+    Ok(())
+}
+
+/// The suite's ensembles reap containers every [`super::super::CONTAINER_CHECK`].
+pub async fn container_deleted_when_emptied<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let s = cx.session().await?;
+    let c = cx.path("c");
+    cx.see(
+        "create container",
+        s.create(&c, b"", &mode(CONTAINER)).await,
+    );
+    cx.see(
+        "child",
+        s.create(&cx.path("c/x"), b"", &mode(PERSISTENT)).await,
+    );
+    let (_, watch) = s.exists_watch(&c).await.map_err(|e| e.to_string())?;
+    let mut watch = Pending::new(watch);
+    cx.see("delete child", s.delete(&cx.path("c/x"), None).await);
+    cx.see("container deleted", watch.fired(cx.b).await);
+    cx.see("exists", s.exists(&c).await);
+    Ok(())
+}
+
+pub async fn container_never_filled_stays<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let s = cx.session().await?;
+    let c = cx.path("c");
+    cx.see(
+        "create container",
+        s.create(&c, b"", &mode(CONTAINER)).await,
+    );
+    let (_, watch) = s.exists_watch(&c).await.map_err(|e| e.to_string())?;
+    let mut watch = Pending::new(watch);
+    cx.see(
+        "event in three check intervals",
+        watch.within(cx.b, super::super::CONTAINER_CHECK * 3).await,
+    );
+    cx.see("exists", s.exists(&c).await);
+    Ok(())
+}
