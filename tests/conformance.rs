@@ -2,7 +2,8 @@
 //! observations must be identical (see `src/conformance` and `docs/zookeeper-fidelity.md`).
 //!
 //! Fails, never skips, without the `zookeeper` package. `SPLITBRAIN_CONFORMANCE_CASES=text`
-//! runs only the cases whose name contains `text`.
+//! runs only the cases whose name contains `text`; `SPLITBRAIN_CONFORMANCE_SHOW=1` prints every
+//! observation, not only those that differ.
 
 use splitbrain::conformance::cases::CASES;
 use splitbrain::conformance::runner::{Verdict, run_suite, selected};
@@ -23,7 +24,8 @@ fn model_and_real_zookeeper_observe_the_same() {
         .iter()
         .filter(|o| matches!(o.verdict(), Verdict::KnownDivergence { .. }))
         .count();
-    eprintln!("{}", report.render());
+    let show_all = std::env::var_os("SPLITBRAIN_CONFORMANCE_SHOW").is_some();
+    eprintln!("{}", report.render(show_all));
     println!(
         "conformance: {} cases, {passed} passed, {known} known divergences (of {} in the suite); \
          model part {:.1?}, real-ensemble part {:.1?}",

@@ -85,13 +85,21 @@ impl Report {
             .count()
     }
 
-    /// A readable account: one line per case, the diffs of the failing ones.
-    pub fn render(&self) -> String {
+    /// A readable account: one line per case, the diffs of the failing ones, and with
+    /// `show_all` every observation of the passing ones too.
+    pub fn render(&self, show_all: bool) -> String {
         let mut out = String::new();
         for outcome in &self.outcomes {
             let name = format!("{}::{}", outcome.case.group, outcome.case.name);
             match outcome.verdict() {
-                Verdict::Same => out.push_str(&format!("  ok        {name}\n")),
+                Verdict::Same => {
+                    out.push_str(&format!("  ok        {name}\n"));
+                    if show_all && let Ok(lines) = &outcome.model {
+                        for line in lines {
+                            out.push_str(&format!("    = {line}\n"));
+                        }
+                    }
+                }
                 Verdict::KnownDivergence { why, diff } => {
                     out.push_str(&format!("  KNOWN     {name} ({why})\n{diff}"))
                 }

@@ -58,6 +58,26 @@ pub async fn digest_acl_refuses_others<B: Backend>(cx: &mut Cx<'_, B>) -> CaseRe
     Ok(())
 }
 
+/// exists needs no permission, so its watch is set on a node the session cannot read.
+pub async fn exists_watch_on_unreadable_node<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let owner = alice(cx).await?;
+    let stranger = cx.session().await?;
+    let p = cx.path("p");
+    let options = mode(PERSISTENT).with_acl(vec![digest(perms::ALL, ALICE)]);
+    cx.see("create", owner.create(&p, b"", &options).await);
+    stranger.sync(&p).await.map_err(|e| e.to_string())?;
+    let (stat, watch) = stranger.exists_watch(&p).await.map_err(|e| e.to_string())?;
+    let mut watch = Pending::new(watch);
+    cx.see("stranger exists", stat);
+    cx.see(
+        "stranger data watch",
+        stranger.get_data_watch(&p).await.map(|(d, s, _)| (d, s)),
+    );
+    cx.see("owner sets", owner.set_data(&p, b"x", None).await);
+    cx.see("stranger's exists watch", watch.fired(cx.b).await);
+    Ok(())
+}
+
 pub async fn creator_all_acl<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
     let owner = alice(cx).await?;
     let stranger = cx.session().await?;

@@ -173,7 +173,15 @@ pub async fn change_while_disconnected_fires_on_reconnect<B: Backend>(
         .exists_watch(&cx.path("b"))
         .await
         .map_err(|e| e.to_string())?;
+    let c = cx.path("c");
+    s.create(&c, b"", &mode(PERSISTENT))
+        .await
+        .map_err(|e| e.to_string())?;
+    w.sync(&c).await.map_err(|e| e.to_string())?;
+    let (_, deleted) = w.exists_watch(&c).await.map_err(|e| e.to_string())?;
+    let (_, _, kids) = w.get_children_watch(&a).await.map_err(|e| e.to_string())?;
     let (mut data, mut gone) = (Pending::new(data), Pending::new(gone));
+    let (mut deleted, mut kids) = (Pending::new(deleted), Pending::new(kids));
     // The watcher hears nothing while its server dies and the data changes.
     cx.b.freeze(&w).await?;
     cx.b.kill(first).await?;
@@ -181,6 +189,11 @@ pub async fn change_while_disconnected_fires_on_reconnect<B: Backend>(
     cx.see(
         "create while away",
         s.create(&cx.path("b"), b"", &mode(PERSISTENT)).await,
+    );
+    cx.see("delete while away", s.delete(&c, None).await);
+    cx.see(
+        "child while away",
+        s.create(&format!("{a}/k"), b"", &mode(PERSISTENT)).await,
     );
     cx.see(
         "event while frozen",
@@ -190,6 +203,11 @@ pub async fn change_while_disconnected_fires_on_reconnect<B: Backend>(
     reconnected_elsewhere(cx, &w, first).await?;
     cx.see("data watch after reconnect", data.fired(cx.b).await);
     cx.see("exists watch after reconnect", gone.fired(cx.b).await);
+    cx.see(
+        "deleted node's watch after reconnect",
+        deleted.fired(cx.b).await,
+    );
+    cx.see("child watch after reconnect", kids.fired(cx.b).await);
     cx.see("read", w.get_data(&a).await);
     Ok(())
 }
@@ -289,6 +307,7 @@ pub async fn leader_kill_sessions_survive<B: Backend>(cx: &mut Cx<'_, B>) -> Cas
         "create",
         s.create(&cx.path("e"), b"", &mode(EPHEMERAL)).await,
     );
+    let before = s.exists(&cx.path("e")).await.map_err(|e| e.to_string())?;
     cx.b.kill(leader).await?;
     let new_leader = cx.b.leader().await?;
     cx.see("another leader", new_leader != leader);
@@ -298,6 +317,18 @@ pub async fn leader_kill_sessions_survive<B: Backend>(cx: &mut Cx<'_, B>) -> Cas
     })
     .await;
     cx.see("write after failover", write);
+    // The new leader's epoch is the next one, and its first transaction counts from 1.
+    if let (Some(before), Ok(after)) = (before, write) {
+        let epoch = |z: i64| z >> 32;
+        cx.see(
+            "epoch step",
+            (epoch(after.mzxid) - epoch(before.czxid)) as i32,
+        );
+        cx.see(
+            "counter in the new epoch",
+            (after.mzxid & 0xffff_ffff) as i32,
+        );
+    }
     cx.see("ephemeral", s.exists(&cx.path("e")).await);
     cx.see("states", states.snapshot());
     Ok(())
@@ -330,5 +361,46 @@ pub async fn leader_change_restarts_timeouts<B: Backend>(cx: &mut Cx<'_, B>) -> 
     let hi = lo + Duration::from_secs(5) + cx.b.tick() + LAG;
     cx.see("deletion time", class("T/2+T..+election", after, lo, hi));
     cx.b.thaw(&victim).await?;
+    Ok(())
+}
+
+/// zookeeper-client gives up on a silent server after 2/5·T (8 ticks of T/20) without any
+/// reply, then moves to another; the session survives.
+pub async fn paused_server_client_moves<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let timeout = Duration::from_secs(4);
+    let leader = cx.b.leader().await?;
+    let s = session_where(cx, &SessionOptions::new(timeout), |i| i != leader).await?;
+    let states = cx.follow(&s);
+    let first = cx.b.server_of(&s).ok_or("no server")?;
+    cx.see(
+        "create",
+        s.create(&cx.path("e"), b"", &mode(EPHEMERAL)).await,
+    );
+    cx.see(
+        "last request",
+        s.exists(&cx.path("e")).await.map(|st| st.is_some()),
+    );
+    let paused_at = cx.b.now();
+    cx.b.pause(first).await?;
+    cx.reach(&s, SessionState::Disconnected).await?;
+    let noticed = cx.b.now() - paused_at;
+    let give_up = timeout * 2 / 5;
+    let tick = timeout / 20;
+    cx.see(
+        "noticed",
+        class(
+            "2/5·T",
+            noticed,
+            give_up - Duration::from_millis(20),
+            give_up + tick + LAG,
+        ),
+    );
+    reconnected_elsewhere(cx, &s, first).await?;
+    cx.see("states", states.snapshot());
+    cx.see(
+        "ephemeral",
+        s.exists(&cx.path("e")).await.map(|st| st.is_some()),
+    );
+    cx.b.resume(first).await?;
     Ok(())
 }

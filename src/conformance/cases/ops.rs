@@ -295,3 +295,56 @@ pub async fn sync_existing_and_missing<B: Backend>(cx: &mut Cx<'_, B>) -> CaseRe
     cx.see("sync bad path", s.sync("bad").await);
     Ok(())
 }
+
+/// The reserved subtree and the root.
+pub async fn reserved_paths<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let s = cx.session().await?;
+    cx.see(
+        "children of /zookeeper",
+        s.get_children("/zookeeper").await.map(|(k, _)| k),
+    );
+    cx.see(
+        "/zookeeper/quota",
+        s.get_data("/zookeeper/quota").await.map(|(d, _)| d),
+    );
+    cx.see(
+        "create /",
+        s.create("/", b"", &mode(PERSISTENT)).await.map(|(p, _)| p),
+    );
+    cx.see("delete /", s.delete("/", None).await);
+    cx.see("delete /zookeeper", s.delete("/zookeeper", None).await);
+    cx.see(
+        "set /zookeeper/config",
+        s.set_data("/zookeeper/config", b"x", None)
+            .await
+            .map(|_| ()),
+    );
+    cx.see(
+        "create under /zookeeper",
+        s.create("/zookeeper/mine", b"", &mode(PERSISTENT))
+            .await
+            .map(|(p, _)| p),
+    );
+    cx.see("delete it", s.delete("/zookeeper/mine", None).await);
+    cx.see(
+        "sequential at root level",
+        s.create(&cx.path("r-"), b"", &mode(PSEQ))
+            .await
+            .map(|(p, _)| p),
+    );
+    Ok(())
+}
+
+/// Data beyond jute.maxbuffer (1 MiB by default).
+pub async fn oversized_data<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let s = cx.session().await?;
+    let huge = vec![1u8; 1024 * 1024 + 1];
+    let a = cx.path("a");
+    cx.see(
+        "create oversized",
+        s.create(&a, &huge, &mode(PERSISTENT)).await.map(|(p, _)| p),
+    );
+    cx.see("exists", s.exists(&a).await.map(|st| st.is_some()));
+    cx.see("state", s.state());
+    Ok(())
+}

@@ -60,6 +60,27 @@ pub async fn closed_session_refuses_calls<B: Backend>(cx: &mut Cx<'_, B>) -> Cas
     Ok(())
 }
 
+pub async fn close_deletes_only_own_ephemerals<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let one = cx.session().await?;
+    let two = cx.session().await?;
+    cx.see(
+        "one's",
+        one.create(&cx.path("one"), b"", &mode(EPHEMERAL)).await,
+    );
+    cx.see(
+        "two's",
+        two.create(&cx.path("two"), b"", &mode(EPHEMERAL)).await,
+    );
+    cx.see(
+        "one's persistent",
+        one.create(&cx.path("kept"), b"", &mode(PERSISTENT)).await,
+    );
+    cx.see("close one", one.close().await);
+    two.sync(cx.root()).await.map_err(|e| e.to_string())?;
+    cx.see("left", two.get_children(cx.root()).await);
+    Ok(())
+}
+
 pub async fn own_watch_on_close<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
     let s = cx.session().await?;
     let a = cx.make(&s, "a", PERSISTENT).await?;
@@ -100,9 +121,23 @@ pub async fn expired_session_states<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResul
     let e = cx.path("e");
     let (_, watch) = victim.exists_watch(&e).await.map_err(|e| e.to_string())?;
     let mut watch = Pending::new(watch);
+    // The client hears from the ensemble no later than this answer.
+    cx.see(
+        "last request",
+        victim.exists(cx.root()).await.map(|s| s.is_some()),
+    );
+    let silent_from = cx.b.now();
     cx.b.freeze(&victim).await?;
     cx.see("own watch", watch.within(cx.b, SHORT * 4).await);
     cx.reach(&victim, SessionState::Expired).await?;
+    // zookeeper-client declares its session expired 7/5·T after it last heard anything.
+    let after = cx.b.now() - silent_from;
+    let local_expiry = SHORT * 7 / 5;
+    let hi = local_expiry + SHORT / 20 + LAG;
+    cx.see(
+        "client-side expiry",
+        class("7/5·T", after, local_expiry - Duration::from_millis(20), hi),
+    );
     cx.b.thaw(&victim).await?;
     cx.b.sleep(QUIET).await;
     cx.see("states", states.snapshot());
