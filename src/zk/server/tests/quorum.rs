@@ -422,3 +422,75 @@ fn a_follower_the_leader_cannot_hear_is_dropped_after_its_read_timeout() {
         );
     });
 }
+
+#[test]
+fn a_full_ensemble_restart_keeps_data_and_sessions_until_they_expire() {
+    sim(21, || async {
+        let e = Ensemble::start(3, 0, true);
+        sleep(secs(5)).await;
+        let leader = e.leader().expect("leader");
+        let session = e
+            .run_client(move |ctx| async move {
+                let mut c = RawClient::new(&ctx);
+                let ConnectOutcome::Connected(s) = c.connect(leader, 10_000).await else {
+                    panic!("connect")
+                };
+                let (err, _, _) = c
+                    .op(&s, create("/eph", b"", CreateMode::Ephemeral))
+                    .await
+                    .expect("reply");
+                assert_eq!(err, ErrorCode::Ok);
+                s.id
+            })
+            .await;
+        for h in &e.servers {
+            e.world.crash(*h, true).expect("power loss");
+        }
+        // The client host goes away too, so nobody touches the session again.
+        e.world.crash(e.app, true).expect("app down");
+        sleep(secs(30)).await;
+        for h in &e.servers {
+            e.world.start(*h).expect("start");
+        }
+        sleep(secs(3)).await;
+        let leader = e.leader().expect("a leader after the restart");
+        let servers = e.servers.clone();
+        let (before, probes) = e
+            .run_client(move |ctx| async move {
+                let mut c = RawClient::new(&ctx);
+                let ConnectOutcome::Connected(s) = c.connect(leader, 10_000).await else {
+                    panic!("connect")
+                };
+                let before = c
+                    .op(
+                        &s,
+                        ClientOp::Exists {
+                            path: "/eph".into(),
+                            watch: false,
+                        },
+                    )
+                    .await
+                    .expect("reply")
+                    .1;
+                sleep(secs(15)).await;
+                let mut probes = Vec::new();
+                for srv in servers {
+                    probes.push(c.probe(srv).await.expect("probe"));
+                }
+                (before, probes)
+            })
+            .await;
+        assert!(
+            matches!(before, OpReply::Exists(Some(_))),
+            "the session and its ephemeral survived the restart"
+        );
+        let lines = e.world.take_trace_lines();
+        let name = e.world.host_name(leader);
+        assert!(trace_time(&lines, &name, &format!("session {session:#x} expired")).is_some());
+        assert!(
+            probes
+                .iter()
+                .all(|p| p.current_epoch == 2 && p.digest == probes[0].digest)
+        );
+    });
+}
