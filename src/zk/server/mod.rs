@@ -35,6 +35,7 @@ use disk::{ServerDisk, Storage};
 use election::{Decision, Election, Step};
 use leader::Leader;
 use learner::Learner;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,6 +146,10 @@ struct Server {
     vote: Notification,
     /// Numbers this server's learner connections.
     next_learner_conn: u64,
+    /// The last notification sent to each peer, and the process incarnation each peer last
+    /// spoke from: together they model ZooKeeper's election connections.
+    last_vote_sent: BTreeMap<u64, Notification>,
+    peer_incarnations: BTreeMap<u64, u64>,
 }
 
 async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
@@ -193,6 +198,8 @@ async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
         vote: election.notification(),
         role: Role::Looking(election),
         next_learner_conn: 0,
+        last_vote_sent: BTreeMap::new(),
+        peer_incarnations: BTreeMap::new(),
     };
     server.after_step(step);
     loop {
@@ -266,7 +273,7 @@ impl Server {
 
     fn after_step(&mut self, step: Step) {
         for (sid, n) in step.send {
-            self.node.send_peer(sid, PeerMsg::Vote(n));
+            self.send_vote(sid, n);
         }
         if let Role::Looking(e) = &self.role {
             self.logical_clock = e.logical_clock;
@@ -363,6 +370,7 @@ impl Server {
             Payload::ZkPeer(msg) => msg,
             Payload::Reset => {
                 if let Some(sid) = self.node.cfg.sid_of(from.host) {
+                    self.peer_incarnations.remove(&sid);
                     let result = match &mut self.role {
                         Role::Leading(l) => {
                             l.peer_reset(&self.node, sid);
@@ -391,7 +399,10 @@ impl Server {
             return;
         };
         match msg {
-            PeerMsg::Vote(n) if n.sid == sid => self.on_vote(n),
+            PeerMsg::Vote {
+                notification,
+                incarnation,
+            } if notification.sid == sid => self.on_vote(notification, incarnation),
             PeerMsg::Zab { conn, msg } => {
                 let now = self.node.now();
                 let result = match &mut self.role {
@@ -411,13 +422,29 @@ impl Server {
         }
     }
 
-    fn on_vote(&mut self, n: Notification) {
+    fn send_vote(&mut self, sid: u64, n: Notification) {
+        self.last_vote_sent.insert(sid, n);
+        let msg = PeerMsg::Vote {
+            notification: n,
+            incarnation: self.node.ctx.incarnation,
+        };
+        self.node.send_peer(sid, msg);
+    }
+
+    fn on_vote(&mut self, n: Notification, incarnation: u64) {
+        if self.peer_incarnations.insert(n.sid, incarnation) != Some(incarnation)
+            && let Some(last) = self.last_vote_sent.get(&n.sid).copied()
+        {
+            // A new election connection: repeat what the old one may have lost.
+            self.send_vote(n.sid, last);
+        }
         let now = self.node.now();
         match &mut self.role {
             Role::Looking(e) => {
                 if !self.node.quorum.is_voter(n.sid) {
                     // Observers learn the voters' current votes; they do not count.
-                    self.node.send_peer(n.sid, PeerMsg::Vote(e.notification()));
+                    let vote = e.notification();
+                    self.send_vote(n.sid, vote);
                     return;
                 }
                 let step = e.on_notification(n, &self.node.quorum, now);
@@ -432,7 +459,7 @@ impl Server {
                         // that servers joining later see one agreeing quorum (ZOOKEEPER-1732).
                         vote.peer_epoch = self.node.storage.current_epoch();
                     }
-                    self.node.send_peer(n.sid, PeerMsg::Vote(vote));
+                    self.send_vote(n.sid, vote);
                 }
             }
         }

@@ -639,3 +639,21 @@ fn random_faults_never_lose_acknowledged_writes() {
         random_faults_run(seed);
     }
 }
+
+#[test]
+fn restarted_peers_hear_a_lone_looking_servers_vote_at_once() {
+    sim(22, || async {
+        let e = Ensemble::start(3, 0, true);
+        let (zk1, zk2, zk3) = (e.servers[0], e.servers[1], e.servers[2]);
+        e.world.crash(zk1, true).expect("down");
+        e.world.crash(zk2, true).expect("down");
+        // zk3 looks alone long enough for its notification timeout to back off past 30 s.
+        sleep(secs(90)).await;
+        e.world.start(zk1).expect("start");
+        e.world.start(zk2).expect("start");
+        sleep(secs(2)).await;
+        // zk3's vote (largest id, same history) wins because the new connections carry it.
+        assert_eq!(e.leader(), Some(zk3));
+        assert_eq!(e.followers().len(), 2);
+    });
+}
