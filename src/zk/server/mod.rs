@@ -7,6 +7,27 @@
 //! (FastLeaderElection), leading, or learning (following/observing) — and every way out of
 //! leading or learning goes back to looking, closing all client connections on the way
 //! (ZooKeeper shuts its request pipeline down when it loses the quorum).
+//!
+//! Modules: [`config`] (zoo.cfg, quorums), [`election`] (FastLeaderElection), [`leader`] and
+//! [`learner`] (Zab), [`sync`] (DIFF/TRUNC/SNAP planning), [`sessions`] (the leader's expiry
+//! queue), [`connections`] (clients), [`database`] (tree + session table), [`disk`] (what
+//! survives a crash). A server answers `PeerMsg::Probe` on its quorum port with its state,
+//! epoch, last zxid and digest, for tests and checkers.
+//!
+//! Modelling choices where the simulation differs from ZooKeeper 3.8:
+//! - One quorum port carries election and Zab; a learner's connection is a number it picks,
+//!   and a hello to a server that does not lead is refused (5 tries, 100 ms apart). A hello
+//!   to a dead or unreachable leader goes unanswered until initLimit, as a connect timeout.
+//! - The leader proposes writes without pre-validating them (the tree validates at apply).
+//!   Writes on an unknown/closing session (`SessionExpired`) or from a server that no longer
+//!   owns the session (`SessionMoved`) are answered by the leader directly, without the error
+//!   txn ZooKeeper would log.
+//! - Observers being synced get the proposals in flight as INFORMs when they commit, not as
+//!   PROPOSAL packets during the sync.
+//! - DIFF syncs come from the leader's last 500 committed txns only (no sync from the txn log
+//!   files); older learners get a SNAP. Snapshots are taken every 5 000 logged txns.
+//! - The session password is a fixed function of the session id. maxClientCnxns is not
+//!   enforced; local sessions and read-only mode are off, as by default.
 
 pub mod config;
 pub mod connections;
