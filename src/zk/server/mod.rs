@@ -176,7 +176,7 @@ struct Server {
 }
 
 /// A sleep on the host's clock, boxed so the loop can keep it across iterations.
-type Timer = Pin<Box<dyn Future<Output = ()> + Send>>;
+type Timer<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
     use crate::env::Environment;
@@ -231,11 +231,12 @@ async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
     // The armed timer is replaced only by an earlier deadline: a deadline that moved later
     // (a learner hearing its leader) is found when the armed one fires, as every timer
     // handler checks the time itself. That spares a timer per packet.
-    let mut armed: Option<(Duration, Timer)> = None;
+    let env = ctx.env.clone();
+    let mut armed: Option<(Duration, Timer<'_>)> = None;
     loop {
         let deadline = server.next_deadline();
         if armed.as_ref().is_none_or(|(at, _)| deadline < *at) {
-            armed = Some((deadline, Box::pin(ctx.env.sleep_until(deadline))));
+            armed = Some((deadline, Box::pin(env.sleep_until(deadline))));
         }
         let Some((_, timer)) = armed.as_mut() else {
             return;
