@@ -4,5 +4,6 @@
 pub mod client;
 pub mod peer;
 pub mod proto;
+pub mod server;
 pub mod tree;
 pub mod types;

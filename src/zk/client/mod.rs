@@ -37,4 +37,6 @@ pub use config::{ClientConfig, ClientModel, DEFAULT_SESSION_TIMEOUT};
 pub use handle::SimZkClient;
 
 #[cfg(test)]
+mod ensemble_tests;
+#[cfg(test)]
 mod sim_tests;

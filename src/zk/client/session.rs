@@ -244,7 +244,12 @@ impl SessionCore {
     /// The server the session is connected to, if it is.
     pub fn server(&self) -> Option<Addr> {
         match self.phase {
-            Phase::Connected { server, .. } => Some(server),
+            Phase::Connected { server, .. }
+            | Phase::Handshake {
+                server,
+                connected: true,
+                ..
+            } => Some(server),
             _ => None,
         }
     }
