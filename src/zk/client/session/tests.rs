@@ -3,10 +3,10 @@
 use super::*;
 use crate::coord::Watch;
 use crate::sim::net::HostId;
-use crate::zk::client::requests::OpOutcome;
-use crate::zk::proto::ClientOp;
+use crate::zk::client::requests::{OpOutcome, Request};
 use crate::zk::proto::ServerResponse;
-use crate::zk::types::{EventType, Stat};
+use crate::zk::proto::{ClientOp, OpReply};
+use crate::zk::types::{EventType, Stat, ZkResult};
 use tokio::sync::oneshot;
 use tokio::sync::oneshot::error::TryRecvError;
 
