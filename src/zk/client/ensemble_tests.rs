@@ -327,3 +327,27 @@ fn the_java_model_learns_of_expiry_only_from_a_server() {
         wait_for_state(&a, SessionState::Expired, secs(6.0)).await;
     });
 }
+
+#[test]
+fn a_crashed_server_is_noticed_at_once_and_the_session_moves_on() {
+    run(26, || async {
+        let e = Ensemble::start().await;
+        let a = e.connect(e.app1, e.config(ClientModel::Rust)).await;
+        a.create("/eph", b"", &opts(CreateMode::Ephemeral))
+            .await
+            .unwrap();
+        let session = a.session_id();
+        let server = a.server().expect("connected").host;
+        // kill -9 with the OS alive: the server's host resets the client's connection.
+        e.world.crash(server, false).unwrap();
+        let noticed = wait_for_state(&a, SessionState::Disconnected, secs(1.0)).await;
+        assert!(noticed < secs(0.1), "{noticed:?}");
+        wait_for_state(&a, SessionState::SyncConnected, secs(8.0)).await;
+        assert_eq!(a.session_id(), session);
+        assert_ne!(a.server().map(|s| s.host), Some(server));
+        assert_eq!(
+            a.exists("/eph").await.unwrap().map(|s| s.ephemeral_owner),
+            Some(session)
+        );
+    });
+}
