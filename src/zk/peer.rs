@@ -15,8 +15,13 @@ use crate::zk::types::{ErrorCode, SessionId, Zxid};
 /// A message between two ZooKeeper servers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum PeerMsg {
-    /// A FastLeaderElection notification.
-    Vote(Notification),
+    /// A FastLeaderElection notification, with the sender process's incarnation: a new
+    /// incarnation means a new election connection, on which ZooKeeper re-sends the last
+    /// notification it sent to that peer (`QuorumCnxManager.SendWorker`).
+    Vote {
+        notification: Notification,
+        incarnation: u64,
+    },
     /// A packet of the learner ↔ leader connection `conn`.
     Zab {
         conn: u64,
@@ -121,9 +126,11 @@ pub enum ZabMsg {
     LeaderInfo {
         epoch: u32,
     },
-    /// Learner → leader: ACKEPOCH with what the learner has.
+    /// Learner → leader: ACKEPOCH with what the learner has. `current_epoch` is `None` when
+    /// the learner had already accepted this epoch: such an ack does not count towards the
+    /// epoch quorum (ZooKeeper sends −1).
     AckEpoch {
-        current_epoch: u32,
+        current_epoch: Option<u32>,
         last_zxid: Zxid,
     },
     Sync(SyncData),
