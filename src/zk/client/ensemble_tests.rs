@@ -194,23 +194,26 @@ fn operations_and_ephemerals_end_with_the_session() {
     });
 }
 
-/// The Java client sends SetWatches only once the connect response is in.
+/// The Java client sends SetWatches only once the connect response is in. Only its own
+/// server is cut: with T = 6 s and three hosts, a Java client that must also time out on the
+/// leader (2/3·T to notice, T/3 per dead host, up to 1 s jitter each) often reconnects after
+/// its session expired — real behaviour, but not what this test is about.
 #[test]
-fn java_a_watch_fires_once_and_survives_a_move_to_a_follower() {
-    watch_survives_a_move_to_a_follower(22, ClientModel::Java);
+fn java_a_watch_fires_once_and_survives_a_move_to_another_server() {
+    watch_survives_a_move(22, ClientModel::Java, false);
 }
 
-/// The crate pipelines SetWatches (and auth) right behind the connect request; ZooKeeper
-/// holds such packets until the session is established (`disableRecv` during
-/// `processConnectRequest`), but the simulated server drops packets that arrive while a
-/// connection's handshake is pending, so the watch is never re-registered on a follower.
+/// The crate pipelines SetWatches (and auth) right behind the connect request; the server
+/// holds them until the session is re-established, as ZooKeeper does.
 #[test]
-#[ignore = "needs zk::server to hold packets that arrive during a connect handshake"]
 fn rust_a_watch_fires_once_and_survives_a_move_to_a_follower() {
-    watch_survives_a_move_to_a_follower(22, ClientModel::Rust);
+    watch_survives_a_move(22, ClientModel::Rust, true);
 }
 
-fn watch_survives_a_move_to_a_follower(seed: u64, model: ClientModel) {
+/// Moves the client off its server (and, with `avoid_leader`, off the leader too, so it lands
+/// on a follower that must revalidate the session) and checks its session, ephemeral and
+/// watch made the move.
+fn watch_survives_a_move(seed: u64, model: ClientModel, avoid_leader: bool) {
     run(seed, || async move {
         let e = Ensemble::start().await;
         let a = e.connect(e.app1, e.config(model)).await;
@@ -222,12 +225,15 @@ fn watch_survives_a_move_to_a_follower(seed: u64, model: ClientModel) {
         assert_eq!(stat, None);
         let before = a.server().expect("connected");
         let session = a.session_id();
-        // Cut the client off its server and the leader: it must move to a follower, which
-        // revalidates the session with the leader before it serves it.
         let leader = e.world.hosts_with_role("leading")[0];
-        let mut cut = vec![e.host_of(before), leader];
-        if cut[0] == leader {
-            cut[1] = *e.servers.iter().find(|h| **h != leader).unwrap();
+        let mut cut = vec![e.host_of(before)];
+        if avoid_leader {
+            let other = if cut[0] == leader {
+                *e.servers.iter().find(|h| **h != leader).unwrap()
+            } else {
+                leader
+            };
+            cut.push(other);
         }
         e.world.partition(&[e.app1], &cut);
         wait_for_state(&a, SessionState::Disconnected, secs(5.0)).await;
