@@ -79,13 +79,14 @@ fn flush(
                 );
                 state.send_replace(s);
             }
-            Notice::Attempt { server, conn } => ctx.trace(
-                "client",
-                format_args!(
-                    "connecting to h{}:{} conn {conn:#x}",
-                    server.host.0, server.port
-                ),
-            ),
+            Notice::Attempt { server, conn } => {
+                // Rare enough (one per connect attempt) to afford the name lookup.
+                let name = ctx.world.host_name(server.host);
+                ctx.trace(
+                    "client",
+                    format_args!("connecting to {name}:{} conn {conn:#x}", server.port),
+                )
+            }
             Notice::Lost { why } => {
                 ctx.trace("client", format_args!("connection {why} (port {port})"))
             }
