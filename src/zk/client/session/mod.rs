@@ -13,7 +13,7 @@ use crate::zk::client::requests::{
 use crate::zk::client::timing::{JavaTimings, RustTimings};
 use crate::zk::client::watches::WatchRegistry;
 use crate::zk::proto::{ClientRequest, ConnId, RequestBody, ResponseBody};
-use crate::zk::types::{ErrorCode, SessionId, SessionState, WatchedEvent, Zxid};
+use crate::zk::types::{ErrorCode, SessionId, SessionState, WatchedEvent, ZkResult, Zxid};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -163,15 +163,17 @@ pub struct SessionCore {
 impl SessionCore {
     /// A session that starts its first connect attempt at `now`. `local` makes its connection
     /// ids unique in the world; `establish` learns when the first session is up (or never
-    /// will be).
+    /// will be). Fails with `BadArguments` without servers.
     pub fn new(
         config: &ClientConfig,
         local: Addr,
         seed: u64,
         now: Duration,
         establish: EstablishResponder,
-    ) -> Self {
-        assert!(!config.servers.is_empty(), "validated by the caller");
+    ) -> ZkResult<Self> {
+        if config.servers.is_empty() {
+            return Err(ErrorCode::BadArguments);
+        }
         let mut rng = SplitMix64::new(seed);
         let requested = config.requested_timeout();
         let host_count = config.servers.len();
@@ -187,7 +189,8 @@ impl SessionCore {
         };
         let tick = match timings {
             Timings::Rust(t) => t.tick,
-            Timings::Java(_) => Duration::from_millis(1),
+            // The Java model has no tick; the ticker is never consulted.
+            Timings::Java(t) => t.read_timeout,
         };
         let mut core = SessionCore {
             model: config.model,
@@ -225,7 +228,7 @@ impl SessionCore {
             e.start_round();
         }
         core.next_attempt(now);
-        core
+        Ok(core)
     }
 
     pub fn state(&self) -> SessionState {
@@ -309,7 +312,7 @@ impl SessionCore {
             // Packets of abandoned connections, and anything that is not for a client.
             _ => return,
         };
-        if body != ResponseBody::Close {
+        if !matches!(body, ResponseBody::Close) {
             // A close is the TCP FIN: no data, so it does not count as hearing the server.
             self.last_recv = now;
         }
