@@ -58,6 +58,8 @@ use leader::Leader;
 use learner::Learner;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -173,6 +175,9 @@ struct Server {
     peer_incarnations: BTreeMap<u64, u64>,
 }
 
+/// A sleep on the host's clock, boxed so the loop can keep it across iterations.
+type Timer<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
 async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
     use crate::env::Environment;
     let mut peers = ctx.net.bind(ports::ZK_QUORUM);
@@ -223,9 +228,19 @@ async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
         peer_incarnations: BTreeMap::new(),
     };
     server.after_step(step);
+    // The armed timer is replaced only by an earlier deadline: a deadline that moved later
+    // (a learner hearing its leader) is found when the armed one fires, as every timer
+    // handler checks the time itself. That spares a timer per packet.
+    let env = ctx.env.clone();
+    let mut armed: Option<(Duration, Timer<'_>)> = None;
     loop {
         let deadline = server.next_deadline();
-        let env = ctx.env.clone();
+        if armed.as_ref().is_none_or(|(at, _)| deadline < *at) {
+            armed = Some((deadline, Box::pin(env.sleep_until(deadline))));
+        }
+        let Some((_, timer)) = armed.as_mut() else {
+            return;
+        };
         tokio::select! {
             biased;
             packet = peers.recv() => match packet {
@@ -236,7 +251,10 @@ async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
                 Some(p) => server.on_client_packet(p),
                 None => return,
             },
-            _ = env.sleep_until(deadline) => server.on_timer(),
+            _ = timer => {
+                armed = None;
+                server.on_timer();
+            }
         }
     }
 }
