@@ -357,3 +357,52 @@ fn a_crashed_server_is_noticed_at_once_and_the_session_moves_on() {
         );
     });
 }
+
+#[test]
+fn auth_is_sent_on_connect_and_a_rejected_one_ends_the_session() {
+    run(27, || async {
+        let e = Ensemble::start().await;
+        let good = e
+            .config(ClientModel::Rust)
+            .with_auth("digest", b"alice:secret");
+        let a = e.connect(e.app1, good).await;
+        a.add_auth("digest", b"bob:pw").await.unwrap();
+        let (path, _) = a
+            .create(
+                "/private",
+                b"x",
+                &opts(CreateMode::Persistent).with_acl(crate::zk::types::Acl::creator_all()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(path, "/private");
+        let (acl, _) = a.get_acl("/private").await.unwrap();
+        let ids: Vec<&str> = acl
+            .iter()
+            .map(|x| x.id.split(':').next().unwrap())
+            .collect();
+        assert_eq!(ids, vec!["alice", "bob"], "{acl:?}");
+
+        // No provider for the scheme: the server answers AuthFailed and hangs up.
+        let bad = e.config(ClientModel::Rust).with_auth("kerberos", b"x");
+        let (tx, rx) = oneshot::channel();
+        let slot = Arc::new(Mutex::new(Some(tx)));
+        e.world.set_process(
+            e.app2,
+            Arc::new(move |ctx| {
+                let tx = slot.lock().unwrap().take();
+                let bad = bad.clone();
+                Box::pin(async move {
+                    let result = SimZkClient::connect(&ctx, bad)
+                        .await
+                        .map(|c| c.session_id());
+                    if let Some(tx) = tx {
+                        let _ = tx.send(result);
+                    }
+                })
+            }),
+        );
+        e.world.start(e.app2).unwrap();
+        assert_eq!(rx.await.unwrap(), Err(ErrorCode::AuthFailed));
+    });
+}
