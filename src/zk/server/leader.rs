@@ -576,9 +576,12 @@ impl Leader {
             if full_tick {
                 self.tick += 1;
             }
-            for (&sid, h) in &self.handlers {
-                if h.stage >= Stage::Syncing {
-                    node.send_zab(sid, h.conn, ZabMsg::Ping);
+            // ZooKeeper's ping loop starts once the leader is established.
+            if self.phase == Phase::Established {
+                for (&sid, h) in &self.handlers {
+                    if h.stage >= Stage::Syncing {
+                        node.send_zab(sid, h.conn, ZabMsg::Ping);
+                    }
                 }
             }
             self.drop_silent_learners(node, now);
