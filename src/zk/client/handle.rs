@@ -143,6 +143,11 @@ impl Coordination for SimZkClient {
             acl: options.acl.clone(),
             mode: options.mode,
         };
+        // The crate refuses to create the root before sending anything (found by the
+        // conformance case `reserved_paths`).
+        if path == "/" {
+            return self.rejected(&op, ErrorCode::BadArguments);
+        }
         match self
             .call_checked(op, path, options.mode.is_sequential())
             .await?
@@ -251,6 +256,10 @@ impl Coordination for SimZkClient {
     async fn multi(&self, ops: Vec<Op>) -> ZkResult<Vec<OpResult>> {
         let bad = ops.iter().find_map(|o| {
             let sequential = matches!(o, Op::Create { mode, .. } if mode.is_sequential());
+            // As the crate's `add_delete`: deleting the root is refused locally.
+            if matches!(o, Op::Delete { path, .. } if path == "/") {
+                return Some(ErrorCode::BadArguments);
+            }
             validate_path(o.path(), sequential).err()
         });
         let op = ClientOp::Multi { ops };
