@@ -12,7 +12,7 @@ use crate::zk::peer::{Origin, Outcome, RequestKind};
 use crate::zk::proto::{
     ClientOp, ClientRequest, ConnId, OpReply, RequestBody, ResponseBody, ServerResponse,
 };
-use crate::zk::server::Node;
+use crate::zk::server::{Node, request_size};
 use crate::zk::tree::{AuthId, authenticate};
 use crate::zk::types::{ErrorCode, SessionId, WatchedEvent, Zxid};
 use std::collections::{BTreeMap, VecDeque};
@@ -170,6 +170,10 @@ impl Node {
             ) => self.on_connect(from, conn, last_zxid_seen, timeout_ms, session_id, password),
             (None, _) => self.send_client(from, conn, ResponseBody::Close),
             (Some(_), RequestBody::Connect { .. }) => {}
+            // "Len error": ZooKeeper drops the connection without reading the request.
+            (Some(seq), body) if request_size::exceeds_max_buffer(&body) => {
+                self.close_conn(seq, true)
+            }
             (Some(seq), body) => self.on_request(seq, body),
         }
     }

@@ -38,6 +38,7 @@ pub mod disk;
 pub mod election;
 pub mod leader;
 pub mod learner;
+pub mod request_size;
 pub mod sessions;
 pub mod sync;
 
