@@ -58,7 +58,8 @@ pub async fn digest_acl_refuses_others<B: Backend>(cx: &mut Cx<'_, B>) -> CaseRe
     Ok(())
 }
 
-/// exists needs no permission, so its watch is set on a node the session cannot read.
+/// exists needs no permission, so it answers on a node the session cannot read; but a watch
+/// only tells sessions with READ on the node, so the change never reaches this one.
 pub async fn exists_watch_on_unreadable_node<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
     let owner = alice(cx).await?;
     let stranger = cx.session().await?;
