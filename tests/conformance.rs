@@ -6,8 +6,9 @@
 //! observation, not only those that differ.
 
 use splitbrain::conformance::cases::CASES;
-use splitbrain::conformance::runner::{Verdict, run_suite, selected};
+use splitbrain::conformance::runner::{MODEL_SEEDS, Verdict, run_suite, selected};
 use splitbrain::live::{INSTALL_HINT, ZkInstall};
+use std::io::Write as _;
 
 #[test]
 fn model_and_real_zookeeper_observe_the_same() {
@@ -26,12 +27,16 @@ fn model_and_real_zookeeper_observe_the_same() {
         .count();
     let show_all = std::env::var_os("SPLITBRAIN_CONFORMANCE_SHOW").is_some();
     eprintln!("{}", report.render(show_all));
-    println!(
+    // Written to stderr directly, not through the test harness's captured print macros, so that
+    // the count and the real-ensemble time show in every run, passing or not.
+    let _ = writeln!(
+        std::io::stderr(),
         "conformance: {} cases, {passed} passed, {known} known divergences (of {} in the suite); \
-         model part {:.1?}, real-ensemble part {:.1?}",
+         model part {:.1?} ({} seeds per case), real-ensemble part {:.1?}",
         cases.len(),
         CASES.len(),
         report.model_time,
+        MODEL_SEEDS.len(),
         report.real_time
     );
     let failing: Vec<&str> = report

@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 
 /// No case may take longer than this on either backend (simulated time for the model).
 const CASE_BOUND: Duration = Duration::from_secs(180);
-/// Seed of every model run: the same case always sees the same simulated world.
-const MODEL_SEED: u64 = 0x5EED_C0DE;
+/// Seeds of the model runs: every case runs on the model once per seed (each a different
+/// simulated world: latencies, the client's server choice, timer phases), and every run must
+/// observe what the real ensemble observed. The same seed always gives the same run.
+pub const MODEL_SEEDS: [u64; 8] = [0x5EED_C0DE, 1, 2, 3, 4, 5, 6, 7];
 
 /// What one backend observed in one case, or why the case could not run.
 pub type Observed = Result<Vec<String>, CaseError>;
@@ -26,7 +28,8 @@ pub type Observed = Result<Vec<String>, CaseError>;
 #[derive(Debug)]
 pub struct Outcome {
     pub case: CaseInfo,
-    pub model: Observed,
+    /// One per seed of [`MODEL_SEEDS`].
+    pub model: Vec<Observed>,
     pub real: Observed,
 }
 
@@ -43,22 +46,33 @@ pub enum Verdict {
 
 impl Outcome {
     pub fn verdict(&self) -> Verdict {
-        let text = match (&self.model, &self.real) {
-            (Ok(model), Ok(real)) => match diff(model, real) {
-                None => return Verdict::Same,
-                Some(text) => text,
-            },
-            (model, real) => {
-                let mut text = String::new();
-                if let Err(e) = model {
-                    text.push_str(&format!("    model could not run it: {e}\n"));
+        let mut text = String::new();
+        for (seed, model) in MODEL_SEEDS.iter().zip(&self.model) {
+            match (model, &self.real) {
+                (Ok(model), Ok(real)) => {
+                    if let Some(diff) = diff(model, real) {
+                        text.push_str(&format!("    (model seed {seed:#x})\n{diff}"));
+                    }
                 }
-                if let Err(e) = real {
-                    text.push_str(&format!("    real could not run it: {e}\n"));
+                (model, real) => {
+                    if let Err(e) = model {
+                        text.push_str(&format!(
+                            "    model (seed {seed:#x}) could not run it: {e}\n"
+                        ));
+                    }
+                    if let Err(e) = real {
+                        text.push_str(&format!("    real could not run it: {e}\n"));
+                    }
                 }
-                text
             }
-        };
+            // One differing seed is enough to read; the others usually repeat it.
+            if !text.is_empty() {
+                break;
+            }
+        }
+        if text.is_empty() {
+            return Verdict::Same;
+        }
         match KNOWN_DIVERGENCES
             .iter()
             .find(|(name, _)| *name == self.case.name)
@@ -94,7 +108,7 @@ impl Report {
             match outcome.verdict() {
                 Verdict::Same => {
                     out.push_str(&format!("  ok        {name}\n"));
-                    if show_all && let Ok(lines) = &outcome.model {
+                    if show_all && let Some(Ok(lines)) = outcome.model.first() {
                         for line in lines {
                             out.push_str(&format!("    = {line}\n"));
                         }
@@ -139,11 +153,11 @@ async fn run_on<B: Backend>(backend: &B, case: &CaseInfo) -> Observed {
 /// Set to print the model's trace of every case (for chasing a disagreement).
 const TRACE_ENV: &str = "SPLITBRAIN_CONFORMANCE_TRACE";
 
-/// Runs one case on the model, in a fresh world.
-pub fn run_model(case: &CaseInfo) -> Observed {
+/// Runs one case on the model, in a fresh world seeded with `seed`.
+pub fn run_model(case: &CaseInfo, seed: u64) -> Observed {
     let case = *case;
     let keep_trace = std::env::var_os(TRACE_ENV).is_some();
-    run_seeded(MODEL_SEED, move || async move {
+    run_seeded(seed, move || async move {
         let backend = SimBackend::start(&ensemble_config(), keep_trace).await?;
         let observed = madsim::time::timeout(CASE_BOUND, run_on(&backend, &case))
             .await
@@ -208,7 +222,15 @@ async fn run_real_case(backend: &RealBackend, case: &CaseInfo) -> Observed {
 /// Runs the selected cases on both backends.
 pub fn run_suite(cases: &[CaseInfo]) -> Report {
     let began = Instant::now();
-    let models: Vec<Observed> = cases.iter().map(run_model).collect();
+    let models: Vec<Vec<Observed>> = cases
+        .iter()
+        .map(|case| {
+            MODEL_SEEDS
+                .iter()
+                .map(|seed| run_model(case, *seed))
+                .collect()
+        })
+        .collect();
     let model_time = began.elapsed();
     let began = Instant::now();
     let reals = run_real(cases);
