@@ -143,3 +143,88 @@ async fn pump(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::time::timeout;
+
+    /// A server that echoes each connection's bytes and can be told to hang up.
+    async fn echo_server() -> (SocketAddr, JoinHandle<()>) {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = stream.read(&mut buf).await {
+                        if n == 0
+                            || &buf[..n] == b"bye"
+                            || stream.write_all(&buf[..n]).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, task)
+    }
+
+    async fn read_some(stream: &mut TcpStream, within: Duration) -> Option<Vec<u8>> {
+        let mut buf = [0u8; 64];
+        match timeout(within, stream.read(&mut buf)).await {
+            Ok(Ok(n)) => Some(buf[..n].to_vec()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn forwards_holds_while_frozen_and_reports_the_open_connection() {
+        let (server, _task) = echo_server().await;
+        let relay = Relay::start(server, AcceptClock::default())
+            .await
+            .expect("relay");
+        assert_eq!(relay.newest_open(), None);
+        let mut client = TcpStream::connect(relay.addr()).await.expect("connect");
+        client.write_all(b"hello").await.unwrap();
+        assert_eq!(
+            read_some(&mut client, Duration::from_secs(5))
+                .await
+                .unwrap(),
+            b"hello"
+        );
+        assert_eq!(relay.newest_open(), Some(1));
+
+        relay.set_frozen(true);
+        client.write_all(b"held").await.unwrap();
+        assert_eq!(
+            read_some(&mut client, Duration::from_millis(200)).await,
+            None
+        );
+        relay.set_frozen(false);
+        assert_eq!(
+            read_some(&mut client, Duration::from_secs(5))
+                .await
+                .unwrap(),
+            b"held"
+        );
+
+        // A request that makes the server hang up waits too; after the thaw the hang-up
+        // reaches the client as a closed connection.
+        relay.set_frozen(true);
+        client.write_all(b"bye").await.unwrap();
+        assert_eq!(
+            read_some(&mut client, Duration::from_millis(200)).await,
+            None
+        );
+        relay.set_frozen(false);
+        assert_eq!(
+            read_some(&mut client, Duration::from_secs(5))
+                .await
+                .unwrap(),
+            b""
+        );
+    }
+}
