@@ -5,6 +5,7 @@
 //! ensemble and client under [`zk`].
 
 pub mod coord;
+pub mod election;
 pub mod env;
 pub mod sim;
 pub mod zk;

@@ -776,13 +776,22 @@ impl World {
 
     /// The role a host's process last announced, if it runs.
     pub fn role(&self, host: HostId) -> Option<String> {
-        self.inner.roles.lock().expect("roles lock").get(&host).cloned()
+        self.inner
+            .roles
+            .lock()
+            .expect("roles lock")
+            .get(&host)
+            .cloned()
     }
 
     /// Hosts whose process currently announces `role`.
     pub fn hosts_with_role(&self, role: &str) -> Vec<HostId> {
         let roles = self.inner.roles.lock().expect("roles lock");
-        roles.iter().filter(|(_, r)| r.as_str() == role).map(|(h, _)| *h).collect()
+        roles
+            .iter()
+            .filter(|(_, r)| r.as_str() == role)
+            .map(|(h, _)| *h)
+            .collect()
     }
 
     /// Adds to a named counter (e.g. `zk.leader_changes`).
