@@ -139,7 +139,13 @@ impl AckWait {
     }
 }
 
-/// The selector task is gone (shut down, or its host stopped).
+/// Why a request to the selector did not complete.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the master selector has stopped")]
-pub struct SelectorStopped;
+pub enum SelectorError {
+    /// The selector task is gone (shut down, or its host stopped).
+    #[error("the master selector has stopped")]
+    Stopped,
+    /// A later request undid this one (a rejoin before the relinquish completed).
+    #[error("the request was cancelled by a later one")]
+    Cancelled,
+}
