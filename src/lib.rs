@@ -7,5 +7,6 @@
 pub mod coord;
 pub mod election;
 pub mod env;
+pub mod live;
 pub mod sim;
 pub mod zk;
