@@ -10,8 +10,11 @@ use super::decide::{Candidate, View};
 use super::record::{CandidateRecord, RecordError, TermRecord};
 use super::role::{FencingToken, Priority};
 use crate::coord::{Coordination, CreateOptions, Watch, is_connection_error};
-use crate::zk::types::{ANY_VERSION, CreateMode, ErrorCode, Op, OpResult, SessionState, ZkResult};
+use crate::zk::types::{
+    ANY_VERSION, CreateMode, ErrorCode, Op, OpResult, SessionState, WatchedEvent, ZkResult,
+};
 use std::future::Future;
+use std::pin::Pin;
 
 /// Why a step did not complete.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,30 +90,58 @@ pub async fn ensure_paths<C: Coordination>(session: &C, layout: &Layout) -> ZkRe
     Ok(())
 }
 
-/// One read of the election, with the one-shot watches it armed.
-pub struct ElectionRead {
-    pub view: View,
-    pub term_watch: Watch,
-    pub candidates_watch: Watch,
+/// A one-shot watch waiting to fire.
+pub type PendingWatch = Pin<Box<dyn Future<Output = WatchedEvent> + Send>>;
+
+/// The one-shot watches a selector holds on its pair. A watch stays pending across reads until
+/// it fires: re-arming it on every read would pile up registrations in the client for a znode
+/// that does not change (a stable master's term) at every recheck.
+#[derive(Default)]
+pub struct Watches {
+    pub term: Option<PendingWatch>,
+    pub candidates: Option<PendingWatch>,
 }
 
-/// Reads the term record, **then** the candidates. In this order a holder whose candidacy is
-/// missing from the (later) listing has really gone, and any claim made after the term read
-/// changes the term version the next claim compares against.
+fn pending(watch: Watch) -> PendingWatch {
+    Box::pin(watch.changed())
+}
+
+/// Reads the term record, **then** the candidates, arming a watch on each where none is
+/// pending. In this order a holder whose candidacy is missing from the (later) listing has
+/// really gone, and any claim made after the term read changes the term version the next
+/// claim compares against.
 pub async fn read_election<C: Coordination>(
     session: &C,
     layout: &Layout,
-) -> Result<ElectionRead, Failure> {
-    let (data, term_stat, term_watch) =
-        guarded(session, session.get_data_watch(&layout.term_path()))
+    watches: &mut Watches,
+) -> Result<View, Failure> {
+    let term_path = layout.term_path();
+    let (data, term_stat) = if watches.term.is_some() {
+        guarded(session, session.get_data(&term_path)).await
+    } else {
+        guarded(session, session.get_data_watch(&term_path))
             .await
-            .map_err(classify)?;
+            .map(|(data, stat, watch)| {
+                watches.term = Some(pending(watch));
+                (data, stat)
+            })
+    }
+    .map_err(classify)?;
     let term = TermRecord::decode(&data).map_err(Failure::Record)?;
     let candidates_path = layout.candidates_path();
-    let (mut children, _, candidates_watch) =
+    let mut children = if watches.candidates.is_some() {
+        guarded(session, session.get_children(&candidates_path))
+            .await
+            .map(|(children, _)| children)
+    } else {
         guarded(session, session.get_children_watch(&candidates_path))
             .await
-            .map_err(classify)?;
+            .map(|(children, _, watch)| {
+                watches.candidates = Some(pending(watch));
+                children
+            })
+    }
+    .map_err(classify)?;
     // The server lists children in no particular order; sort so every run reads alike.
     children.sort();
     let mut candidates = Vec::with_capacity(children.len());
@@ -137,14 +168,10 @@ pub async fn read_election<C: Coordination>(
             session: stat.ephemeral_owner,
         });
     }
-    Ok(ElectionRead {
-        view: View {
-            holder: term.holder,
-            term_version: term_stat.version,
-            candidates,
-        },
-        term_watch,
-        candidates_watch,
+    Ok(View {
+        holder: term.holder,
+        term_version: term_stat.version,
+        candidates,
     })
 }
 

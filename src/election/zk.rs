@@ -6,7 +6,7 @@
 use super::MasterSelector;
 use super::config::{ConfigError, Layout, SelectorConfig};
 use super::decide::{Decision, Local, Standing, decide};
-use super::io::{self, ElectionRead, Failure};
+use super::io::{self, Failure, Watches};
 use super::role::{
     DemotionAck, DemotionReason, FencingToken, Health, Priority, Role, RoleEvent, SelectorError,
 };
@@ -126,6 +126,7 @@ where
         events: event_tx,
         session: None,
         paths_ready: false,
+        watches: Watches::default(),
         relinquished: false,
         acting: None,
         relinquish_waiters: Vec::new(),
@@ -157,6 +158,8 @@ pub struct ZkSelectorTask<C, E, K> {
     /// The token of the current grant while the node acts as master.
     acting: Option<FencingToken>,
     relinquish_waiters: Vec<oneshot::Sender<Result<(), SelectorError>>>,
+    /// One-shot watches on the term and the candidates, pending until they fire.
+    watches: Watches,
     /// Set once shutdown was requested (or every handle dropped).
     shutdown: Option<Option<oneshot::Sender<()>>>,
     /// Consecutive unexpected failures, for the retry back-off.
@@ -166,7 +169,19 @@ pub struct ZkSelectorTask<C, E, K> {
 /// What ended a wait.
 enum Wake {
     Command(Option<Command>),
+    TermWatch,
+    CandidatesWatch,
     Other,
+}
+
+/// Resolves when the pending watch fires; never, if there is none.
+async fn fired(watch: &mut Option<io::PendingWatch>) {
+    match watch {
+        Some(watch) => {
+            watch.as_mut().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 impl<C, E, K> ZkSelectorTask<C, E, K>
@@ -226,8 +241,8 @@ where
             }
             return;
         }
-        let read = match io::read_election(session, &self.layout).await {
-            Ok(read) => read,
+        let view = match io::read_election(session, &self.layout, &mut self.watches).await {
+            Ok(view) => view,
             Err(failure) => {
                 // A master that cannot read the election cannot confirm it still holds it.
                 let reason = match failure {
@@ -251,16 +266,16 @@ where
             standing,
             acting_master: self.acting.is_some(),
         };
-        let decision = decide(&read.view, &local);
+        let decision = decide(&view, &local);
         if decision.is_settled() {
             self.settle(&decision);
-            self.wait_for_change(read).await;
+            self.wait_for_change().await;
             return;
         }
-        self.carry_out(decision, read).await;
+        self.carry_out(decision, view.term_version).await;
     }
 
-    async fn carry_out(&mut self, decision: Decision, read: ElectionRead) {
+    async fn carry_out(&mut self, decision: Decision, term_version: i32) {
         let Some(session) = &self.session else { return };
         let name = self.config.candidate.as_str();
         let outcome = match decision {
@@ -275,12 +290,12 @@ where
                 io::replace_candidate(session, &self.layout, &old_node, name, self.priority).await
             }
             Decision::Withdraw { node, release } => {
-                let version = release.then_some(read.view.term_version);
+                let version = release.then_some(term_version);
                 io::withdraw(session, &self.layout, node.as_deref(), version).await
             }
-            Decision::Release => io::release(session, &self.layout, read.view.term_version).await,
+            Decision::Release => io::release(session, &self.layout, term_version).await,
             Decision::Claim { node } => {
-                match io::claim(session, &self.layout, &node, name, read.view.term_version).await {
+                match io::claim(session, &self.layout, &node, name, term_version).await {
                     Ok(token) => {
                         // Promote only if nothing known has invalidated the claim meanwhile.
                         if session.state() == SessionState::SyncConnected
@@ -376,6 +391,8 @@ where
             Ok(session) => {
                 self.session = Some(session);
                 self.paths_ready = false;
+                // Watches of an ended session have fired (with its terminal event) or are gone.
+                self.watches = Watches::default();
             }
             Err(err) => self.failed(Failure::Unexpected(err)).await,
         }
@@ -400,22 +417,31 @@ where
     /// Waits until anything the decision depends on may have changed: the session's state, a
     /// command, the node's health, the term or the candidates (one-shot watches from this read),
     /// or the recheck interval.
-    async fn wait_for_change(&mut self, read: ElectionRead) {
+    async fn wait_for_change(&mut self) {
         let Some(session) = &self.session else { return };
         let mut state = session.state_watcher();
         let recheck = self.config.recheck_interval.map(|d| self.env.sleep(d));
         let health_open = self.health.has_changed().is_ok();
+        let Watches { term, candidates } = &mut self.watches;
         let wake = tokio::select! {
             biased;
             _ = state.wait_for(|s| *s != SessionState::SyncConnected) => Wake::Other,
             command = self.commands.recv() => Wake::Command(command),
             _ = self.health.changed(), if health_open => Wake::Other,
-            _ = read.term_watch.changed() => Wake::Other,
-            _ = read.candidates_watch.changed() => Wake::Other,
-            () = async { match recheck { Some(sleep) => sleep.await, None => std::future::pending().await } } => Wake::Other,
+            _ = fired(term) => Wake::TermWatch,
+            _ = fired(candidates) => Wake::CandidatesWatch,
+            () = async {
+                match recheck {
+                    Some(sleep) => sleep.await,
+                    None => std::future::pending().await,
+                }
+            } => Wake::Other,
         };
-        if let Wake::Command(command) = wake {
-            self.apply(command);
+        match wake {
+            Wake::Command(command) => self.apply(command),
+            Wake::TermWatch => self.watches.term = None,
+            Wake::CandidatesWatch => self.watches.candidates = None,
+            Wake::Other => {}
         }
     }
 
