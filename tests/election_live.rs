@@ -445,6 +445,14 @@ async fn disconnected_master_stops_at_once_and_reclaims_with_a_fresh_token() {
         Policy::Sticky,
     );
     eventually(&board, "a leads", |b| master(b) == Some("node-a")).await;
+    let b = Node::start(
+        &server.connect_string(),
+        &board,
+        "node-b",
+        1,
+        Policy::Sticky,
+    );
+    eventually(&board, "b stands", |_| b.role() == Role::Slave).await;
     let first = board.lock().unwrap().highest.unwrap();
     // The server stops answering; the session is not expired (yet), but the client notices the
     // silence after 2/5 of the session timeout: the master must stop then, not at expiry.
@@ -469,5 +477,9 @@ async fn disconnected_master_stops_at_once_and_reclaims_with_a_fresh_token() {
         master(b) == Some("node-a") && b.highest > Some(first)
     })
     .await;
+    // b's one-shot watches were armed before the disconnection; the client re-registered them
+    // on reconnect, so b hears of a's crash (well before its 60 s recheck).
+    a.crash(&board);
+    eventually(&board, "b takes over", |b| master(b) == Some("node-b")).await;
     no_violations(&board);
 }

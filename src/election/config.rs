@@ -14,7 +14,8 @@ pub struct SelectorConfig {
     /// The pair (the logical service both nodes of a hot/cold pair provide).
     pub pair: String,
     /// This candidate's name: stable across restarts (it breaks priority ties), unique within
-    /// the pair.
+    /// the pair. A candidacy of the same name held by another session (an earlier incarnation
+    /// not yet expired, or a misconfigured twin) is waited out, never taken over.
     pub candidate: String,
     pub priority: Priority,
     pub policy: Policy,

@@ -123,15 +123,20 @@
 //!   once (not only on Expired); every call in flight is abandoned as soon as the session
 //!   disconnects; a master never sits out a retry back-off with a broken connection. After
 //!   reconnecting with the same session it claims again, for a fresh token
-//!   (`decide::tests::holder_that_is_not_acting_reclaims_for_a_fresh_token_or_releases`).
+//!   (`decide::tests::holder_that_is_not_acting_reclaims_for_a_fresh_token_or_releases`;
+//!   `tests/election_live.rs`, `disconnected_master_stops_at_once_and_reclaims_with_a_fresh_token`).
 //! - **Own session only.** A claim is made only on a candidacy whose `ephemeralOwner` is the
 //!   current session; a leftover znode of an earlier incarnation is waited out, never adopted
 //!   (`grants_only_on_own_sessions_znode`, `term_naming_my_name_with_another_session_is_not_mine`).
 //! - **Recreate the election.** NoNode on the election's persistent znodes (deleted, or the
-//!   ensemble lost its data) re-creates them; a master that finds them gone is demoted first.
-//! - **One-shot watches only**, re-armed by every read: zookeeper-client 0.11.2 does not restore
-//!   persistent watches after a reconnect, while one-shot watches are re-sent with the session's
-//!   last zxid and fire for anything missed.
+//!   ensemble lost its data) re-creates them; a master that finds them gone is demoted first
+//!   (`tests/election_live.rs`, `deleted_election_is_recreated_and_the_master_demoted_first`).
+//! - **One-shot watches only**, re-armed by the first read after each one fired:
+//!   zookeeper-client 0.11.2 does not restore persistent watches after a reconnect, while
+//!   one-shot watches are re-sent with the session's last zxid and fire for anything missed
+//!   (`tests/election_live.rs`: a standby whose watches predate a disconnection still sees the
+//!   master crash). A watch that has not fired is kept rather than re-armed, so a quiet pair
+//!   does not pile up registrations.
 //! - **Per-pair ACLs.** Every znode of a pair carries the digest ACL of the pair's
 //!   credentials; the shared root grants world only READ and CREATE, so no client can delete a
 //!   pair's election (`config::tests::layout`, `digest_id_matches_zookeeper`).
