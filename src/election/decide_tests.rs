@@ -360,5 +360,173 @@ fn settled_decisions_are_exactly_the_ones_that_write_nothing() {
     assert!(waits.iter().all(Decision::is_settled));
 }
 
+/// Every view of two candidate names (each with up to two sessions' znodes at two priorities),
+/// every term record, both policies, every standing, master or not: the decision always obeys
+/// the safety rules, and does not depend on the order the candidates were listed in.
+#[test]
+fn exhaustive_small_views_obey_the_safety_rules() {
+    const STALE: SessionId = 0x101;
+    const B1: SessionId = 0x201;
+    const B2: SessionId = 0x202;
+    // For one session: no znode, or one at priority 1 or 2.
+    let slots = |name: &'static str, session: SessionId| {
+        [
+            None,
+            Some(cand(name, 1, session)),
+            Some(cand(name, 2, session)),
+        ]
+    };
+    let holders = [
+        None,
+        holder("a", ME),
+        holder("a", STALE),
+        holder("b", B1),
+        holder("b", B2),
+    ];
+    let mut cases = 0;
+    for own in slots("a", ME) {
+        for stale in slots("a", STALE) {
+            for b1 in slots("b", B1) {
+                for b2 in slots("b", B2) {
+                    // Two znodes of one name and priority share a path: not a reachable view.
+                    if matches!((&own, &stale), (Some(x), Some(y)) if x.node == y.node)
+                        || matches!((&b1, &b2), (Some(x), Some(y)) if x.node == y.node)
+                    {
+                        continue;
+                    }
+                    let candidates: Vec<Candidate> = [&own, &stale, &b1, &b2]
+                        .into_iter()
+                        .flatten()
+                        .cloned()
+                        .collect();
+                    for h in &holders {
+                        let v = view(h.clone(), candidates.clone());
+                        let mut reversed = v.clone();
+                        reversed.candidates.reverse();
+                        for policy in POLICIES {
+                            for standing in [
+                                Standing::Standing,
+                                Standing::Relinquished,
+                                Standing::Unhealthy,
+                            ] {
+                                for acting_master in [false, true] {
+                                    for priority in [1, 2] {
+                                        let me = Local {
+                                            standing,
+                                            acting_master,
+                                            ..local(priority, policy)
+                                        };
+                                        let d = decide(&v, &me);
+                                        assert_eq!(d, decide(&reversed, &me), "{v:?} {me:?}");
+                                        check_rules(&v, &me, own.as_ref(), &d);
+                                        cases += 1;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 5880, "the enumeration shrank");
+}
+
+fn check_rules(v: &View, me: &Local<'_>, own: Option<&Candidate>, d: &Decision) {
+    let holder_is_me = v.holder == holder("a", ME);
+    let best_is_own = own.is_some() && v.best() == own;
+    let ctx = || format!("{v:?} {me:?} -> {d:?}");
+    if me.acting_master {
+        // A master either keeps leading (unchanged or re-prioritised) or is demoted first.
+        assert!(
+            matches!(
+                d,
+                Decision::Demote(_) | Decision::Lead | Decision::Replace { .. }
+            ),
+            "{}",
+            ctx()
+        );
+    }
+    match d {
+        Decision::Claim { node } => {
+            let own = own.unwrap_or_else(|| panic!("claim without own znode: {}", ctx()));
+            assert_eq!(node, &own.node, "{}", ctx());
+            assert!(
+                !me.acting_master && me.standing == Standing::Standing,
+                "{}",
+                ctx()
+            );
+            assert_eq!(own.priority, me.priority, "{}", ctx());
+            assert!(
+                holder_is_me || !v.holder_is_live(),
+                "took over a live holder: {}",
+                ctx()
+            );
+            assert!(holder_is_me || best_is_own, "{}", ctx());
+            if me.policy == Policy::PreEmptive {
+                assert!(best_is_own, "{}", ctx());
+            }
+        }
+        Decision::Lead => {
+            assert!(me.acting_master && holder_is_me, "{}", ctx());
+            assert_eq!(me.standing, Standing::Standing, "{}", ctx());
+            assert_eq!(own.map(|o| o.priority), Some(me.priority), "{}", ctx());
+            if me.policy == Policy::PreEmptive {
+                assert!(best_is_own, "{}", ctx());
+            }
+        }
+        Decision::Release => {
+            assert!(holder_is_me && !me.acting_master, "{}", ctx());
+            assert!(me.policy == Policy::PreEmptive && !best_is_own, "{}", ctx());
+        }
+        Decision::Withdraw { node, release } => {
+            assert!(
+                !me.acting_master && me.standing != Standing::Standing,
+                "{}",
+                ctx()
+            );
+            assert_eq!(node.as_ref(), own.map(|o| &o.node), "{}", ctx());
+            assert_eq!(*release, holder_is_me, "{}", ctx());
+        }
+        Decision::Idle => {
+            assert!(me.standing != Standing::Standing, "{}", ctx());
+            assert!(own.is_none() && !holder_is_me, "{}", ctx());
+        }
+        Decision::Create => {
+            assert!(
+                !me.acting_master && me.standing == Standing::Standing,
+                "{}",
+                ctx()
+            );
+            assert!(v.candidates.iter().all(|c| c.name != "a"), "{}", ctx());
+        }
+        Decision::AwaitStale { node } => {
+            assert!(own.is_none(), "{}", ctx());
+            assert!(
+                v.candidates
+                    .iter()
+                    .any(|c| &c.node == node && c.name == "a" && c.session != ME),
+                "{}",
+                ctx()
+            );
+        }
+        Decision::Replace { old_node } => {
+            let own = own.unwrap_or_else(|| panic!("replace without own znode: {}", ctx()));
+            assert_eq!(old_node, &own.node, "{}", ctx());
+            assert_ne!(own.priority, me.priority, "{}", ctx());
+            assert_eq!(me.standing, Standing::Standing, "{}", ctx());
+        }
+        Decision::Follow => {
+            assert!(
+                !me.acting_master && me.standing == Standing::Standing,
+                "{}",
+                ctx()
+            );
+            assert!(own.is_some(), "{}", ctx());
+        }
+        Decision::Demote(_) => assert!(me.acting_master, "{}", ctx()),
+    }
+}
+
 #[path = "decide_model.rs"]
 mod model;
