@@ -74,6 +74,9 @@ impl Node {
         let (health, health_rx) = watch::channel(Health::Healthy);
         let (selector, mut events, task) =
             zk_selector(config, connect, TokioEnv::new(), health_rx).expect("valid config");
+        let log_name = name.to_string();
+        // Shown for a failing test only (the harness captures output).
+        let task = task.with_log(move |line| eprintln!("[{log_name}] {line}"));
         let selector_task = tokio::spawn(task.run());
         let stop_delay = Arc::new(Mutex::new(Duration::ZERO));
         let event_task = {

@@ -60,8 +60,8 @@ async fn guarded<C: Coordination, T>(
 }
 
 /// Creates whatever is missing of the root, the pair, the term and the candidates znodes.
-/// Existing znodes are left alone (and not re-created: a failed create still costs the
-/// ensemble a transaction, and a shared root may carry an ACL that forbids it).
+/// Existing znodes are only checked, never created again: a failed create still costs the
+/// ensemble a transaction, and a shared root may carry an ACL that forbids creating it.
 pub async fn ensure_paths<C: Coordination>(session: &C, layout: &Layout) -> ZkResult<()> {
     let root_acl = layout.root_acl();
     let mut paths: Vec<(String, Vec<u8>, Vec<_>)> = layout

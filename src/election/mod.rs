@@ -194,7 +194,9 @@ pub use role::{
     DemotionAck, DemotionReason, FencingToken, Health, Policy, Priority, Role, RoleEvent,
     SelectorError,
 };
-pub use zk::{Connect, RoleEvents, ZkSelector, ZkSelectorParts, ZkSelectorTask, zk_selector};
+pub use zk::{
+    Connect, LogFn, RoleEvents, ZkSelector, ZkSelectorParts, ZkSelectorTask, zk_selector,
+};
 
 use std::future::Future;
 use tokio::sync::watch;

@@ -14,6 +14,7 @@ use crate::coord::Coordination;
 use crate::env::{Environment, timeout};
 use crate::zk::types::{ErrorCode, SessionState, ZkResult};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -132,6 +133,7 @@ where
         relinquish_waiters: Vec::new(),
         shutdown: None,
         failures: 0,
+        log: None,
     };
     let handle = ZkSelector {
         commands: command_tx,
@@ -164,7 +166,11 @@ pub struct ZkSelectorTask<C, E, K> {
     shutdown: Option<Option<oneshot::Sender<()>>>,
     /// Consecutive unexpected failures, for the retry back-off.
     failures: u32,
+    log: Option<LogFn>,
 }
+
+/// Where the selector reports what it does (one line per step that changes something).
+pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// What ended a wait.
 enum Wake {
@@ -190,6 +196,19 @@ where
     E: Environment,
     K: Connect<C>,
 {
+    /// Reports each step that changes something (claims, releases, demotions, failures,
+    /// sessions) to `log`, e.g. the node's logger.
+    pub fn with_log(mut self, log: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.log = Some(Arc::new(log));
+        self
+    }
+
+    fn note(&self, line: std::fmt::Arguments<'_>) {
+        if let Some(log) = &self.log {
+            log(&line.to_string());
+        }
+    }
+
     /// Runs the selector on the node's environment.
     pub fn spawn(self) {
         let env = self.env.clone();
@@ -272,6 +291,10 @@ where
             self.wait_for_change().await;
             return;
         }
+        self.note(format_args!(
+            "{decision:?} (term version {})",
+            view.term_version
+        ));
         self.carry_out(decision, view.term_version).await;
     }
 
@@ -323,6 +346,7 @@ where
         /// Lost races, a missing election and connection trouble are retried at once this many
         /// times in a row; after that (and for anything else) the retry backs off.
         const IMMEDIATE_RETRIES: u32 = 3;
+        self.note(format_args!("failed: {failure:?}"));
         self.failures = self.failures.saturating_add(1);
         let connected = self
             .session
@@ -389,6 +413,7 @@ where
         .await;
         match opened {
             Ok(session) => {
+                self.note(format_args!("session {:#x} opened", session.session_id()));
                 self.session = Some(session);
                 self.paths_ready = false;
                 // Watches of an ended session have fired (with its terminal event) or are gone.
@@ -514,6 +539,7 @@ where
     }
 
     fn promote(&mut self, token: FencingToken) {
+        self.note(format_args!("promoted, token {token}"));
         self.acting = Some(token);
         self.role.send_replace(Role::Master { token });
         // A node that dropped its event receiver still sees the role through the watch.
@@ -527,6 +553,7 @@ where
             self.publish_passive_role();
             return;
         };
+        self.note(format_args!("demoted ({reason:?}), token {token}"));
         self.role.send_replace(self.passive_role());
         let (ack, stopped) = DemotionAck::new();
         // If the node dropped the receiver, the event (and with it the ack) is dropped: nobody
