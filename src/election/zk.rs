@@ -320,9 +320,15 @@ where
             Decision::Claim { node } => {
                 match io::claim(session, &self.layout, &node, name, term_version).await {
                     Ok(token) => {
-                        // Promote only if nothing known has invalidated the claim meanwhile.
-                        if session.state() == SessionState::SyncConnected
+                        // Promote only if nothing known has invalidated the claim meanwhile
+                        // (a relinquish that arrived during the claim would demote at once).
+                        let connected = session.state() == SessionState::SyncConnected;
+                        while let Ok(command) = self.commands.try_recv() {
+                            self.apply(Some(command));
+                        }
+                        if connected
                             && self.standing() == Standing::Standing
+                            && self.shutdown.is_none()
                         {
                             self.promote(token);
                         }
