@@ -31,8 +31,12 @@ fn credentials() -> DigestCredentials {
 }
 
 fn start_server() -> RealEnsemble {
-    tokio::task::block_in_place(|| RealEnsemble::start(EnsembleConfig::with_servers(1)))
-        .unwrap_or_else(|err| panic!("cannot start a real ZooKeeper server: {err}"))
+    start_ensemble(1)
+}
+
+fn start_ensemble(servers: usize) -> RealEnsemble {
+    tokio::task::block_in_place(|| RealEnsemble::start(EnsembleConfig::with_servers(servers)))
+        .unwrap_or_else(|err| panic!("cannot start a real ZooKeeper ensemble: {err}"))
 }
 
 #[derive(Default)]
@@ -484,5 +488,46 @@ async fn disconnected_master_stops_at_once_and_reclaims_with_a_fresh_token() {
     // on reconnect, so b hears of a's crash (well before its 60 s recheck).
     a.crash(&board);
     eventually(&board, "b takes over", |b| master(b) == Some("node-b")).await;
+    no_violations(&board);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_keep_increasing_across_a_zookeeper_leader_change() {
+    let mut ensemble = start_ensemble(3);
+    let board = SharedBoard::default();
+    let a = Node::start(
+        &ensemble.connect_string(),
+        &board,
+        "node-a",
+        5,
+        Policy::Sticky,
+    );
+    eventually(&board, "a leads", |b| master(b) == Some("node-a")).await;
+    let b = Node::start(
+        &ensemble.connect_string(),
+        &board,
+        "node-b",
+        5,
+        Policy::Sticky,
+    );
+    eventually(&board, "b stands", |_| b.role() == Role::Slave).await;
+    let first = board.lock().unwrap().highest.unwrap();
+    // Kill the ZooKeeper leader: a new epoch starts; whoever is connected to the old leader is
+    // disconnected (and demoted, if master) and reconnects elsewhere.
+    let leader = tokio::task::block_in_place(|| ensemble.wait_for_leader(PROMPTLY)).unwrap();
+    tokio::task::block_in_place(|| ensemble.kill9(leader)).unwrap();
+    tokio::task::block_in_place(|| ensemble.wait_for_leader(PROMPTLY)).unwrap();
+    // Relinquish forces a new grant in the new epoch.
+    tokio::time::timeout(PROMPTLY, a.selector.relinquish())
+        .await
+        .expect("relinquish completes")
+        .expect("selector running");
+    eventually(&board, "b leads", |b| master(b) == Some("node-b")).await;
+    let last = board.lock().unwrap().highest.unwrap();
+    // The zxid's high half is the epoch: the grant after the leader change is in a later one.
+    assert!(
+        last.value() >> 32 > first.value() >> 32,
+        "{first} then {last}"
+    );
     no_violations(&board);
 }
