@@ -46,6 +46,12 @@ pub fn classify(err: ErrorCode) -> Failure {
     }
 }
 
+impl From<ErrorCode> for Failure {
+    fn from(err: ErrorCode) -> Failure {
+        classify(err)
+    }
+}
+
 /// Runs one call, abandoning it as `ConnectionLoss` as soon as the session is not connected.
 async fn guarded<C: Coordination, T>(
     session: &C,

@@ -12,7 +12,7 @@ use super::role::{
 };
 use crate::coord::Coordination;
 use crate::env::{Environment, timeout};
-use crate::zk::types::{ErrorCode, SessionState, ZkResult};
+use crate::zk::types::{SessionState, ZkResult};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -580,11 +580,5 @@ where
         if let Some(Some(done)) = self.shutdown.take() {
             let _ = done.send(());
         }
-    }
-}
-
-impl From<ErrorCode> for Failure {
-    fn from(err: ErrorCode) -> Failure {
-        io::classify(err)
     }
 }
