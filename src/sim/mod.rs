@@ -2,9 +2,11 @@
 
 pub mod clock;
 pub mod fault;
+pub mod history;
 pub mod nemesis;
 pub mod net;
 pub mod standard_world;
+pub mod topology;
 pub mod trace;
 pub mod workload;
 pub mod world;

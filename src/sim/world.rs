@@ -7,6 +7,7 @@
 //! madsim runtime (`Runtime::block_on`).
 
 use crate::sim::clock::{HostClock, SimEnv, sleep_until_true, true_now};
+use crate::sim::history::{Entry, Record};
 use crate::sim::net::{
     Addr, HostId, Mailbox, NetConfig, NetState, Packet, Payload, Port, packet_fingerprint,
 };
@@ -85,6 +86,7 @@ struct WorldInner {
     pumps: Mutex<BTreeMap<(HostId, HostId), Arc<Notify>>>,
     trace: Mutex<Trace>,
     metrics: Mutex<BTreeMap<&'static str, u64>>,
+    history: Mutex<Vec<Entry>>,
     /// What each host's process says it is now ("leading", "following", "master", ...).
     roles: Mutex<BTreeMap<HostId, String>>,
 }
@@ -173,6 +175,7 @@ impl World {
                 trace: Mutex::new(Trace::new(keep_trace_lines)),
                 metrics: Mutex::new(BTreeMap::new()),
                 roles: Mutex::new(BTreeMap::new()),
+                history: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -327,6 +330,9 @@ impl World {
         self.inner.handle.restart(node);
         let spawner = self.inner.handle.get_node(node).expect("host node exists");
         self.trace_world("fault", format_args!("start {}", ctx.name));
+        self.record(Record::HostStarted {
+            host: ctx.name.clone(),
+        });
         spawner.spawn(process(ctx));
         Ok(())
     }
@@ -357,6 +363,9 @@ impl World {
                 if hard { " (hard)" } else { "" }
             ),
         );
+        self.record(Record::HostCrashed {
+            host: self.host_name(host),
+        });
         if !hard {
             for (local, remote) in resets {
                 self.send(Packet {
@@ -398,6 +407,9 @@ impl World {
         };
         self.inner.handle.pause(node);
         self.trace_world("fault", format_args!("pause {}", self.host_name(host)));
+        self.record(Record::HostPaused {
+            host: self.host_name(host),
+        });
         Ok(())
     }
 
@@ -410,6 +422,9 @@ impl World {
         };
         self.inner.handle.resume(node);
         self.trace_world("fault", format_args!("resume {}", self.host_name(host)));
+        self.record(Record::HostResumed {
+            host: self.host_name(host),
+        });
         Ok(())
     }
 
@@ -787,7 +802,28 @@ impl World {
         };
         if changed {
             self.trace_host(host, "role", format_args!("{role}"));
+            self.record(Record::Role {
+                host: self.host_name(host),
+                role: role.to_string(),
+            });
         }
+    }
+
+    /// Appends to the run's history, stamped with true simulated time.
+    pub fn record(&self, record: Record) {
+        self.inner
+            .history
+            .lock()
+            .expect("history lock")
+            .push(Entry {
+                at: true_now(),
+                record,
+            });
+    }
+
+    /// The history so far.
+    pub fn history(&self) -> Vec<Entry> {
+        self.inner.history.lock().expect("history lock").clone()
     }
 
     /// The role a host's process last announced, if it runs.
