@@ -755,14 +755,13 @@ impl World {
 
     /// Records an event on a host, with the host's wall clock beside true time.
     pub fn trace_host(&self, host: HostId, category: &'static str, text: fmt::Arguments<'_>) {
-        let (name, wall) = {
-            let hosts = self.hosts();
-            let h = &hosts[host.index()];
-            (h.name.clone(), h.clock.wall_now_millis())
-        };
+        // Lock order: hosts, then trace (nothing takes them the other way round).
+        let hosts = self.hosts();
+        let h = &hosts[host.index()];
+        let wall = h.clock.wall_now_millis();
         self.inner.trace.lock().expect("trace lock").record(
             true_now(),
-            &name,
+            &h.name,
             Some(wall),
             category,
             text,
