@@ -139,7 +139,8 @@ pub(crate) struct LinkQueue {
     pub(crate) queue: VecDeque<(Duration, Packet)>,
     /// Delivery time of the last packet queued: later packets never overtake it.
     pub(crate) last_delivery: Duration,
-    pub(crate) pump_started: bool,
+    /// Wakes the link's delivery task; `None` until the first packet starts it.
+    pub(crate) pump: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 /// The network's state; owned by the world behind its lock.

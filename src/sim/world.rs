@@ -82,8 +82,6 @@ struct WorldInner {
     net_node: madsim::runtime::NodeHandle,
     hosts: Mutex<Vec<HostRecord>>,
     net: Mutex<NetState>,
-    /// One notifier per directed link pump, woken when a packet is queued or the link unblocks.
-    pumps: Mutex<BTreeMap<(HostId, HostId), Arc<Notify>>>,
     trace: Mutex<Trace>,
     metrics: Mutex<BTreeMap<&'static str, u64>>,
     history: Mutex<Vec<Entry>>,
@@ -171,7 +169,6 @@ impl World {
                 net_node,
                 hosts: Mutex::new(Vec::new()),
                 net: Mutex::new(NetState::new(config)),
-                pumps: Mutex::new(BTreeMap::new()),
                 trace: Mutex::new(Trace::new(keep_trace_lines)),
                 metrics: Mutex::new(BTreeMap::new()),
                 roles: Mutex::new(BTreeMap::new()),
@@ -650,7 +647,7 @@ impl World {
     fn send(&self, packet: Packet) {
         let now = true_now();
         let (from, to) = (packet.from.host, packet.to.host);
-        let new_link = {
+        let start_pump = {
             let mut net = self.net();
             if !matches!(packet.payload, Payload::Reset) {
                 net.peers.insert((packet.from, packet.to));
@@ -662,25 +659,28 @@ impl World {
                 .get_mut(&(from, to))
                 .expect("delivery_time creates the link");
             link.queue.push_back((at, packet));
-            let new_link = !link.pump_started;
-            link.pump_started = true;
-            new_link
+            match &link.pump {
+                // The pump only waits on its notifier when the queue was empty; a packet queued
+                // behind others is picked up when the pump gets to it.
+                Some(pump) if link.queue.len() == 1 => {
+                    pump.notify_one();
+                    None
+                }
+                Some(_) => None,
+                None => {
+                    let notify = Arc::new(Notify::new());
+                    link.pump = Some(notify.clone());
+                    Some(notify)
+                }
+            }
         };
-        if new_link {
-            self.start_pump(from, to);
-        } else if let Some(n) = self.inner.pumps.lock().expect("pump lock").get(&(from, to)) {
-            n.notify_one();
+        if let Some(notify) = start_pump {
+            self.start_pump(from, to, notify);
         }
     }
 
     /// One task per directed link delivers its packets in order, waiting while it is cut.
-    fn start_pump(&self, from: HostId, to: HostId) {
-        let notify = Arc::new(Notify::new());
-        self.inner
-            .pumps
-            .lock()
-            .expect("pump lock")
-            .insert((from, to), notify.clone());
+    fn start_pump(&self, from: HostId, to: HostId, notify: Arc<Notify>) {
         let world = self.clone();
         self.inner.net_node.spawn(async move {
             loop {
@@ -709,9 +709,13 @@ impl World {
         });
     }
 
+    /// Wakes every link pump that has packets waiting (after links were healed).
     fn wake_all_pumps(&self) {
-        for n in self.inner.pumps.lock().expect("pump lock").values() {
-            n.notify_one();
+        let net = self.net();
+        for link in net.links.values() {
+            if let (Some(pump), false) = (&link.pump, link.queue.is_empty()) {
+                pump.notify_one();
+            }
         }
     }
 
