@@ -10,5 +10,6 @@ pub mod duration;
 pub mod election;
 pub mod env;
 pub mod live;
+pub mod report;
 pub mod sim;
 pub mod zk;

@@ -158,6 +158,8 @@ pub(crate) struct NetState {
     /// Address pairs that have exchanged packets: who gets a reset when a process dies.
     pub(crate) peers: BTreeSet<(Addr, Addr)>,
     pub(crate) next_ephemeral: Vec<Port>,
+    /// Hosts that lost power: they answer nothing, not even resets.
+    pub(crate) powered_off: BTreeSet<HostId>,
     pub(crate) dropped: u64,
 }
 
@@ -173,6 +175,7 @@ impl NetState {
             bindings: BTreeMap::new(),
             peers: BTreeSet::new(),
             next_ephemeral: Vec::new(),
+            powered_off: BTreeSet::new(),
             dropped: 0,
         }
     }

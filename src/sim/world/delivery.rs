@@ -93,8 +93,12 @@ impl World {
     fn deliver(&self, packet: Packet) {
         let fingerprint = packet_fingerprint(&packet);
         let mut net = self.net();
-        match net.bindings.get(&packet.to) {
-            Some(sender) if sender.send(packet).is_ok() => {
+        let refused = match net.bindings.get(&packet.to) {
+            Some(sender) => sender.send(packet).err().map(|e| e.0),
+            None => Some(packet),
+        };
+        match refused {
+            None => {
                 drop(net);
                 self.inner
                     .trace
@@ -102,7 +106,20 @@ impl World {
                     .expect("trace lock")
                     .record_packet(true_now(), fingerprint);
             }
-            _ => net.dropped += 1,
+            Some(packet) => {
+                net.dropped += 1;
+                // Nobody listens there: a host whose OS runs answers with a reset ("connection
+                // refused"), so the sender moves on at once; a powered-off host stays silent.
+                let os_up = !net.powered_off.contains(&packet.to.host);
+                drop(net);
+                if os_up && !matches!(packet.payload, Payload::Reset) {
+                    self.send(Packet {
+                        from: packet.to,
+                        to: packet.from,
+                        payload: Payload::Reset,
+                    });
+                }
+            }
         }
     }
 }

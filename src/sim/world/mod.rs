@@ -319,6 +319,7 @@ impl World {
                 .ok_or_else(|| FaultError::NoProcess(h.name.clone()))?;
             h.status = HostStatus::Up;
             h.incarnation += 1;
+            self.net().powered_off.remove(&host);
             (process, h.node)
         };
         let ctx = self.host_ctx(host);
@@ -350,7 +351,13 @@ impl World {
         };
         self.inner.handle.kill(node);
         self.inner.roles.lock().expect("roles lock").remove(&host);
-        let resets = self.net().unbind_host(host);
+        let resets = {
+            let mut net = self.net();
+            if hard {
+                net.powered_off.insert(host);
+            }
+            net.unbind_host(host)
+        };
         self.trace_world(
             "fault",
             format_args!(
