@@ -174,7 +174,7 @@ impl Store {
             let before = self
                 .nodes
                 .get(path)
-                .map(|n| Node::new(n.data.clone(), n.acl.clone(), n.stat.clone()));
+                .map(|n| Node::new(n.data.clone(), n.acl.clone(), n.stat));
             journal.push(Undo::Node {
                 path: path.to_string(),
                 before,
