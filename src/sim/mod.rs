@@ -1,6 +1,7 @@
 //! The simulated world on madsim: hosts, clocks, network, faults and the event trace.
 
 pub mod clock;
+pub mod ensemble;
 pub mod fault;
 pub mod history;
 pub mod nemesis;
