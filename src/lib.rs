@@ -5,6 +5,7 @@
 //! Simulation: [`sim`] (world, clocks, network, faults, trace) and the simulated ZooKeeper
 //! ensemble and client under [`zk`].
 
+pub mod chaos;
 pub mod coord;
 pub mod duration;
 pub mod election;
