@@ -1,13 +1,17 @@
 //! splitbrain — a deterministic-simulation testbed for ZooKeeper-based master election.
 //!
-//! Production code (usable by a real node): [`env`], [`coord`], [`zk::types`].
+//! Production code (usable by a real node): [`env`], [`coord`], [`zk::types`], and the master
+//! selector [`election`].
 //! Simulation: [`sim`] (world, clocks, network, faults, trace) and the simulated ZooKeeper
 //! ensemble and client under [`zk`].
 
+pub mod chaos;
 pub mod conformance;
 pub mod coord;
 pub mod duration;
+pub mod election;
 pub mod env;
 pub mod live;
+pub mod report;
 pub mod sim;
 pub mod zk;

@@ -195,6 +195,9 @@ impl FaultApplier {
             } => world.clock_strobe(host(target)?, *millis, *period, *duration)?,
             Fault::ClockReset { target } => world.clock_reset(host(target)?),
         }
+        world.record(crate::sim::history::Record::Fault {
+            description: fault.to_string(),
+        });
         Ok(())
     }
 

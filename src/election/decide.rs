@@ -1,0 +1,213 @@
+//! The decision core: given what the election looks like and what this node wants, what to do
+//! next. No I/O, no time, no randomness: the driver reads the election, asks [`decide`], carries
+//! out the one step it returns, and asks again.
+//!
+//! Every safety rule of the selector that depends on the election's state lives here:
+//! - a grant needs this session's own candidacy (matched by name **and** ephemeral owner);
+//! - a master whose candidacy, term record or entitlement is gone is demoted first, before any
+//!   write, so the node stops before anyone else can be granted;
+//! - a candidate never takes over from a live holder: it waits until the holder released the
+//!   term or its session died;
+//! - ranking is numeric priority first, then the candidate name (stable across restarts and
+//!   independent of the order the server lists children in).
+
+use super::record::Holder;
+use super::role::{DemotionReason, Policy, Priority};
+use crate::zk::types::SessionId;
+use std::cmp::Reverse;
+
+/// One candidate znode, parsed from its data and Stat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// The znode's name under the candidates path.
+    pub node: String,
+    pub name: String,
+    pub priority: Priority,
+    /// The znode's ephemeralOwner.
+    pub session: SessionId,
+}
+
+impl Candidate {
+    /// Sort key: higher priority first, then name, then session (only ever decides between a
+    /// candidate and a leftover of its own earlier incarnation).
+    fn rank(&self) -> (Reverse<Priority>, &str, SessionId) {
+        (Reverse(self.priority), &self.name, self.session)
+    }
+
+    fn is(&self, name: &str, session: SessionId) -> bool {
+        self.name == name && self.session == session
+    }
+}
+
+/// The election as last read: the term record (read first) and the candidates (read after it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct View {
+    pub holder: Option<Holder>,
+    /// The term znode's data version, for compare-and-set.
+    pub term_version: i32,
+    pub candidates: Vec<Candidate>,
+}
+
+impl View {
+    /// The highest-ranked candidate.
+    pub fn best(&self) -> Option<&Candidate> {
+        self.candidates
+            .iter()
+            .min_by(|a, b| a.rank().cmp(&b.rank()))
+    }
+
+    /// The holder still has the candidacy it claimed with, from the session it claimed with.
+    /// A holder without one has released, withdrawn, or lost its session.
+    pub fn holder_is_live(&self) -> bool {
+        self.holder
+            .as_ref()
+            .is_some_and(|h| self.candidates.iter().any(|c| c.is(&h.name, h.session)))
+    }
+}
+
+/// Whether the node wants to stand for election.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Standing,
+    Relinquished,
+    Unhealthy,
+}
+
+/// This node's side of the decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Local<'a> {
+    pub name: &'a str,
+    pub session: SessionId,
+    pub priority: Priority,
+    pub policy: Policy,
+    pub standing: Standing,
+    /// The node currently acts as master (it was promoted and not demoted since).
+    pub acting_master: bool,
+}
+
+/// The next step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Stop acting as master now, and wait for the node's acknowledgement before any other step.
+    Demote(DemotionReason),
+    /// Create this session's candidate znode.
+    Create,
+    /// Re-create this session's candidate znode at the configured priority (one multi: delete
+    /// `old_node`, create the new one; the candidacy never disappears in between).
+    Replace { old_node: String },
+    /// A candidate znode with this node's name belongs to another session (an earlier
+    /// incarnation whose session has not expired yet). Wait for it to go.
+    AwaitStale { node: String },
+    /// Leave the election: delete `node` (if any) and, when `release`, clear the term record
+    /// (compare-and-set on the view's term version), in one multi.
+    Withdraw { node: Option<String>, release: bool },
+    /// Claim mastership: check `node` (this session's candidacy) exists and set the term record
+    /// to this session, compare-and-set on the view's term version, in one multi.
+    Claim { node: String },
+    /// Clear the term record that still names this session (compare-and-set).
+    Release,
+    /// Acting master, still entitled: nothing to do.
+    Lead,
+    /// A candidate, not master: nothing to do until the election changes.
+    Follow,
+    /// Not a candidate, nothing left in the election: nothing to do.
+    Idle,
+}
+
+impl Decision {
+    /// Steps that change nothing in the election: the driver waits for the next change.
+    pub fn is_settled(&self) -> bool {
+        matches!(
+            self,
+            Decision::Lead | Decision::Follow | Decision::Idle | Decision::AwaitStale { .. }
+        )
+    }
+}
+
+/// Decides the next step.
+pub fn decide(view: &View, local: &Local<'_>) -> Decision {
+    let own = view
+        .candidates
+        .iter()
+        .find(|c| c.is(local.name, local.session));
+    let holder_is_me = view
+        .holder
+        .as_ref()
+        .is_some_and(|h| h.name == local.name && h.session == local.session);
+    let entitled = |own: &Candidate| match local.policy {
+        Policy::Sticky => true,
+        Policy::PreEmptive => view.best() == Some(own),
+    };
+
+    // A master first checks that it still may be one; any doubt demotes it before anything
+    // else happens, so it has stopped before its candidacy or the term record changes.
+    if local.acting_master {
+        return match local.standing {
+            Standing::Relinquished => Decision::Demote(DemotionReason::Relinquished),
+            Standing::Unhealthy => Decision::Demote(DemotionReason::Unhealthy),
+            Standing::Standing => match own {
+                None => Decision::Demote(DemotionReason::CandidacyLost),
+                Some(_) if !holder_is_me => Decision::Demote(DemotionReason::Superseded),
+                Some(own) if !entitled(own) => Decision::Demote(DemotionReason::PreEmpted),
+                Some(own) if own.priority != local.priority => Decision::Replace {
+                    old_node: own.node.clone(),
+                },
+                Some(_) => Decision::Lead,
+            },
+        };
+    }
+
+    if local.standing != Standing::Standing {
+        return if own.is_some() || holder_is_me {
+            Decision::Withdraw {
+                node: own.map(|c| c.node.clone()),
+                release: holder_is_me,
+            }
+        } else {
+            Decision::Idle
+        };
+    }
+
+    let Some(own) = own else {
+        // Only this session's own znode may back a grant. A node with this name but another
+        // owner is an earlier incarnation: it must expire before this one stands.
+        return match view.candidates.iter().find(|c| c.name == local.name) {
+            Some(stale) => Decision::AwaitStale {
+                node: stale.node.clone(),
+            },
+            None => Decision::Create,
+        };
+    };
+    if own.priority != local.priority {
+        return Decision::Replace {
+            old_node: own.node.clone(),
+        };
+    }
+    if holder_is_me {
+        // The term still names this session but the node is not acting (it was demoted on a
+        // disconnection, or a claim's reply was lost): claim again for a fresh token, or let go.
+        return if entitled(own) {
+            Decision::Claim {
+                node: own.node.clone(),
+            }
+        } else {
+            Decision::Release
+        };
+    }
+    if view.holder_is_live() {
+        // Even a better candidate waits for the live holder to step down (pre-emptive) or to
+        // go (sticky): taking over now would make two masters.
+        return Decision::Follow;
+    }
+    if view.best() == Some(own) {
+        Decision::Claim {
+            node: own.node.clone(),
+        }
+    } else {
+        Decision::Follow
+    }
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

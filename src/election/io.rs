@@ -1,0 +1,310 @@
+//! The election's reads and writes against a [`Coordination`] session. Each function is one
+//! step of the protocol; the decision of which step to take is not made here.
+//!
+//! Every call is raced against the session's state: if the session leaves SyncConnected while
+//! a call is in flight, the call counts as a connection failure at once (its outcome is
+//! unknown), rather than whenever the client library gets round to failing it.
+
+use super::config::Layout;
+use super::decide::{Candidate, View};
+use super::record::{CandidateRecord, RecordError, TermRecord};
+use super::role::{FencingToken, Priority};
+use crate::coord::{Coordination, CreateOptions, Watch, is_connection_error};
+use crate::zk::types::{
+    ANY_VERSION, CreateMode, ErrorCode, Op, OpResult, SessionState, WatchedEvent, ZkResult,
+};
+use std::future::Future;
+use std::pin::Pin;
+
+/// Why a step did not complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The election changed under the step (a version or existence check failed): re-read.
+    Raced,
+    /// The connection broke or the session ended; the outcome of a write is unknown.
+    Connection,
+    /// The election's persistent znodes are missing (deleted, or the ensemble lost its data):
+    /// create them again.
+    Missing,
+    /// A znode holds data this version cannot read.
+    Record(RecordError),
+    /// Anything else (no permission, bad arguments, ...): retry after a back-off.
+    Unexpected(ErrorCode),
+}
+
+/// Maps an error of a call that has no more specific meaning for the step.
+pub fn classify(err: ErrorCode) -> Failure {
+    match err {
+        e if is_connection_error(e) => Failure::Connection,
+        ErrorCode::SessionExpired
+        | ErrorCode::SessionMoved
+        | ErrorCode::ClientClosed
+        | ErrorCode::AuthFailed => Failure::Connection,
+        ErrorCode::BadVersion | ErrorCode::NodeExists | ErrorCode::NotEmpty => Failure::Raced,
+        ErrorCode::NoNode => Failure::Missing,
+        other => Failure::Unexpected(other),
+    }
+}
+
+impl From<ErrorCode> for Failure {
+    fn from(err: ErrorCode) -> Failure {
+        classify(err)
+    }
+}
+
+/// Runs one call, abandoning it as `ConnectionLoss` as soon as the session is not connected.
+async fn guarded<C: Coordination, T>(
+    session: &C,
+    call: impl Future<Output = ZkResult<T>>,
+) -> ZkResult<T> {
+    let mut state = session.state_watcher();
+    tokio::select! {
+        biased;
+        _ = state.wait_for(|s| *s != SessionState::SyncConnected) => Err(ErrorCode::ConnectionLoss),
+        result = call => result,
+    }
+}
+
+/// Creates whatever is missing of the root, the pair, the term and the candidates znodes.
+/// Existing znodes are only checked, never created again: a failed create still costs the
+/// ensemble a transaction, and a shared root may carry an ACL that forbids creating it.
+pub async fn ensure_paths<C: Coordination>(session: &C, layout: &Layout) -> ZkResult<()> {
+    let root_acl = layout.root_acl();
+    let mut paths: Vec<(String, Vec<u8>, Vec<_>)> = layout
+        .root_components()
+        .into_iter()
+        .map(|p| (p, Vec::new(), root_acl.clone()))
+        .collect();
+    let pair_acl = layout.pair_acl().to_vec();
+    paths.push((layout.pair_path().to_string(), Vec::new(), pair_acl.clone()));
+    paths.push((
+        layout.term_path(),
+        TermRecord::released().encode(),
+        pair_acl.clone(),
+    ));
+    paths.push((layout.candidates_path(), Vec::new(), pair_acl));
+    for (path, data, acl) in paths {
+        if guarded(session, session.exists(&path)).await?.is_some() {
+            continue;
+        }
+        let options = CreateOptions::new(CreateMode::Persistent).with_acl(acl);
+        match guarded(session, session.create(&path, &data, &options)).await {
+            Ok(_) | Err(ErrorCode::NodeExists) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// A one-shot watch waiting to fire.
+pub type PendingWatch = Pin<Box<dyn Future<Output = WatchedEvent> + Send>>;
+
+/// The one-shot watches a selector holds on its pair. A watch stays pending across reads until
+/// it fires: re-arming it on every read would pile up registrations in the client for a znode
+/// that does not change (a stable master's term) at every recheck.
+#[derive(Default)]
+pub struct Watches {
+    pub term: Option<PendingWatch>,
+    pub candidates: Option<PendingWatch>,
+}
+
+fn pending(watch: Watch) -> PendingWatch {
+    Box::pin(watch.changed())
+}
+
+/// Reads the term record, **then** the candidates, arming a watch on each where none is
+/// pending. In this order a holder whose candidacy is missing from the (later) listing has
+/// really gone, and any claim made after the term read changes the term version the next
+/// claim compares against.
+pub async fn read_election<C: Coordination>(
+    session: &C,
+    layout: &Layout,
+    watches: &mut Watches,
+) -> Result<View, Failure> {
+    let term_path = layout.term_path();
+    let (data, term_stat) = if watches.term.is_some() {
+        guarded(session, session.get_data(&term_path)).await
+    } else {
+        guarded(session, session.get_data_watch(&term_path))
+            .await
+            .map(|(data, stat, watch)| {
+                watches.term = Some(pending(watch));
+                (data, stat)
+            })
+    }
+    .map_err(classify)?;
+    let term = TermRecord::decode(&data).map_err(Failure::Record)?;
+    let candidates_path = layout.candidates_path();
+    let mut children = if watches.candidates.is_some() {
+        guarded(session, session.get_children(&candidates_path))
+            .await
+            .map(|(children, _)| children)
+    } else {
+        guarded(session, session.get_children_watch(&candidates_path))
+            .await
+            .map(|(children, _, watch)| {
+                watches.candidates = Some(pending(watch));
+                children
+            })
+    }
+    .map_err(classify)?;
+    // The server lists children in no particular order; sort so every run reads alike.
+    children.sort();
+    let mut candidates = Vec::with_capacity(children.len());
+    for node in children {
+        let path = layout.candidate_path(&node);
+        let (data, stat) = match guarded(session, session.get_data(&path)).await {
+            Ok(found) => found,
+            // Deleted since the listing: the candidates watch has fired already.
+            Err(ErrorCode::NoNode) => continue,
+            Err(err) => return Err(classify(err)),
+        };
+        // A znode that is not an ephemeral candidate record is nobody's candidacy: it cannot
+        // be ranked, and it never makes a holder live.
+        let Ok(record) = CandidateRecord::decode(&data) else {
+            continue;
+        };
+        if stat.ephemeral_owner == 0 {
+            continue;
+        }
+        candidates.push(Candidate {
+            node,
+            name: record.name,
+            priority: Priority(record.priority),
+            session: stat.ephemeral_owner,
+        });
+    }
+    Ok(View {
+        holder: term.holder,
+        term_version: term_stat.version,
+        candidates,
+    })
+}
+
+fn candidate_create_op(layout: &Layout, name: &str, priority: Priority) -> Op {
+    Op::Create {
+        path: layout.candidate_path(&layout.candidate_node(name, priority)),
+        data: CandidateRecord::new(name, priority).encode(),
+        acl: layout.pair_acl().to_vec(),
+        mode: CreateMode::Ephemeral,
+    }
+}
+
+/// Runs a multi; a failed op becomes the failure of the step.
+async fn run_multi<C: Coordination>(session: &C, ops: Vec<Op>) -> Result<Vec<OpResult>, Failure> {
+    let results = guarded(session, session.multi(ops))
+        .await
+        .map_err(classify)?;
+    let failed = results.iter().find_map(|r| match r {
+        OpResult::Error(code) if *code != ErrorCode::Ok => Some(*code),
+        _ => None,
+    });
+    match failed {
+        None => Ok(results),
+        // The op's own znode (or the term) changed: a lost race, not a missing election.
+        Some(ErrorCode::NoNode) => Err(Failure::Raced),
+        Some(code) => Err(classify(code)),
+    }
+}
+
+pub async fn create_candidate<C: Coordination>(
+    session: &C,
+    layout: &Layout,
+    name: &str,
+    priority: Priority,
+) -> Result<(), Failure> {
+    let path = layout.candidate_path(&layout.candidate_node(name, priority));
+    let data = CandidateRecord::new(name, priority).encode();
+    let options = CreateOptions::new(CreateMode::Ephemeral).with_acl(layout.pair_acl().to_vec());
+    match guarded(session, session.create(&path, &data, &options)).await {
+        Ok(_) => Ok(()),
+        Err(err) => Err(classify(err)),
+    }
+}
+
+/// Re-creates the candidacy under a new priority in one multi, so it never disappears.
+pub async fn replace_candidate<C: Coordination>(
+    session: &C,
+    layout: &Layout,
+    old_node: &str,
+    name: &str,
+    priority: Priority,
+) -> Result<(), Failure> {
+    let ops = vec![
+        Op::Delete {
+            path: layout.candidate_path(old_node),
+            version: ANY_VERSION,
+        },
+        candidate_create_op(layout, name, priority),
+    ];
+    run_multi(session, ops).await.map(drop)
+}
+
+/// Deletes the candidacy and, with `release_version`, clears the term record compared against
+/// that version, in one multi.
+pub async fn withdraw<C: Coordination>(
+    session: &C,
+    layout: &Layout,
+    node: Option<&str>,
+    release_version: Option<i32>,
+) -> Result<(), Failure> {
+    let mut ops = Vec::new();
+    if let Some(node) = node {
+        ops.push(Op::Delete {
+            path: layout.candidate_path(node),
+            version: ANY_VERSION,
+        });
+    }
+    if let Some(version) = release_version {
+        ops.push(Op::SetData {
+            path: layout.term_path(),
+            data: TermRecord::released().encode(),
+            version,
+        });
+    }
+    if ops.is_empty() {
+        return Ok(());
+    }
+    run_multi(session, ops).await.map(drop)
+}
+
+/// Clears the term record, compared against `version`.
+pub async fn release<C: Coordination>(
+    session: &C,
+    layout: &Layout,
+    version: i32,
+) -> Result<(), Failure> {
+    withdraw(session, layout, None, Some(version)).await
+}
+
+/// Claims mastership: in one multi, checks this session's candidacy `node` still exists and
+/// writes the term record naming this session, compared against `version`. The zxid of that
+/// write (the term's new mzxid) is the grant's fencing token.
+pub async fn claim<C: Coordination>(
+    session: &C,
+    layout: &Layout,
+    node: &str,
+    name: &str,
+    version: i32,
+) -> Result<FencingToken, Failure> {
+    let ops = vec![
+        Op::Check {
+            path: layout.candidate_path(node),
+            version: ANY_VERSION,
+        },
+        Op::SetData {
+            path: layout.term_path(),
+            data: TermRecord::held_by(name, session.session_id()).encode(),
+            version,
+        },
+    ];
+    let results = run_multi(session, ops).await?;
+    match results.as_slice() {
+        [OpResult::Check, OpResult::SetData { stat }] if stat.mzxid > 0 => {
+            Ok(FencingToken(stat.mzxid))
+        }
+        // The claim may have applied, but without its zxid there is no token to grant. The
+        // term still names this session, so the next step claims again.
+        _ => Err(Failure::Unexpected(ErrorCode::MarshallingError)),
+    }
+}

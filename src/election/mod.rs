@@ -1,0 +1,227 @@
+//! Master selection for hot/cold node pairs: which of a pair's nodes is master, handed to the
+//! node with a fencing token, changed only after the old master has stopped.
+//!
+//! The node talks to a [`MasterSelector`] (so a Raft-based backend can replace ZooKeeper later)
+//! and gets [`RoleEvent`]s in order. The ZooKeeper implementation ([`zk_selector`]) runs on any
+//! [`Coordination`](crate::coord::Coordination) session and any
+//! [`Environment`](crate::env::Environment): tokio in production, the simulator in tests, the
+//! same code in both.
+//!
+//! # Embedding
+//!
+//! ```no_run
+//! use splitbrain::coord::Coordination;
+//! use splitbrain::election::{
+//!     DigestCredentials, FencingToken, Health, MasterSelector, Policy, Priority, RoleEvent,
+//!     SelectorConfig, zk_selector,
+//! };
+//! use splitbrain::env::{Environment, TokioEnv};
+//! use splitbrain::zk::types::ZkResult;
+//! use std::future::Future;
+//! use std::time::Duration;
+//! use tokio::sync::watch;
+//!
+//! /// The master's work. Every write to the shared database carries `token`; the database keeps
+//! /// the highest token it has seen and refuses writes with a lower one.
+//! async fn serve_as_master(token: FencingToken, mut stop: watch::Receiver<bool>) {
+//!     let _ = stop.wait_for(|stop| *stop).await;
+//!     let _ = token;
+//! }
+//!
+//! async fn database_and_bus_reachable() -> bool {
+//!     true
+//! }
+//!
+//! async fn run_node<C, F, Fut>(connect: F) -> Result<(), Box<dyn std::error::Error>>
+//! where
+//!     C: Coordination,
+//!     F: Fn() -> Fut + Send + Sync + 'static,
+//!     Fut: Future<Output = ZkResult<C>> + Send,
+//! {
+//!     let env = TokioEnv::new();
+//!     let config = SelectorConfig::new(
+//!         "/corda/election", "bank-a", "bank-a-dc1", Priority(100), Policy::PreEmptive,
+//!     )
+//!     .with_credentials(DigestCredentials::new("bank-a", "pair secret"));
+//!
+//!     // The health gate: the node withdraws while it cannot reach its database or bus.
+//!     let (health_tx, health) = watch::channel(Health::Healthy);
+//!     let checks = env.clone();
+//!     env.spawn(async move {
+//!         loop {
+//!             let healthy = database_and_bus_reachable().await;
+//!             health_tx.send_replace(if healthy { Health::Healthy } else { Health::Unhealthy });
+//!             checks.sleep(Duration::from_secs(2)).await;
+//!         }
+//!     });
+//!
+//!     let (selector, mut events, task) = zk_selector(config, connect, env.clone(), health)?;
+//!     task.spawn();
+//!
+//!     // Rolling upgrade, from an admin endpoint: `selector.relinquish().await` returns once
+//!     // this node stopped being master and its candidacy is gone; `selector.rejoin()` stands
+//!     // again. Both must not be awaited from the task that handles the events below.
+//!     let admin = selector.clone();
+//!     let _ = admin;
+//!
+//!     let mut worker = None;
+//!     while let Some(event) = events.recv().await {
+//!         match event {
+//!             RoleEvent::Promoted { token } => {
+//!                 let (stop, stopped) = watch::channel(false);
+//!                 worker = Some((stop, tokio::spawn(serve_as_master(token, stopped))));
+//!             }
+//!             RoleEvent::Demoted { ack, .. } => {
+//!                 if let Some((stop, work)) = worker.take() {
+//!                     stop.send_replace(true);
+//!                     let _ = work.await; // in-flight transactions finish or abort first
+//!                 }
+//!                 ack.stopped(); // only now may the selector let the other node take over
+//!             }
+//!         }
+//!     }
+//!     selector.shutdown().await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Znodes
+//!
+//! ```text
+//! <root>                         persistent; world may read and create, nobody may delete
+//! <root>/<pair>                  persistent, pair ACL (digest of the pair's credentials)
+//! <root>/<pair>/term             persistent: {"holder": {"name", "session"}} or {"holder": null}
+//! <root>/<pair>/candidates       persistent
+//!     <name>-p<priority>         ephemeral: {"name", "priority"}
+//! ```
+//!
+//! A candidate stands by creating its ephemeral znode; name and priority are parsed from its
+//! data and its `ephemeralOwner` tells which session it belongs to. Candidates rank by priority
+//! (a number, higher first), then by name: both survive restarts, so the ranking does not
+//! depend on creation order, sequence numbers, session ids or the order the server lists
+//! children in.
+//!
+//! Mastership is a **claim** recorded in the term znode: one multi that checks the claimant's
+//! candidacy exists and rewrites the term record naming the claimant's session, compared
+//! against the term version the claimant read. A node is master only after its claim
+//! committed. A holder is *live* while a candidacy of its name owned by its session exists.
+//! Nobody claims while the holder is live; a holder gives the term up by releasing it (a
+//! compare-and-set back to no holder) after its node acknowledged the demotion, or by losing
+//! its session (its candidacy goes with it).
+//!
+//! # Policies
+//!
+//! - [`Policy::PreEmptive`]: the best candidate must be master. A holder that sees a better
+//!   candidate demotes itself, waits for the node to stop, then releases; the better candidate
+//!   then claims. There is no moment with two masters, and no timed hand-over.
+//! - [`Policy::Sticky`]: the holder keeps the term while it stands; when it goes, the best
+//!   remaining candidate claims. No fail-back.
+//!
+//! # Safety rules, each with its test
+//!
+//! - **Disconnected is loss.** A master that sees its session leave SyncConnected is demoted at
+//!   once (not only on Expired); every call in flight is abandoned as soon as the session
+//!   disconnects; a master never sits out a retry back-off with a broken connection. After
+//!   reconnecting with the same session it claims again, for a fresh token
+//!   (`decide::tests::holder_that_is_not_acting_reclaims_for_a_fresh_token_or_releases`;
+//!   `tests/election_live.rs`, `disconnected_master_stops_at_once_and_reclaims_with_a_fresh_token`).
+//! - **Own session only.** A claim is made only on a candidacy whose `ephemeralOwner` is the
+//!   current session; a leftover znode of an earlier incarnation is waited out, never adopted
+//!   (`grants_only_on_own_sessions_znode`, `term_naming_my_name_with_another_session_is_not_mine`).
+//! - **Recreate the election.** NoNode on the election's persistent znodes (deleted, or the
+//!   ensemble lost its data) re-creates them; a master that finds them gone is demoted first
+//!   (`tests/election_live.rs`, `deleted_election_is_recreated_and_the_master_demoted_first`).
+//! - **One-shot watches only**, re-armed by the first read after each one fired:
+//!   zookeeper-client 0.11.2 does not restore persistent watches after a reconnect, while
+//!   one-shot watches are re-sent with the session's last zxid and fire for anything missed
+//!   (`tests/election_live.rs`: a standby whose watches predate a disconnection still sees the
+//!   master crash). A watch that has not fired is kept rather than re-armed, so a quiet pair
+//!   does not pile up registrations.
+//! - **Per-pair ACLs.** Every znode of a pair carries the digest ACL of the pair's
+//!   credentials; the shared root grants world only READ and CREATE, so no client can delete a
+//!   pair's election (`config::tests::layout`, `digest_id_matches_zookeeper`).
+//! - **Stop before release.** A master is demoted (role watch first, then the [`RoleEvent::Demoted`]
+//!   event) and the selector waits for the node's [`DemotionAck`] before it withdraws its
+//!   candidacy, releases the term or claims again
+//!   (`master_is_demoted_before_anything_else_when_it_stops_standing`, and the model check in
+//!   `decide::tests::model`, which interleaves several nodes with faults and asserts after every
+//!   step that at most one node acts as master and that the master holds the latest token).
+//!
+//! # Fencing token
+//!
+//! The token is the zxid of the claim: the term znode's `mzxid` in the reply to the claim's
+//! multi. Zxids of committed writes strictly increase, across ZooKeeper leader changes too (the
+//! epoch is the high half), and every grant — a first claim, a claim after a hand-over, a
+//! re-claim after a reconnection — is a new write, so every grant's token is greater than every
+//! earlier one's.
+//!
+//! Rejected alternatives: the candidate znode's `czxid` goes **backwards** whenever mastership
+//! passes to a candidate that joined earlier (sticky hand-over after a relinquish, a standby
+//! that has waited since start-up), so a database fencing on it would refuse the new master and
+//! accept the old one. A counter kept in the term znode's version restarts at 0 if the znode is
+//! ever re-created (P6 recovery). Limitation: an ensemble that loses **all** its data restarts
+//! zxids too; the guarded store's highest-seen token must then be reset by the operator.
+//!
+//! # Watches and scale
+//!
+//! Each candidate holds two one-shot watches: the term znode (data) and its pair's candidates
+//! znode (children). A change in a pair wakes only that pair's candidates, so one ensemble
+//! serving a hundred pairs sees at most two re-reads per change, and nothing at all while
+//! nothing changes (apart from the optional [`SelectorConfig::recheck_interval`] safety net).
+//! The trade-off against Curator's predecessor watch: predecessor watching avoids a herd with
+//! many candidates, but it cannot see a better candidate joining *behind* it (needed for
+//! pre-emption) nor a priority change; with two candidates per pair the "herd" is one other
+//! node, so watching the whole (tiny) candidate set is the cheaper correct choice. A re-read
+//! costs the ensemble `2 + candidates` reads, served locally by the candidate's server.
+//!
+//! # Timing assumption
+//!
+//! Demotion on Disconnected keeps two masters apart only while the client notices a broken
+//! connection before the server expires the session (zookeeper-client: 2/5 of the session
+//! timeout; Java: 2/3; expiry: at least the full timeout). A process paused for longer than the
+//! session timeout resumes believing it is master until it runs the selector again: that case
+//! is what the fencing token is for, and why the node must fence every guarded write.
+
+pub mod config;
+pub mod decide;
+pub mod io;
+pub mod record;
+pub mod role;
+pub mod zk;
+
+pub use config::{ConfigError, DigestCredentials, SelectorConfig};
+pub use role::{
+    DemotionAck, DemotionReason, FencingToken, Health, Policy, Priority, Role, RoleEvent,
+    SelectorError,
+};
+pub use zk::{
+    Connect, LogFn, RoleEvents, ZkSelector, ZkSelectorParts, ZkSelectorTask, zk_selector,
+};
+
+use std::future::Future;
+use tokio::sync::watch;
+
+/// A node's view of master selection for its pair, whatever the coordination backend.
+///
+/// Role changes arrive as [`RoleEvent`]s from the channel the backend returned at start;
+/// [`MasterSelector::role`] shows the current role for observers (metrics, health endpoints).
+pub trait MasterSelector: Send + Sync {
+    /// The current role. Never shows Master after the selector knows or must assume the
+    /// mastership lost.
+    fn role(&self) -> watch::Receiver<Role>;
+
+    /// Stops standing: if master, the node is demoted (and must acknowledge) first. Completes
+    /// once the candidacy is gone. A later [`MasterSelector::rejoin`] cancels it. Must not be
+    /// awaited by the task that acknowledges demotions.
+    fn relinquish(&self) -> impl Future<Output = Result<(), SelectorError>> + Send;
+
+    /// Stands for election again after a relinquish.
+    fn rejoin(&self) -> Result<(), SelectorError>;
+
+    /// Changes this candidate's priority; under [`Policy::PreEmptive`] this may hand over
+    /// mastership either way.
+    fn set_priority(&self, priority: Priority) -> Result<(), SelectorError>;
+
+    /// Demotes (waiting for the acknowledgement), leaves the election and stops the selector.
+    fn shutdown(&self) -> impl Future<Output = Result<(), SelectorError>> + Send;
+}

@@ -1,0 +1,584 @@
+//! The ZooKeeper master selector: a handle the node keeps ([`ZkSelector`]) and the task that
+//! runs the election ([`ZkSelectorTask`]). The task reads the election, asks the decision core
+//! what to do, does it, and waits for the next change; everything it knows about ZooKeeper goes
+//! through [`Coordination`], everything about time through [`Environment`].
+
+use super::MasterSelector;
+use super::config::{ConfigError, Layout, SelectorConfig};
+use super::decide::{Decision, Local, Standing, decide};
+use super::io::{self, Failure, Watches};
+use super::role::{
+    DemotionAck, DemotionReason, FencingToken, Health, Priority, Role, RoleEvent, SelectorError,
+};
+use crate::coord::Coordination;
+use crate::env::{Environment, timeout};
+use crate::zk::types::{SessionState, ZkResult};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Opens a new ZooKeeper session. Called at start and after a session ended (expired, closed,
+/// authentication failed); the selector never reuses a terminal session.
+pub trait Connect<C: Coordination>: Send + Sync + 'static {
+    fn connect(&self) -> impl Future<Output = ZkResult<C>> + Send;
+}
+
+impl<C, F, Fut> Connect<C> for F
+where
+    C: Coordination,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ZkResult<C>> + Send,
+{
+    fn connect(&self) -> impl Future<Output = ZkResult<C>> + Send {
+        self()
+    }
+}
+
+/// Role changes, in order. See [`RoleEvent`].
+pub type RoleEvents = mpsc::UnboundedReceiver<RoleEvent>;
+
+/// How long shutdown waits for the session to close before giving up (the server then expires
+/// it, which removes the candidacy all the same).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+enum Command {
+    Relinquish(oneshot::Sender<Result<(), SelectorError>>),
+    Rejoin,
+    SetPriority(Priority),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The node's handle on its ZooKeeper master selector. Cheap to clone; when the last clone is
+/// dropped the selector shuts down (demotes, then closes its session).
+#[derive(Clone, Debug)]
+pub struct ZkSelector {
+    commands: mpsc::UnboundedSender<Command>,
+    role: watch::Receiver<Role>,
+}
+
+impl MasterSelector for ZkSelector {
+    fn role(&self) -> watch::Receiver<Role> {
+        self.role.clone()
+    }
+
+    fn relinquish(&self) -> impl Future<Output = Result<(), SelectorError>> + Send {
+        let (done, wait) = oneshot::channel();
+        let sent = self.commands.send(Command::Relinquish(done));
+        async move {
+            sent.map_err(|_| SelectorError::Stopped)?;
+            wait.await.map_err(|_| SelectorError::Stopped)?
+        }
+    }
+
+    fn rejoin(&self) -> Result<(), SelectorError> {
+        self.commands
+            .send(Command::Rejoin)
+            .map_err(|_| SelectorError::Stopped)
+    }
+
+    fn set_priority(&self, priority: Priority) -> Result<(), SelectorError> {
+        self.commands
+            .send(Command::SetPriority(priority))
+            .map_err(|_| SelectorError::Stopped)
+    }
+
+    fn shutdown(&self) -> impl Future<Output = Result<(), SelectorError>> + Send {
+        let (done, wait) = oneshot::channel();
+        let sent = self.commands.send(Command::Shutdown(done));
+        async move {
+            sent.map_err(|_| SelectorError::Stopped)?;
+            wait.await.map_err(|_| SelectorError::Stopped)
+        }
+    }
+}
+
+/// What [`zk_selector`] builds: the node's handle, its role events, and the task to run.
+pub type ZkSelectorParts<C, E, K> = (ZkSelector, RoleEvents, ZkSelectorTask<C, E, K>);
+
+/// Builds a ZooKeeper master selector: the handle, the role events, and the task to run
+/// ([`ZkSelectorTask::spawn`] on the node's environment, or `.run()` in a task of the node's
+/// choosing). `health` is the node's health; if its sender is dropped the node counts as
+/// unhealthy, since nobody vouches for it any more.
+pub fn zk_selector<C, E, K>(
+    config: SelectorConfig,
+    connect: K,
+    env: E,
+    health: watch::Receiver<Health>,
+) -> Result<ZkSelectorParts<C, E, K>, ConfigError>
+where
+    C: Coordination,
+    E: Environment,
+    K: Connect<C>,
+{
+    config.validate()?;
+    let (command_tx, command_rx) = mpsc::unbounded_channel();
+    let (role_tx, role_rx) = watch::channel(Role::Slave);
+    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let task = ZkSelectorTask {
+        layout: Layout::new(&config),
+        priority: config.priority,
+        config,
+        env,
+        connect,
+        health,
+        commands: command_rx,
+        role: role_tx,
+        events: event_tx,
+        session: None,
+        paths_ready: false,
+        watches: Watches::default(),
+        relinquished: false,
+        acting: None,
+        relinquish_waiters: Vec::new(),
+        shutdown: None,
+        failures: 0,
+        log: None,
+    };
+    let handle = ZkSelector {
+        commands: command_tx,
+        role: role_rx,
+    };
+    Ok((handle, event_rx, task))
+}
+
+/// The selector task of one node in one pair.
+pub struct ZkSelectorTask<C, E, K> {
+    config: SelectorConfig,
+    layout: Layout,
+    env: E,
+    connect: K,
+    health: watch::Receiver<Health>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    role: watch::Sender<Role>,
+    events: mpsc::UnboundedSender<RoleEvent>,
+    session: Option<C>,
+    /// The election's persistent znodes were seen (or created) in this session.
+    paths_ready: bool,
+    priority: Priority,
+    relinquished: bool,
+    /// The token of the current grant while the node acts as master.
+    acting: Option<FencingToken>,
+    relinquish_waiters: Vec<oneshot::Sender<Result<(), SelectorError>>>,
+    /// One-shot watches on the term and the candidates, pending until they fire.
+    watches: Watches,
+    /// Set once shutdown was requested (or every handle dropped).
+    shutdown: Option<Option<oneshot::Sender<()>>>,
+    /// Consecutive unexpected failures, for the retry back-off.
+    failures: u32,
+    log: Option<LogFn>,
+}
+
+/// Where the selector reports what it does (one line per step that changes something).
+pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What ended a wait.
+enum Wake {
+    Command(Option<Command>),
+    TermWatch,
+    CandidatesWatch,
+    Other,
+}
+
+/// Resolves when the pending watch fires; never, if there is none.
+async fn fired(watch: &mut Option<io::PendingWatch>) {
+    match watch {
+        Some(watch) => {
+            watch.as_mut().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl<C, E, K> ZkSelectorTask<C, E, K>
+where
+    C: Coordination,
+    E: Environment,
+    K: Connect<C>,
+{
+    /// Reports each step that changes something (claims, releases, demotions, failures,
+    /// sessions) to `log`, e.g. the node's logger.
+    pub fn with_log(mut self, log: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.log = Some(Arc::new(log));
+        self
+    }
+
+    fn note(&self, line: std::fmt::Arguments<'_>) {
+        if let Some(log) = &self.log {
+            log(&line.to_string());
+        }
+    }
+
+    /// Runs the selector on the node's environment.
+    pub fn spawn(self) {
+        let env = self.env.clone();
+        env.spawn(self.run());
+    }
+
+    /// Runs the selector until it is shut down.
+    pub async fn run(mut self) {
+        while self.shutdown.is_none() {
+            self.step().await;
+        }
+        self.finish().await;
+    }
+
+    async fn step(&mut self) {
+        while let Ok(command) = self.commands.try_recv() {
+            self.apply(Some(command));
+        }
+        if self.shutdown.is_some() {
+            return;
+        }
+        let Some(session) = &self.session else {
+            self.publish_passive_role();
+            self.resolve_relinquish_waiters();
+            self.open_session().await;
+            return;
+        };
+        match session.state() {
+            SessionState::SyncConnected => {}
+            SessionState::Disconnected => {
+                // The session may expire on the server (or may have expired already) while
+                // this node cannot hear about it: mastership must be assumed lost now.
+                self.demote(DemotionReason::Disconnected).await;
+                self.wait_for_connection().await;
+                return;
+            }
+            SessionState::Expired | SessionState::Closed | SessionState::AuthFailed => {
+                self.demote(DemotionReason::SessionLost).await;
+                // The server deleted the ephemerals of a terminal session; nothing to clean up.
+                self.session = None;
+                self.failed(Failure::Connection).await;
+                return;
+            }
+        }
+        if !self.paths_ready {
+            match io::ensure_paths(session, &self.layout).await {
+                Ok(()) => self.paths_ready = true,
+                Err(err) => self.failed(err.into()).await,
+            }
+            return;
+        }
+        let view = match io::read_election(session, &self.layout, &mut self.watches).await {
+            Ok(view) => view,
+            Err(failure) => {
+                // A master that cannot read the election cannot confirm it still holds it.
+                let reason = match failure {
+                    Failure::Connection => DemotionReason::Disconnected,
+                    Failure::Missing => DemotionReason::CandidacyLost,
+                    Failure::Raced | Failure::Record(_) | Failure::Unexpected(_) => {
+                        DemotionReason::Superseded
+                    }
+                };
+                self.demote(reason).await;
+                self.failed(failure).await;
+                return;
+            }
+        };
+        let standing = self.standing();
+        let local = Local {
+            name: &self.config.candidate,
+            session: session.session_id(),
+            priority: self.priority,
+            policy: self.config.policy,
+            standing,
+            acting_master: self.acting.is_some(),
+        };
+        let decision = decide(&view, &local);
+        if decision.is_settled() {
+            self.settle(&decision);
+            self.wait_for_change().await;
+            return;
+        }
+        self.note(format_args!(
+            "{decision:?} (term version {})",
+            view.term_version
+        ));
+        self.carry_out(decision, view.term_version).await;
+    }
+
+    async fn carry_out(&mut self, decision: Decision, term_version: i32) {
+        let Some(session) = &self.session else { return };
+        let name = self.config.candidate.as_str();
+        let outcome = match decision {
+            Decision::Demote(reason) => {
+                self.demote(reason).await;
+                return;
+            }
+            Decision::Create => {
+                io::create_candidate(session, &self.layout, name, self.priority).await
+            }
+            Decision::Replace { old_node } => {
+                io::replace_candidate(session, &self.layout, &old_node, name, self.priority).await
+            }
+            Decision::Withdraw { node, release } => {
+                let version = release.then_some(term_version);
+                io::withdraw(session, &self.layout, node.as_deref(), version).await
+            }
+            Decision::Release => io::release(session, &self.layout, term_version).await,
+            Decision::Claim { node } => {
+                match io::claim(session, &self.layout, &node, name, term_version).await {
+                    Ok(token) => {
+                        // Promote only if nothing known has invalidated the claim meanwhile
+                        // (a relinquish that arrived during the claim would demote at once).
+                        let connected = session.state() == SessionState::SyncConnected;
+                        while let Ok(command) = self.commands.try_recv() {
+                            self.apply(Some(command));
+                        }
+                        if connected
+                            && self.standing() == Standing::Standing
+                            && self.shutdown.is_none()
+                        {
+                            self.promote(token);
+                        }
+                        Ok(())
+                    }
+                    Err(failure) => Err(failure),
+                }
+            }
+            Decision::Lead | Decision::Follow | Decision::Idle | Decision::AwaitStale { .. } => {
+                Ok(())
+            }
+        };
+        if let Err(failure) = outcome {
+            self.failed(failure).await;
+        }
+    }
+
+    /// After an unsuccessful read or write: lost races and connection trouble are retried at
+    /// once (the next step re-reads, or waits for the connection); anything else backs off.
+    async fn failed(&mut self, failure: Failure) {
+        /// Lost races, a missing election and connection trouble are retried at once this many
+        /// times in a row; after that (and for anything else) the retry backs off.
+        const IMMEDIATE_RETRIES: u32 = 3;
+        self.note(format_args!("failed: {failure:?}"));
+        self.failures = self.failures.saturating_add(1);
+        let connected = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.state() == SessionState::SyncConnected);
+        let retry_now = match failure {
+            Failure::Raced => true,
+            Failure::Missing => {
+                self.paths_ready = false;
+                true
+            }
+            // The next step sees the session's state and acts on it; a session that still
+            // claims to be connected after a connection error is not retried in a spin.
+            Failure::Connection => !connected,
+            Failure::Record(_) | Failure::Unexpected(_) => false,
+        };
+        if !retry_now || self.failures > IMMEDIATE_RETRIES {
+            self.back_off().await;
+        }
+    }
+
+    async fn back_off(&mut self) {
+        let exponent = self.failures.saturating_sub(1).min(16);
+        let delay = self
+            .config
+            .retry_delay
+            .saturating_mul(1 << exponent)
+            .min(self.config.max_retry_delay);
+        let mut state = self.session.as_ref().map(|s| s.state_watcher());
+        let wake = {
+            let sleep = self.env.sleep(delay);
+            // A master must not sit out a back-off while its connection breaks.
+            let disconnected = async {
+                match state.as_mut() {
+                    Some(state) => {
+                        let _ = state.wait_for(|s| *s != SessionState::SyncConnected).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = disconnected, if self.acting.is_some() => Wake::Other,
+                command = self.commands.recv() => Wake::Command(command),
+                () = sleep => Wake::Other,
+            }
+        };
+        if let Wake::Command(command) = wake {
+            self.apply(command);
+        }
+    }
+
+    async fn open_session(&mut self) {
+        let opened = async {
+            let session = self.connect.connect().await?;
+            if let Some(credentials) = &self.config.credentials
+                && let Err(err) = session.add_auth("digest", &credentials.auth_bytes()).await
+            {
+                let _ = session.close().await;
+                return Err(err);
+            }
+            Ok(session)
+        }
+        .await;
+        match opened {
+            Ok(session) => {
+                self.note(format_args!("session {:#x} opened", session.session_id()));
+                self.session = Some(session);
+                self.paths_ready = false;
+                // Watches of an ended session have fired (with its terminal event) or are gone.
+                self.watches = Watches::default();
+            }
+            Err(err) => self.failed(Failure::Unexpected(err)).await,
+        }
+    }
+
+    async fn wait_for_connection(&mut self) {
+        let Some(session) = &self.session else { return };
+        let mut state = session.state_watcher();
+        let health_open = self.health.has_changed().is_ok();
+        let wake = tokio::select! {
+            biased;
+            _ = state.wait_for(|s| *s != SessionState::Disconnected) => Wake::Other,
+            command = self.commands.recv() => Wake::Command(command),
+            _ = self.health.changed(), if health_open => Wake::Other,
+        };
+        if let Wake::Command(command) = wake {
+            self.apply(command);
+        }
+        self.publish_passive_role();
+    }
+
+    /// Waits until anything the decision depends on may have changed: the session's state, a
+    /// command, the node's health, the term or the candidates (one-shot watches from this read),
+    /// or the recheck interval.
+    async fn wait_for_change(&mut self) {
+        let Some(session) = &self.session else { return };
+        let mut state = session.state_watcher();
+        let recheck = self.config.recheck_interval.map(|d| self.env.sleep(d));
+        let health_open = self.health.has_changed().is_ok();
+        let Watches { term, candidates } = &mut self.watches;
+        let wake = tokio::select! {
+            biased;
+            _ = state.wait_for(|s| *s != SessionState::SyncConnected) => Wake::Other,
+            command = self.commands.recv() => Wake::Command(command),
+            _ = self.health.changed(), if health_open => Wake::Other,
+            _ = fired(term) => Wake::TermWatch,
+            _ = fired(candidates) => Wake::CandidatesWatch,
+            () = async {
+                match recheck {
+                    Some(sleep) => sleep.await,
+                    None => std::future::pending().await,
+                }
+            } => Wake::Other,
+        };
+        match wake {
+            Wake::Command(command) => self.apply(command),
+            Wake::TermWatch => self.watches.term = None,
+            Wake::CandidatesWatch => self.watches.candidates = None,
+            Wake::Other => {}
+        }
+    }
+
+    fn apply(&mut self, command: Option<Command>) {
+        match command {
+            Some(Command::Relinquish(done)) => {
+                self.relinquished = true;
+                self.relinquish_waiters.push(done);
+            }
+            Some(Command::Rejoin) => {
+                self.relinquished = false;
+                for done in self.relinquish_waiters.drain(..) {
+                    let _ = done.send(Err(SelectorError::Cancelled));
+                }
+            }
+            Some(Command::SetPriority(priority)) => self.priority = priority,
+            Some(Command::Shutdown(done)) => self.shutdown = Some(Some(done)),
+            // Every handle was dropped: nobody can steer this selector any more.
+            None => {
+                if self.shutdown.is_none() {
+                    self.shutdown = Some(None);
+                }
+            }
+        }
+    }
+
+    fn standing(&self) -> Standing {
+        if self.relinquished {
+            return Standing::Relinquished;
+        }
+        // A closed health channel means nobody vouches for the node any more.
+        let healthy = self.health.has_changed().is_ok() && *self.health.borrow() == Health::Healthy;
+        if healthy {
+            Standing::Standing
+        } else {
+            Standing::Unhealthy
+        }
+    }
+
+    fn passive_role(&self) -> Role {
+        match self.standing() {
+            Standing::Standing => Role::Slave,
+            Standing::Relinquished | Standing::Unhealthy => Role::Withdrawn,
+        }
+    }
+
+    fn publish_passive_role(&self) {
+        if self.acting.is_none() {
+            let role = self.passive_role();
+            self.role
+                .send_if_modified(|r| std::mem::replace(r, role) != role);
+        }
+    }
+
+    /// A settled decision: publish the role it implies and complete the requests it fulfils.
+    fn settle(&mut self, decision: &Decision) {
+        self.failures = 0;
+        self.publish_passive_role();
+        if *decision == Decision::Idle {
+            self.resolve_relinquish_waiters();
+        }
+    }
+
+    fn resolve_relinquish_waiters(&mut self) {
+        if self.relinquished && self.acting.is_none() {
+            for done in self.relinquish_waiters.drain(..) {
+                let _ = done.send(Ok(()));
+            }
+        }
+    }
+
+    fn promote(&mut self, token: FencingToken) {
+        self.note(format_args!("promoted, token {token}"));
+        self.acting = Some(token);
+        self.role.send_replace(Role::Master { token });
+        // A node that dropped its event receiver still sees the role through the watch.
+        let _ = self.events.send(RoleEvent::Promoted { token });
+    }
+
+    /// Stops acting as master: the role watch stops saying Master first, then the node gets the
+    /// Demoted event, and nothing else happens until it acknowledged.
+    async fn demote(&mut self, reason: DemotionReason) {
+        let Some(token) = self.acting.take() else {
+            self.publish_passive_role();
+            return;
+        };
+        self.note(format_args!("demoted ({reason:?}), token {token}"));
+        self.role.send_replace(self.passive_role());
+        let (ack, stopped) = DemotionAck::new();
+        // If the node dropped the receiver, the event (and with it the ack) is dropped: nobody
+        // is left to stop.
+        let _ = self.events.send(RoleEvent::Demoted { token, reason, ack });
+        stopped.stopped().await;
+    }
+
+    /// Shutdown: demote, then close the session (the server deletes the candidacy with it).
+    async fn finish(&mut self) {
+        self.relinquished = true;
+        self.demote(DemotionReason::Relinquished).await;
+        if let Some(session) = self.session.take() {
+            let _ = timeout(&self.env, CLOSE_TIMEOUT, session.close()).await;
+        }
+        self.role.send_replace(Role::Withdrawn);
+        self.resolve_relinquish_waiters();
+        if let Some(Some(done)) = self.shutdown.take() {
+            let _ = done.send(());
+        }
+    }
+}
