@@ -348,3 +348,39 @@ pub async fn oversized_data<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
     cx.see("state", s.state());
     Ok(())
 }
+
+/// An ephemeral belongs to its session only for its lifetime: anyone may change or delete it.
+pub async fn others_may_write_an_ephemeral<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let owner = cx.session().await?;
+    let other = cx.session().await?;
+    let e = cx.path("e");
+    cx.see("create", owner.create(&e, b"mine", &mode(EPHEMERAL)).await);
+    other.sync(&e).await.map_err(|e| e.to_string())?;
+    cx.see("other sets", other.set_data(&e, b"theirs", None).await);
+    cx.see("other deletes", other.delete(&e, Some(1)).await);
+    cx.see(
+        "owner recreates",
+        owner.create(&e, b"again", &mode(EPHEMERAL)).await,
+    );
+    Ok(())
+}
+
+/// The sequence counter lives in the parent: a recreated parent counts from 0 again.
+pub async fn sequence_restarts_with_a_new_parent<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let s = cx.session().await?;
+    let q = cx.make(&s, "q", PERSISTENT).await?;
+    let prefix = cx.path("q/n-");
+    let (first, _) = s
+        .create(&prefix, b"", &mode(PSEQ))
+        .await
+        .map_err(|e| e.to_string())?;
+    cx.see("first", first.clone());
+    cx.see("delete it", s.delete(&first, None).await);
+    cx.see("delete parent", s.delete(&q, None).await);
+    cx.see(
+        "recreate parent",
+        s.create(&q, b"", &mode(PERSISTENT)).await,
+    );
+    cx.see("first again", s.create(&prefix, b"", &mode(PSEQ)).await);
+    Ok(())
+}

@@ -182,3 +182,35 @@ pub async fn container_never_filled_stays<B: Backend>(cx: &mut Cx<'_, B>) -> Cas
     cx.see("exists", s.exists(&c).await);
     Ok(())
 }
+
+/// The lock recipe the election builds on: ephemeral sequential members, each watching its
+/// predecessor; the predecessor's session ends and the next one is told.
+pub async fn lock_recipe_predecessor_watch<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
+    let first = cx.session().await?;
+    let second = cx.session().await?;
+    let third = cx.session().await?;
+    cx.make(&first, "lock", PERSISTENT).await?;
+    let prefix = cx.path("lock/member-");
+    let mut names = Vec::new();
+    for (label, s) in [("first", &first), ("second", &second), ("third", &third)] {
+        let created = s.create(&prefix, b"", &mode(ESEQ)).await;
+        cx.see(label, created.clone());
+        names.push(created.map_err(|e| e.to_string())?.0);
+    }
+    second.sync(&names[0]).await.map_err(|e| e.to_string())?;
+    let (_, watch) = second
+        .exists_watch(&names[0])
+        .await
+        .map_err(|e| e.to_string())?;
+    let (_, third_watch) = third
+        .exists_watch(&names[1])
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut watch, mut third_watch) = (Pending::new(watch), Pending::new(third_watch));
+    cx.see("first leaves", first.close().await);
+    cx.see("second told", watch.fired(cx.b).await);
+    cx.see("third not told", third_watch.quiet(cx.b).await);
+    second.sync(cx.root()).await.map_err(|e| e.to_string())?;
+    cx.see("members", second.get_children(&cx.path("lock")).await);
+    Ok(())
+}
