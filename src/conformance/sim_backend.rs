@@ -147,8 +147,9 @@ impl Backend for SimBackend {
                 port: ports::ZK_CLIENT,
             });
         }
-        let n = self.clients.lock().map(|c| c.len()).unwrap_or(0);
-        let host = self.world.add_host(&format!("client{}", n + 1), SITE);
+        // Named by the world's host count: unique even when a connect fails.
+        let name = format!("client{}", self.world.host_count() + 1);
+        let host = self.world.add_host(&name, SITE);
         self.world.set_process(host, idle_process());
         self.world.start(host).map_err(|_| ErrorCode::SystemError)?;
         let mut config = ClientConfig::new(addrs).with_session_timeout(options.timeout);
