@@ -50,3 +50,6 @@ pub mod state;
 
 pub use client::{DbCallError, DbClient};
 pub use server::{DbServerConfig, database_process};
+
+#[cfg(test)]
+mod tests;
