@@ -514,3 +514,121 @@ fn a_write_delayed_past_the_hand_over_is_rejected_by_the_fence() {
         .count();
     assert!(late_rejections >= 1, "n1's late write was not fenced off");
 }
+
+#[test]
+fn the_pair_keeps_writing_through_a_database_failover() {
+    let database = DatabaseSpec {
+        mode: DatabaseMode::PrimaryReplica,
+        replica_site: Some("dc2".into()),
+        ..single_db()
+    };
+    let history = run(
+        20,
+        topology(Policy::PreEmptive, database),
+        |pairs| async move {
+            wait_master(&pairs, "n1", 15.0).await;
+            until(10.0).await;
+            let db = pairs.world().host_id("db").unwrap();
+            pairs.world().crash(db, true).unwrap();
+            until(30.0).await;
+            assert_eq!(pairs.world().metric("db.failovers"), 1);
+            pairs
+        },
+    );
+    // The nodes fail over to the replica once it promoted itself (3 s of its clock); the
+    // master may withdraw meanwhile (its probes fail) and come back. Either way writes
+    // resume within a few seconds.
+    let resumed = first_after(&history, secs(10.0), |r| {
+        matches!(
+            r,
+            Record::WriteResult {
+                outcome: WriteOutcome::Accepted,
+                ..
+            }
+        )
+    })
+    .expect("writes resume on the replica");
+    assert!(resumed < secs(18.0), "writes resumed at {resumed:?}");
+    assert_eq!(pairs_master(&history), Some("n1".to_string()));
+}
+
+fn pairs_master(history: &[Entry]) -> Option<String> {
+    splitbrain::pair::current_master(history, PAIR)
+}
+
+#[test]
+fn with_the_run_once_guard_a_new_master_writes_only_after_the_wait_interval() {
+    let database = DatabaseSpec {
+        run_once: Some(RunOnceSpec {
+            update_interval: secs(1.0),
+            wait_interval: secs(3.0),
+        }),
+        ..single_db()
+    };
+    let history = run(
+        21,
+        topology(Policy::PreEmptive, database),
+        |pairs| async move {
+            wait_master(&pairs, "n1", 15.0).await;
+            until(10.0).await;
+            pairs.relinquish("n1").unwrap();
+            until(20.0).await;
+            pairs
+        },
+    );
+    let taken = promoted_at(&history, "n2", secs(10.0)).unwrap();
+    let first_write = first_after(&history, taken, |r| {
+        matches!(r, Record::WriteResult { node, outcome: WriteOutcome::Accepted, .. } if node == "n2")
+    })
+    .expect("n2 writes eventually");
+    // n1 refreshed its row at most an update interval before it stopped; the row is n2's
+    // once it is older than the wait interval by the database's clock.
+    let waited = first_write - taken;
+    assert!(
+        waited >= secs(2.0) && waited <= secs(4.5),
+        "n2 first wrote {waited:?} after its promotion"
+    );
+    // n1's own writes were all accepted: it held the row.
+    assert!(!history.iter().any(|e| matches!(&e.record,
+        Record::WriteResult { node, outcome: WriteOutcome::RejectedNotOwner { .. }, .. } if node == "n1")));
+}
+
+#[test]
+fn a_restarted_node_still_obeys_its_relinquish() {
+    let history = run(
+        22,
+        topology(Policy::PreEmptive, single_db()),
+        |pairs| async move {
+            wait_master(&pairs, "n1", 15.0).await;
+            pairs.relinquish("n1").unwrap();
+            wait_master(&pairs, "n2", 2.0).await;
+            let n1 = pairs.node_host("n1").unwrap();
+            pairs.world().restart(n1).unwrap();
+            until(20.0).await;
+            assert_eq!(pairs.current_master(PAIR).as_deref(), Some("n2"));
+            pairs.rejoin("n1").unwrap();
+            until(30.0).await;
+            pairs
+        },
+    );
+    let back = promoted_at(&history, "n1", secs(20.0)).expect("n1 pre-empts after rejoining");
+    assert!(back < secs(22.0));
+    assert_eq!(promotions(&history).len(), 3);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_history() {
+    let scenario = |pairs: PairWorld| async move {
+        wait_master(&pairs, "n1", 15.0).await;
+        let n1 = pairs.node_host("n1").unwrap();
+        pairs.world().pause(n1).unwrap();
+        until(15.0).await;
+        pairs.world().resume(n1).unwrap();
+        until(20.0).await;
+        pairs
+    };
+    let a = run(30, topology(Policy::PreEmptive, single_db()), scenario);
+    let b = run(30, topology(Policy::PreEmptive, single_db()), scenario);
+    assert!(a.len() > 100);
+    assert_eq!(a, b);
+}

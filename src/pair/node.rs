@@ -20,8 +20,8 @@ use crate::sim::world::{HostCtx, ProcessFn};
 use crate::zk::client::{ClientConfig, SimZkClient};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
@@ -155,11 +155,16 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
     }
 
     let acting = Arc::new(AtomicBool::new(false));
+    let candidacy = CandidacyLog {
+        ctx: ctx.clone(),
+        config: config.clone(),
+        standing: Arc::default(),
+    };
     ctx.env
         .spawn(lease.clone().keep_renewed(ctx.clone(), selector.role()));
     ctx.env.spawn(follow_role(
         ctx.clone(),
-        config.clone(),
+        candidacy.clone(),
         selector.role(),
         acting.clone(),
     ));
@@ -184,6 +189,7 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
     while let Some(event) = events.recv().await {
         match event {
             RoleEvent::Promoted { token } => {
+                candidacy.observe(true);
                 ctx.world.record(Record::Promoted {
                     pair: config.pair.clone(),
                     node: config.name.clone(),
@@ -224,26 +230,41 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
     }
 }
 
+/// Records the node's candidacy when it changes. Shared by the role follower and the event
+/// loop, so a node promoted straight out of a withdrawal records that it stands before it
+/// records the promotion.
+#[derive(Clone)]
+struct CandidacyLog {
+    ctx: HostCtx,
+    config: Arc<NodeConfig>,
+    standing: Arc<Mutex<Option<bool>>>,
+}
+
+impl CandidacyLog {
+    fn observe(&self, standing: bool) {
+        let mut last = self.standing.lock().expect("candidacy lock");
+        if *last != Some(standing) {
+            *last = Some(standing);
+            self.ctx.world.record(Record::Candidacy {
+                pair: self.config.pair.clone(),
+                node: self.config.name.clone(),
+                standing,
+            });
+        }
+    }
+}
+
 /// Records the node's candidacy and announces its passive roles as the selector publishes
 /// them ("master" is announced by the event loop, once the node acts on the promotion).
 async fn follow_role(
     ctx: HostCtx,
-    config: Arc<NodeConfig>,
+    candidacy: CandidacyLog,
     mut role: watch::Receiver<Role>,
     acting: Arc<AtomicBool>,
 ) {
-    let mut standing = None;
     loop {
         let current = *role.borrow_and_update();
-        let now_standing = current != Role::Withdrawn;
-        if standing != Some(now_standing) {
-            standing = Some(now_standing);
-            ctx.world.record(Record::Candidacy {
-                pair: config.pair.clone(),
-                node: config.name.clone(),
-                standing: now_standing,
-            });
-        }
+        candidacy.observe(current != Role::Withdrawn);
         if !acting.load(Ordering::SeqCst) && !current.is_master() {
             announce(&ctx, current);
         }
