@@ -192,12 +192,20 @@ fn the_preferred_node_becomes_master_and_writes() {
             pairs
         },
     );
+    // n2 may claim first, before n1's candidacy exists; n1 then pre-empts it at once.
     let promoted = promotions(&history);
-    assert_eq!(promoted.len(), 1, "{promoted:?}");
-    assert_eq!(promoted[0].1, "n1");
+    assert_eq!(
+        promoted.last().map(|p| p.1.as_str()),
+        Some("n1"),
+        "{promoted:?}"
+    );
+    assert!(
+        promoted.len() <= 2 && promoted[0].0 < secs(2.0),
+        "{promoted:?}"
+    );
     let writes = accepted(&history);
     assert!(writes.get("n1").copied().unwrap_or(0) > 50, "{writes:?}");
-    assert_eq!(writes.get("n2"), None);
+    assert!(writes.get("n2").copied().unwrap_or(0) < 5, "{writes:?}");
 }
 
 #[test]
@@ -300,7 +308,12 @@ fn relinquish_hands_over_after_the_master_stopped() {
     assert!(last_attempt(&history, "n1", Duration::MAX).unwrap() < stopped);
     assert!(history.iter().any(|e| e.at >= at
         && matches!(&e.record, Record::Candidacy { node, standing: false, .. } if node == "n1")));
-    assert_eq!(promotions(&history).len(), 2);
+    let after: Vec<_> = promotions(&history)
+        .into_iter()
+        .filter(|p| p.0 >= at)
+        .map(|p| p.1)
+        .collect();
+    assert_eq!(after, ["n2"]);
 }
 
 #[test]
@@ -581,11 +594,12 @@ fn with_the_run_once_guard_a_new_master_writes_only_after_the_wait_interval() {
         matches!(r, Record::WriteResult { node, outcome: WriteOutcome::Accepted, .. } if node == "n2")
     })
     .expect("n2 writes eventually");
-    // n1 refreshed its row at most an update interval before it stopped; the row is n2's
-    // once it is older than the wait interval by the database's clock.
+    // n1 refreshed its row at most an update interval (and a write period) before it
+    // stopped; the row is n2's once it is older than the wait interval by the database's
+    // clock, and n2 retries every write period.
     let waited = first_write - taken;
     assert!(
-        waited >= secs(2.0) && waited <= secs(4.5),
+        waited >= secs(3.0 - 1.1 - 0.2) && waited <= secs(3.0 + 0.3),
         "n2 first wrote {waited:?} after its promotion"
     );
     // n1's own writes were all accepted: it held the row.
@@ -600,6 +614,7 @@ fn a_restarted_node_still_obeys_its_relinquish() {
         topology(Policy::PreEmptive, single_db()),
         |pairs| async move {
             wait_master(&pairs, "n1", 15.0).await;
+            until(5.0).await;
             pairs.relinquish("n1").unwrap();
             wait_master(&pairs, "n2", 2.0).await;
             let n1 = pairs.node_host("n1").unwrap();
@@ -613,7 +628,12 @@ fn a_restarted_node_still_obeys_its_relinquish() {
     );
     let back = promoted_at(&history, "n1", secs(20.0)).expect("n1 pre-empts after rejoining");
     assert!(back < secs(22.0));
-    assert_eq!(promotions(&history).len(), 3);
+    let after: Vec<_> = promotions(&history)
+        .into_iter()
+        .filter(|p| p.0 >= secs(5.0))
+        .map(|p| p.1)
+        .collect();
+    assert_eq!(after, ["n2", "n1"], "n1 stood again only after rejoining");
 }
 
 #[test]
@@ -630,5 +650,31 @@ fn the_same_seed_gives_the_same_history() {
     let a = run(30, topology(Policy::PreEmptive, single_db()), scenario);
     let b = run(30, topology(Policy::PreEmptive, single_db()), scenario);
     assert!(a.len() > 100);
-    assert_eq!(a, b);
+    if let Some(i) = (0..a.len().min(b.len())).find(|&i| a[i] != b[i]) {
+        panic!("histories diverge at entry {i}: {:?} vs {:?}", a[i], b[i]);
+    }
+    assert_eq!(a.len(), b.len());
+}
+
+#[test]
+fn multi_master_nodes_write_to_their_local_member_and_stay_fenced() {
+    let database = DatabaseSpec {
+        mode: DatabaseMode::MultiMaster,
+        replica_site: Some("dc2".into()),
+        ..single_db()
+    };
+    let history = run(
+        23,
+        topology(Policy::PreEmptive, database),
+        |pairs| async move {
+            wait_master(&pairs, "n1", 15.0).await;
+            until(10.0).await;
+            pairs.relinquish("n1").unwrap();
+            until(20.0).await;
+            pairs
+        },
+    );
+    let writes = accepted(&history);
+    assert!(writes.get("n1").copied().unwrap_or(0) > 50, "{writes:?}");
+    assert!(writes.get("n2").copied().unwrap_or(0) > 50, "{writes:?}");
 }

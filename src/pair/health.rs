@@ -1,13 +1,14 @@
 //! The node's health check: it probes its database and its bus and feeds the selector's
 //! health gate, so an unhealthy node withdraws its candidacy (and a master is demoted).
 
-use super::control::{HealthLink, NodeControl};
+use super::control::HealthLink;
 use crate::db::DbClient;
 use crate::db::proto::{DbRequest, DbResponse};
 use crate::election::Health;
 use crate::env::Environment;
 use crate::sim::history::Record;
 use crate::sim::world::HostCtx;
+use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -20,7 +21,8 @@ pub struct HealthCheck {
     pair: String,
     node: String,
     db: DbClient,
-    control: watch::Receiver<NodeControl>,
+    /// Links the scenario broke, fed by the node's control task.
+    links: watch::Receiver<BTreeSet<HealthLink>>,
     period: Duration,
     db_failures: u32,
     last: Option<Health>,
@@ -32,7 +34,7 @@ impl HealthCheck {
         pair: &str,
         node: &str,
         db: DbClient,
-        control: watch::Receiver<NodeControl>,
+        links: watch::Receiver<BTreeSet<HealthLink>>,
         period: Duration,
     ) -> Self {
         HealthCheck {
@@ -40,7 +42,7 @@ impl HealthCheck {
             pair: pair.to_string(),
             node: node.to_string(),
             db,
-            control,
+            links,
             period,
             db_failures: 0,
             last: None,
@@ -49,7 +51,7 @@ impl HealthCheck {
 
     /// Probes once; records the verdict when it changed.
     pub async fn evaluate(&mut self) -> Health {
-        let broken = self.control.borrow_and_update().broken.clone();
+        let broken = self.links.borrow_and_update().clone();
         let db_ok = !broken.contains(&HealthLink::Database)
             && matches!(
                 self.db.call(DbRequest::Ping).await,
@@ -83,7 +85,7 @@ impl HealthCheck {
             let next = self.ctx.env.now() + self.period;
             tokio::select! {
                 biased;
-                changed = self.control.changed() => if changed.is_err() { return },
+                changed = self.links.changed() => if changed.is_err() { return },
                 () = self.ctx.env.sleep_until(next) => {}
             }
             let verdict = self.evaluate().await;

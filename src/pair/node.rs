@@ -3,7 +3,7 @@
 //! [`super::worker`]), feeds the selector its health, obeys its control channel, and records
 //! what it does for the checkers.
 
-use super::control::{ControlHandle, NodeControl};
+use super::control::{ControlHandle, HealthLink, NodeControl};
 use super::health::HealthCheck;
 use super::lease::SessionLease;
 use super::worker::Workload;
@@ -18,6 +18,7 @@ use crate::sim::net::HostId;
 use crate::sim::topology::RunOnceSpec;
 use crate::sim::world::{HostCtx, ProcessFn};
 use crate::zk::client::{ClientConfig, SimZkClient};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,12 +100,16 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
     let desired = control.current();
     let db = DbClient::start(&ctx, config.databases.clone(), config.db_timeout);
 
+    // Each watch channel has one waiting task at most: tokio's watch spreads waiters over
+    // slots chosen by a thread-local random number that no simulation seed resets, so two
+    // waiters on one channel wake in an order that differs from run to run.
+    let (links_tx, links) = watch::channel(desired.broken.clone());
     let mut check = HealthCheck::new(
         ctx.clone(),
         &config.pair,
         &config.name,
         db.clone(),
-        control.subscribe(),
+        links,
         config.health_period,
     );
     let (health_tx, health) = watch::channel(check.evaluate().await);
@@ -160,19 +165,19 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         config: config.clone(),
         standing: Arc::default(),
     };
-    ctx.env
-        .spawn(lease.clone().keep_renewed(ctx.clone(), selector.role()));
     ctx.env.spawn(follow_role(
         ctx.clone(),
         candidacy.clone(),
         selector.role(),
         acting.clone(),
+        lease.clone(),
     ));
     ctx.env.spawn(apply_controls(
         ctx.clone(),
         selector.clone(),
         control.subscribe(),
         desired,
+        links_tx,
     ));
 
     let workload = Workload {
@@ -254,22 +259,43 @@ impl CandidacyLog {
     }
 }
 
-/// Records the node's candidacy and announces its passive roles as the selector publishes
-/// them ("master" is announced by the event loop, once the node acts on the promotion).
+/// Follows the selector's role: records the node's candidacy, announces its passive roles
+/// ("master" is announced by the event loop, once the node acts on the promotion), and while
+/// the node is master renews its session lease every renewal period (each renewal in a task
+/// of its own, so a slow round trip does not hold up the next change of role).
 async fn follow_role(
     ctx: HostCtx,
     candidacy: CandidacyLog,
     mut role: watch::Receiver<Role>,
     acting: Arc<AtomicBool>,
+    lease: SessionLease,
 ) {
+    let mut next_renewal: Option<Duration> = None;
     loop {
         let current = *role.borrow_and_update();
         candidacy.observe(current != Role::Withdrawn);
         if !acting.load(Ordering::SeqCst) && !current.is_master() {
             announce(&ctx, current);
         }
-        if role.changed().await.is_err() {
-            return;
+        if !current.is_master() {
+            next_renewal = None;
+        } else if next_renewal.is_none_or(|at| ctx.env.now() >= at) {
+            let (lease_, ctx_) = (lease.clone(), ctx.clone());
+            ctx.env.spawn(async move {
+                lease_.renew(&ctx_).await;
+            });
+            next_renewal = Some(ctx.env.now() + lease.renew_period());
+        }
+        let renewal = async {
+            match next_renewal {
+                Some(at) => ctx.env.sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            changed = role.changed() => if changed.is_err() { return },
+            () = renewal => {}
         }
     }
 }
@@ -282,6 +308,7 @@ async fn apply_controls(
     selector: ZkSelector,
     mut control: watch::Receiver<NodeControl>,
     mut applied: NodeControl,
+    links: watch::Sender<BTreeSet<HealthLink>>,
 ) {
     type Pending<'a> = Pin<Box<dyn Future<Output = Result<(), SelectorError>> + Send + 'a>>;
     let mut relinquishing: Option<Pending<'_>> = None;
@@ -307,6 +334,11 @@ async fn apply_controls(
             continue;
         }
         let wanted = control.borrow_and_update().clone();
+        links.send_if_modified(|current| {
+            let changed = *current != wanted.broken;
+            current.clone_from(&wanted.broken);
+            changed
+        });
         if wanted.priority != applied.priority {
             let _ = selector.set_priority(Priority(wanted.priority));
         }
