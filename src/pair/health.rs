@@ -12,10 +12,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Consecutive failed database probes before the node counts as unhealthy: one slow answer
-/// (a write queue, a retransmission) does not make a master step down.
-const DB_FAILURES_TO_UNHEALTHY: u32 = 2;
-
 pub struct HealthCheck {
     ctx: HostCtx,
     pair: String,
@@ -24,7 +20,10 @@ pub struct HealthCheck {
     /// Links the scenario broke, fed by the node's control task.
     links: watch::Receiver<BTreeSet<HealthLink>>,
     period: Duration,
-    db_failures: u32,
+    /// How long the database may fail every probe before the node counts as unhealthy.
+    db_grace: Duration,
+    /// Since when (node clock) every probe failed.
+    db_failing_since: Option<Duration>,
     last: Option<Health>,
 }
 
@@ -36,6 +35,7 @@ impl HealthCheck {
         db: DbClient,
         links: watch::Receiver<BTreeSet<HealthLink>>,
         period: Duration,
+        db_grace: Duration,
     ) -> Self {
         HealthCheck {
             ctx,
@@ -44,7 +44,8 @@ impl HealthCheck {
             db,
             links,
             period,
-            db_failures: 0,
+            db_grace,
+            db_failing_since: None,
             last: None,
         }
     }
@@ -57,11 +58,21 @@ impl HealthCheck {
                 self.db.call(DbRequest::Ping).await,
                 Ok(DbResponse::Pong { acting: true, .. })
             );
-        self.db_failures = if db_ok { 0 } else { self.db_failures + 1 };
-        // A broken switch counts at once; a failing probe only after a few in a row.
+        let now = self.ctx.env.now();
+        self.db_failing_since = if db_ok {
+            None
+        } else {
+            self.db_failing_since.or(Some(now))
+        };
+        // A switch the scenario broke counts at once. A failing database only after a grace
+        // period: a slow answer, or the database's own failover (its replica takes over after
+        // a few seconds), must not make the master step down.
+        let db_down = self
+            .db_failing_since
+            .is_some_and(|since| now.saturating_sub(since) >= self.db_grace);
         let healthy = !broken.contains(&HealthLink::Bus)
             && !broken.contains(&HealthLink::Database)
-            && self.db_failures < DB_FAILURES_TO_UNHEALTHY;
+            && !db_down;
         let health = if healthy {
             Health::Healthy
         } else {

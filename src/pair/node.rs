@@ -45,6 +45,9 @@ pub struct NodeConfig {
     /// The master writes this often (its own clock).
     pub write_period: Duration,
     pub health_period: Duration,
+    /// How long the database may fail every health probe before the node counts as
+    /// unhealthy (longer than the database's own failover, so that does not move the master).
+    pub db_unhealthy_after: Duration,
     pub db_timeout: Duration,
 }
 
@@ -68,6 +71,7 @@ impl NodeConfig {
             run_once: None,
             write_period: Duration::from_millis(100),
             health_period: Duration::from_secs(1),
+            db_unhealthy_after: Duration::from_secs(5),
             db_timeout: Duration::from_secs(1),
         }
     }
@@ -111,6 +115,7 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         db.clone(),
         links,
         config.health_period,
+        config.db_unhealthy_after,
     );
     let (health_tx, health) = watch::channel(check.evaluate().await);
     ctx.env.spawn(check.run(health_tx));
