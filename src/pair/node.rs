@@ -9,8 +9,8 @@ use super::lease::SessionLease;
 use super::worker::Workload;
 use crate::db::DbClient;
 use crate::election::{
-    DigestCredentials, MasterSelector, Policy, Priority, Role, RoleEvent, SelectorConfig,
-    SelectorError, ZkSelector, zk_selector,
+    DigestCredentials, FencingToken, MasterSelector, Policy, Priority, Role, RoleEvent,
+    SelectorConfig, SelectorError, ZkSelector, zk_selector,
 };
 use crate::env::Environment;
 use crate::sim::history::Record;
@@ -185,6 +185,24 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         links_tx,
     ));
 
+    let on_acting = {
+        let (ctx, config, candidacy, acting) = (
+            ctx.clone(),
+            config.clone(),
+            candidacy.clone(),
+            acting.clone(),
+        );
+        move |token: FencingToken| {
+            candidacy.observe(true);
+            ctx.world.record(Record::Promoted {
+                pair: config.pair.clone(),
+                node: config.name.clone(),
+                token: token.value(),
+            });
+            acting.store(true, Ordering::SeqCst);
+            announce(&ctx, Role::Master { token });
+        }
+    };
     let workload = Workload {
         ctx: ctx.clone(),
         pair: config.pair.clone(),
@@ -194,40 +212,38 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         role: selector.role(),
         period: config.write_period,
         run_once: config.run_once,
+        on_acting: Arc::new(on_acting),
     };
-    let mut worker: Option<(watch::Sender<bool>, oneshot::Receiver<()>)> = None;
+    let mut worker: Option<(watch::Sender<bool>, oneshot::Receiver<bool>)> = None;
     while let Some(event) = events.recv().await {
         match event {
             RoleEvent::Promoted { token } => {
-                candidacy.observe(true);
-                ctx.world.record(Record::Promoted {
-                    pair: config.pair.clone(),
-                    node: config.name.clone(),
-                    token: token.value(),
-                });
-                acting.store(true, Ordering::SeqCst);
-                announce(&ctx, Role::Master { token });
+                // The workload fences the database first and records the promotion then.
                 let (stop, stopped) = watch::channel(false);
-                let (done, finished) = oneshot::channel::<()>();
+                let (done, finished) = oneshot::channel::<bool>();
                 let work = workload.clone();
                 ctx.env.spawn(async move {
-                    work.run(token, stopped).await;
-                    drop(done);
+                    let _ = done.send(work.run(token, stopped).await);
                 });
                 worker = Some((stop, finished));
             }
             RoleEvent::Demoted { token, reason, ack } => {
                 ctx.trace("node", format_args!("demoted ({reason:?})"));
-                // Stop the work and let the write in flight finish or time out first.
+                // Stop the work and let the request in flight finish or time out first.
+                let mut acted = false;
                 if let Some((stop, finished)) = worker.take() {
                     stop.send_replace(true);
-                    let _ = finished.await;
+                    // A worker that died without answering (it cannot, short of a panic)
+                    // counts as having acted: the demotion is then recorded.
+                    acted = finished.await.unwrap_or(true);
                 }
-                ctx.world.record(Record::Demoted {
-                    pair: config.pair.clone(),
-                    node: config.name.clone(),
-                    token: token.value(),
-                });
+                if acted {
+                    ctx.world.record(Record::Demoted {
+                        pair: config.pair.clone(),
+                        node: config.name.clone(),
+                        token: token.value(),
+                    });
+                }
                 acting.store(false, Ordering::SeqCst);
                 let role = *selector.role().borrow();
                 if !role.is_master() {
