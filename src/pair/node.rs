@@ -256,9 +256,9 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
     }
 }
 
-/// Records the node's candidacy when it changes. Shared by the role follower and the event
-/// loop, so a node promoted straight out of a withdrawal records that it stands before it
-/// records the promotion.
+/// Records the node's candidacy when it changes. Shared by the role follower and the start of
+/// the master's work, so a node promoted straight out of a withdrawal records that it stands
+/// before it records the promotion.
 #[derive(Clone)]
 struct CandidacyLog {
     ctx: HostCtx,
