@@ -749,3 +749,40 @@ fn random_faults_never_let_a_superseded_master_write() {
         });
     }
 }
+
+#[test]
+fn a_clock_step_on_the_database_host_hands_the_run_once_row_over_early() {
+    let database = DatabaseSpec {
+        run_once: Some(RunOnceSpec {
+            update_interval: secs(1.0),
+            wait_interval: secs(30.0),
+        }),
+        ..single_db()
+    };
+    let history = run(
+        24,
+        topology(Policy::PreEmptive, database),
+        |pairs| async move {
+            wait_master(&pairs, "n1", 15.0).await;
+            until(10.0).await;
+            pairs.relinquish("n1").unwrap();
+            until(15.0).await;
+            // n2 is master but its writes wait for the row (30 s by the database's clock)...
+            let db = pairs.world().host_id("db").unwrap();
+            pairs.world().clock_jump(db, 60_000, false).unwrap();
+            until(20.0).await;
+            pairs
+        },
+    );
+    let taken = promoted_at(&history, "n2", secs(10.0)).unwrap();
+    assert!(taken < secs(11.0));
+    let first_write = first_after(&history, taken, |r| {
+        matches!(r, Record::WriteResult { node, outcome: WriteOutcome::Accepted, .. } if node == "n2")
+    })
+    .expect("n2 writes once the row is old by the database's clock");
+    // ...until the step: then at its next try.
+    assert!(
+        first_write >= secs(15.0) && first_write < secs(15.3),
+        "n2 first wrote at {first_write:?}"
+    );
+}
