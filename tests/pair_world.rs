@@ -700,53 +700,76 @@ fn multi_master_nodes_write_to_their_local_member_and_stay_fenced() {
     assert!(writes.get("n2").copied().unwrap_or(0) > 50, "{writes:?}");
 }
 
-/// Random faults on nodes, servers and links (crash, start, pause, resume, cuts, latency on
-/// the database link): whatever happens, no stale write is accepted and no node writes under
-/// a grant older than one made to the other node (all checked by `run`). Both client models.
-/// (Swept over 300 seeds of each model while writing this; 30 here keep the suite fast.)
+/// Random faults on nodes, servers and links for a minute: crash, start, pause, resume, cuts
+/// and latency on the database link, drawn from the seed.
+async fn random_faults(pairs: PairWorld) -> PairWorld {
+    use madsim::rand::Rng;
+    let world = pairs.world().clone();
+    let hosts = ["n1", "n2", "zk1", "zk2", "zk3"];
+    let draw = |n: usize| madsim::rand::thread_rng().gen_range(0..n);
+    let mut t = 5.0;
+    while t < 60.0 {
+        t += madsim::rand::thread_rng().gen_range(1.0..6.0);
+        until(t).await;
+        let host = world.host_id(hosts[draw(hosts.len())]).unwrap();
+        let db = world.host_id("db").unwrap();
+        // Faults that cannot apply now (resume a running host, ...) are skipped.
+        let _ = match draw(7) {
+            0 => world.crash(host, false),
+            1 => world.start(host),
+            2 => world.pause(host),
+            3 => world.resume(host),
+            4 => {
+                let other = ["db", "zk1", "zk2", "zk3", "n1", "n2"][draw(6)];
+                world.partition(&[host], &[world.host_id(other).unwrap()]);
+                Ok(())
+            }
+            5 => {
+                let extra = madsim::rand::thread_rng().gen_range(0.0..3.0);
+                world.set_extra_latency(&[host], &[db], secs(extra));
+                Ok(())
+            }
+            _ => {
+                world.heal();
+                Ok(())
+            }
+        };
+    }
+    pairs
+}
+
+fn random_topology(seed: u64) -> Topology {
+    let mut topology = topology(Policy::PreEmptive, single_db());
+    if seed % 2 == 1 {
+        topology.client_model = ClientModel::Java;
+    }
+    topology
+}
+
+/// Whatever the random faults do, no stale write is accepted and no node writes under a grant
+/// older than one made to the other node (all checked by `run`). Both client models. (Swept
+/// over 300 seeds of each model while writing this; 30 here keep the suite fast.)
 #[test]
 fn random_faults_never_let_a_superseded_master_write() {
-    use madsim::rand::Rng;
     for seed in 100..130 {
-        let mut topology = topology(Policy::PreEmptive, single_db());
-        if seed % 2 == 1 {
-            topology.client_model = ClientModel::Java;
+        run(seed, random_topology(seed), random_faults);
+    }
+}
+
+/// Replay within one process, under faults: the node code keeps at most one waiter per watch
+/// channel, whose wake order is otherwise drawn from a thread-local RNG.
+#[test]
+fn random_faults_replay_identically_within_a_process() {
+    for seed in [101, 102] {
+        let a = run(seed, random_topology(seed), random_faults);
+        let b = run(seed, random_topology(seed), random_faults);
+        if let Some(i) = (0..a.len().min(b.len())).find(|&i| a[i] != b[i]) {
+            panic!(
+                "seed {seed}: histories diverge at entry {i}: {:?} vs {:?}",
+                a[i], b[i]
+            );
         }
-        run(seed, topology, |pairs| async move {
-            let world = pairs.world().clone();
-            let hosts = ["n1", "n2", "zk1", "zk2", "zk3"];
-            let mut t = 5.0;
-            while t < 60.0 {
-                t += madsim::rand::thread_rng().gen_range(1.0..6.0);
-                until(t).await;
-                let pick = madsim::rand::thread_rng().gen_range(0..hosts.len());
-                let host = world.host_id(hosts[pick]).unwrap();
-                // Faults that cannot apply now (resume a running host, ...) are skipped.
-                let _ = match madsim::rand::thread_rng().gen_range(0..7) {
-                    6 => {
-                        let db = world.host_id("db").unwrap();
-                        let extra = madsim::rand::thread_rng().gen_range(0.0..3.0);
-                        world.set_extra_latency(&[host], &[db], secs(extra));
-                        Ok(())
-                    }
-                    0 => world.crash(host, false),
-                    1 => world.start(host),
-                    2 => world.pause(host),
-                    3 => world.resume(host),
-                    4 => {
-                        let other = ["db", "zk1", "zk2", "zk3", "n1", "n2"]
-                            [madsim::rand::thread_rng().gen_range(0..6)];
-                        world.partition(&[host], &[world.host_id(other).unwrap()]);
-                        Ok(())
-                    }
-                    _ => {
-                        world.heal();
-                        Ok(())
-                    }
-                };
-            }
-            pairs
-        });
+        assert_eq!(a.len(), b.len());
     }
 }
 
