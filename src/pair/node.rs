@@ -6,7 +6,7 @@
 use super::control::{ControlHandle, HealthLink, NodeControl};
 use super::health::HealthCheck;
 use super::lease::SessionLease;
-use super::worker::Workload;
+use super::worker::{Workload, WriteIds};
 use crate::db::DbClient;
 use crate::election::{
     DigestCredentials, FencingToken, MasterSelector, Policy, Priority, Role, RoleEvent,
@@ -212,6 +212,7 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         role: selector.role(),
         period: config.write_period,
         run_once: config.run_once,
+        write_ids: WriteIds::new(ctx.incarnation),
         on_acting: Arc::new(on_acting),
     };
     let mut worker: Option<(watch::Sender<bool>, oneshot::Receiver<bool>)> = None;

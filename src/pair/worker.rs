@@ -11,13 +11,30 @@ use crate::sim::history::{Record, WriteOutcome};
 use crate::sim::topology::RunOnceSpec;
 use crate::sim::world::HostCtx;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The node's durable write counter: write numbers are unique per node across restarts.
-#[derive(Debug, Default)]
-pub struct WriteCounter {
-    pub next: u64,
+/// Numbers the node's writes: unique per node across restarts and wipes, since the
+/// incarnation (bumped by the world at every start) is the high half.
+#[derive(Clone, Debug)]
+pub struct WriteIds {
+    incarnation: u64,
+    issued: Arc<AtomicU64>,
+}
+
+impl WriteIds {
+    pub fn new(incarnation: u64) -> Self {
+        WriteIds {
+            incarnation,
+            issued: Arc::default(),
+        }
+    }
+
+    fn next(&self) -> u64 {
+        let n = self.issued.fetch_add(1, Ordering::Relaxed) + 1;
+        (self.incarnation << 32) | (n & 0xffff_ffff)
+    }
 }
 
 /// How soon a new master tries its fence again.
@@ -37,6 +54,7 @@ pub struct Workload {
     pub role: watch::Receiver<Role>,
     pub period: Duration,
     pub run_once: Option<RunOnceSpec>,
+    pub write_ids: WriteIds,
     /// Records the promotion and announces the role, once the fence is up.
     pub on_acting: OnActing,
 }
@@ -166,12 +184,7 @@ impl Workload {
     }
 
     async fn write(&self, token: FencingToken) {
-        let write = {
-            let counter = self.ctx.disk::<WriteCounter>();
-            let mut counter = counter.lock().expect("write counter lock");
-            counter.next += 1;
-            counter.next
-        };
+        let write = self.write_ids.next();
         self.ctx.world.record(Record::WriteAttempt {
             pair: self.pair.clone(),
             node: self.node.clone(),
