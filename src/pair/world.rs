@@ -351,18 +351,12 @@ impl PairWorld {
         self.control_change(node, format_args!("rejoin"), |c| c.relinquished = false)
     }
 
-    /// Records the change at once (the checkers rank by it); the node applies it when it
-    /// runs.
+    /// The node applies it when it runs (at once, or at its next start). The history record
+    /// of the change is the caller's (the scenario runner records it with the step).
     pub fn set_priority(&self, node: &str, priority: u32) -> Result<(), ControlError> {
         self.control_change(node, format_args!("priority {priority}"), |c| {
             c.priority = priority
-        })?;
-        self.world.record(Record::PriorityChanged {
-            pair: self.nodes[node].pair.clone(),
-            node: node.to_string(),
-            priority,
-        });
-        Ok(())
+        })
     }
 
     /// The node's health check fails on `link` until healed (across restarts too: the link is
