@@ -251,3 +251,57 @@ pub fn run_suite(cases: &[CaseInfo]) -> Report {
         real_time,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(model: Vec<Observed>, real: Observed) -> Outcome {
+        Outcome {
+            case: CASES[0],
+            model,
+            real,
+        }
+    }
+
+    fn lines(text: &[&str]) -> Observed {
+        Ok(text.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn every_seed_must_match_the_real_ensemble() {
+        let same = outcome(vec![lines(&["a: 1"]), lines(&["a: 1"])], lines(&["a: 1"]));
+        assert_eq!(same.verdict(), Verdict::Same);
+
+        let one_seed_off = outcome(vec![lines(&["a: 1"]), lines(&["a: 2"])], lines(&["a: 1"]));
+        let Verdict::Differ(text) = one_seed_off.verdict() else {
+            panic!("a differing seed must fail the case")
+        };
+        assert!(
+            text.contains("seed 0x1") && text.contains("model: a: 2"),
+            "{text}"
+        );
+
+        let real_failed = outcome(vec![lines(&["a: 1"])], Err("no ensemble".into()));
+        let Verdict::Differ(text) = real_failed.verdict() else {
+            panic!("a case the real ensemble could not run fails")
+        };
+        assert!(
+            text.contains("real could not run it: no ensemble"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_registry_names_each_case_once() {
+        let mut names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before, "duplicate case names");
+        assert!(
+            before >= 60,
+            "the suite promises at least 60 cases, has {before}"
+        );
+    }
+}
