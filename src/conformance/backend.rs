@@ -79,6 +79,13 @@ pub trait Backend {
     /// Starts a killed server again and waits (bounded) until it serves.
     async fn restart(&self, server: usize) -> CaseResult;
 
+    /// Starts several killed servers together and waits (bounded) until every running server
+    /// serves (one killed server alone may not make a quorum).
+    async fn restart_all(&self, servers: &[usize]) -> CaseResult;
+
+    /// Deletes a killed server's data (snapshots, logs, epochs), as after a disk loss.
+    async fn wipe(&self, server: usize) -> CaseResult;
+
     /// SIGSTOP: the server keeps its connections and answers nothing.
     async fn pause(&self, server: usize) -> CaseResult;
 
@@ -111,15 +118,20 @@ pub trait Backend {
 /// The states a session went through, in order, as a background task saw them.
 #[derive(Clone, Debug, Default)]
 pub struct StateLog {
+    /// The state when following began (not part of the log).
+    initial: Option<SessionState>,
     states: Arc<Mutex<Vec<SessionState>>>,
 }
 
 impl StateLog {
     /// Starts following `session`'s later state changes.
     pub fn follow<B: Backend>(backend: &B, session: &B::Session) -> StateLog {
-        let log = StateLog::default();
-        let states = log.states.clone();
         let mut watcher = session.state_watcher();
+        let log = StateLog {
+            initial: Some(*watcher.borrow_and_update()),
+            states: Arc::default(),
+        };
+        let states = log.states.clone();
         backend.spawn(async move {
             while watcher.changed().await.is_ok() {
                 let state = *watcher.borrow_and_update();
@@ -136,5 +148,23 @@ impl StateLog {
 
     pub fn snapshot(&self) -> Vec<SessionState> {
         self.states.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The states so far, once the follower has caught up with the session's current state
+    /// (it runs as its own task, so it may lag a step behind the case; bounded wait).
+    pub async fn caught_up<B: Backend>(
+        &self,
+        backend: &B,
+        session: &B::Session,
+    ) -> Vec<SessionState> {
+        for _ in 0..100 {
+            let states = self.snapshot();
+            let latest = states.last().copied().or(self.initial);
+            if latest == Some(session.state()) {
+                return states;
+            }
+            backend.sleep(Duration::from_millis(10)).await;
+        }
+        self.snapshot()
     }
 }

@@ -156,6 +156,18 @@ impl Backend for RealBackend {
             .map_err(|e| e.to_string())
     }
 
+    async fn restart_all(&self, servers: &[usize]) -> CaseResult {
+        let mut ensemble = self.ensemble()?;
+        for server in servers {
+            ensemble.restart(*server).map_err(|e| e.to_string())?;
+        }
+        blocking(|| ensemble.wait_until_all_serving(SETTLE_BOUND)).map_err(|e| e.to_string())
+    }
+
+    async fn wipe(&self, server: usize) -> CaseResult {
+        self.ensemble()?.wipe(server).map_err(|e| e.to_string())
+    }
+
     async fn pause(&self, server: usize) -> CaseResult {
         self.ensemble()?.stop(server).map_err(|e| e.to_string())
     }

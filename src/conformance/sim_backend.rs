@@ -193,6 +193,24 @@ impl Backend for SimBackend {
         .await
     }
 
+    async fn restart_all(&self, servers: &[usize]) -> CaseResult {
+        for server in servers {
+            let host = self.host(*server)?;
+            self.world.start(host).map_err(|e| e.to_string())?;
+        }
+        self.settle().await
+    }
+
+    async fn wipe(&self, server: usize) -> CaseResult {
+        let host = self.host(server)?;
+        if self.world.status(host) != HostStatus::Down {
+            return Err(format!(
+                "model: server {server} is running; kill it before wiping"
+            ));
+        }
+        self.world.wipe(host).map_err(|e| e.to_string())
+    }
+
     async fn pause(&self, server: usize) -> CaseResult {
         let host = self.host(server)?;
         self.world.pause(host).map_err(|e| e.to_string())

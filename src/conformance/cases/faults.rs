@@ -102,7 +102,7 @@ pub async fn session_moves_with_ephemerals<B: Backend>(cx: &mut Cx<'_, B>) -> Ca
         "moved",
         class("reconnect", took, Duration::ZERO, Duration::from_secs(1)),
     );
-    cx.see("states", states.snapshot());
+    cx.see("states", states.caught_up(cx.b, &s).await);
     cx.see("ephemeral", s.get_data(&cx.path("e")).await);
     cx.see("write", s.set_data(&cx.path("e"), b"still", None).await);
     let other = cx.session().await?;
@@ -248,7 +248,7 @@ pub async fn zxid_ahead_is_not_served_stale<B: Backend>(cx: &mut Cx<'_, B>) -> C
     };
     cx.see("now on", now_on);
     cx.see("first read there", w.get_data(&a).await);
-    cx.see("states", states.snapshot());
+    cx.see("states", states.caught_up(cx.b, &w).await);
     Ok(())
 }
 
@@ -295,7 +295,7 @@ pub async fn quorum_loss_fails_writes_and_disconnects<B: Backend>(
         "write after recovery",
         w.set_data(&cx.path("a"), b"y", None).await,
     );
-    cx.see("states", states.snapshot());
+    cx.see("states", states.caught_up(cx.b, &w).await);
     Ok(())
 }
 
@@ -330,7 +330,7 @@ pub async fn leader_kill_sessions_survive<B: Backend>(cx: &mut Cx<'_, B>) -> Cas
         );
     }
     cx.see("ephemeral", s.exists(&cx.path("e")).await);
-    cx.see("states", states.snapshot());
+    cx.see("states", states.caught_up(cx.b, &s).await);
     Ok(())
 }
 
@@ -396,11 +396,61 @@ pub async fn paused_server_client_moves<B: Backend>(cx: &mut Cx<'_, B>) -> CaseR
         ),
     );
     reconnected_elsewhere(cx, &s, first).await?;
-    cx.see("states", states.snapshot());
+    cx.see("states", states.caught_up(cx.b, &s).await);
     cx.see(
         "ephemeral",
         s.exists(&cx.path("e")).await.map(|st| st.is_some()),
     );
     cx.b.resume(first).await?;
+    Ok(())
+}
+
+/// zxid-ahead refusal, made deterministic: the whole ensemble loses its disks and starts
+/// afresh, so every server is behind the zxid the client has seen. The servers refuse the
+/// client's reconnects (they do not even look at its session), so it never hears that its
+/// session is gone and expires it itself, 7/5·T after it last heard anything; a new session,
+/// which has seen nothing, is welcome.
+pub async fn wiped_ensemble_refuses_a_client_from_the_future<B: Backend>(
+    cx: &mut Cx<'_, B>,
+) -> CaseResult {
+    let timeout = Duration::from_secs(12);
+    let old = cx.session_with(&SessionOptions::new(timeout)).await?;
+    let states = cx.follow(&old);
+    let a = cx.path("a");
+    cx.see("create", old.create(&a, b"", &mode(PERSISTENT)).await);
+    // Move the old ensemble's zxid well past what the new one will reach during the case.
+    for i in 0..40 {
+        old.set_data(&a, format!("{i}").as_bytes(), None)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    cx.see("last request", old.exists(&a).await.map(|s| s.is_some()));
+    let silent_from = cx.b.now();
+    // Frozen while the servers die one by one, so that it cannot hop to a survivor meanwhile.
+    cx.b.freeze(&old).await?;
+    let all: Vec<usize> = (0..cx.b.servers()).collect();
+    for server in &all {
+        cx.b.kill(*server).await?;
+    }
+    for server in &all {
+        cx.b.wipe(*server).await?;
+    }
+    cx.b.restart_all(&all).await?;
+    cx.b.thaw(&old).await?;
+    let fresh = cx.session().await?;
+    cx.see(
+        "fresh session sees an empty tree",
+        fresh.exists(cx.root()).await,
+    );
+    cx.reach_within(&old, SessionState::Expired, timeout * 2)
+        .await?;
+    let after = cx.b.now() - silent_from;
+    let local_expiry = timeout * 7 / 5;
+    let hi = local_expiry + timeout / 20 + LAG;
+    cx.see(
+        "old session expired by its client",
+        class("7/5·T", after, local_expiry - Duration::from_millis(50), hi),
+    );
+    cx.see("states", states.caught_up(cx.b, &old).await);
     Ok(())
 }

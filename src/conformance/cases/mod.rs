@@ -115,8 +115,18 @@ impl<'a, B: Backend> Cx<'a, B> {
         StateLog::follow(self.b, session)
     }
 
-    /// Waits until the session reports `state` (bounded); records nothing.
+    /// Waits until the session reports `state` (within [`PROMPTLY`]); records nothing.
     pub async fn reach(&self, session: &B::Session, state: SessionState) -> CaseResult {
+        self.reach_within(session, state, PROMPTLY).await
+    }
+
+    /// Waits until the session reports `state` (within `bound`); records nothing.
+    pub async fn reach_within(
+        &self,
+        session: &B::Session,
+        state: SessionState,
+        bound: Duration,
+    ) -> CaseResult {
         let mut states = session.state_watcher();
         if session.state() == state {
             return Ok(());
@@ -125,8 +135,8 @@ impl<'a, B: Backend> Cx<'a, B> {
         tokio::select! {
             biased;
             reached = wait => reached.map(|_| ()).map_err(|_| "state watcher ended".to_string()),
-            () = self.b.sleep(PROMPTLY) => {
-                Err(format!("{}: session did not reach {state:?} within {PROMPTLY:?}", self.b.name()))
+            () = self.b.sleep(bound) => {
+                Err(format!("{}: session did not reach {state:?} within {bound:?}", self.b.name()))
             }
         }
     }
@@ -289,4 +299,5 @@ registry! {
     faults::leader_kill_sessions_survive[Fresh],
     faults::leader_change_restarts_timeouts[Fresh],
     faults::paused_server_client_moves[Fresh],
+    faults::wiped_ensemble_refuses_a_client_from_the_future[Fresh],
 }
