@@ -28,10 +28,6 @@ impl Normaliser {
         if id == 0 {
             return "0".into();
         }
-        // ZooKeeper marks containers with this owner (`EphemeralType.CONTAINER`).
-        if id == i64::MIN {
-            return "container".into();
-        }
         let next = self.sessions.len() + 1;
         format!("s{}", self.sessions.entry(id).or_insert(next))
     }
