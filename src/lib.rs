@@ -16,4 +16,5 @@ pub mod live;
 pub mod pair;
 pub mod report;
 pub mod sim;
+pub mod sync;
 pub mod zk;
