@@ -41,6 +41,16 @@ struct NodeProcess {
 
 impl NodeProcess {
     fn start(zk: &str, store: &Path, name: &str, priority: u32) -> NodeProcess {
+        Self::start_with(zk, store, name, priority, &[])
+    }
+
+    fn start_with(
+        zk: &str,
+        store: &Path,
+        name: &str,
+        priority: u32,
+        extra: &[&std::ffi::OsStr],
+    ) -> NodeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
             .args(["node", "--zk", zk, "--pair", PAIR, "--name", name])
             .args([
@@ -54,6 +64,7 @@ impl NodeProcess {
             .args(["--credentials", "pair-1:pair secret"])
             .arg("--store")
             .arg(store)
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -263,7 +274,16 @@ fn node_processes_fail_over_hand_over_and_are_fenced_on_a_real_ensemble() {
     // (1) Both start at once; the higher priority wins.
     let phase = Instant::now();
     let mut a = NodeProcess::start(&zk, &store, "node-a", 10);
-    let b = NodeProcess::start(&zk, &store, "node-b", 5);
+    // node-b is healthy while its health file exists.
+    let health_file = scratch.0.join("node-b.healthy");
+    std::fs::write(&health_file, b"").expect("health file");
+    let mut b = NodeProcess::start_with(
+        &zk,
+        &store,
+        "node-b",
+        5,
+        &["--health-file".as_ref(), health_file.as_os_str()],
+    );
     let first_token = wait_for(
         &[&a, &b],
         "node-a master, node-b standing by",
@@ -345,7 +365,7 @@ fn node_processes_fail_over_hand_over_and_are_fenced_on_a_real_ensemble() {
     // accepted a write of its stale grant after node-b's first write.
     let phase = Instant::now();
     let mark_b = b.mark();
-    let a = NodeProcess::start(&zk, &store, "node-a", 10);
+    let mut a = NodeProcess::start(&zk, &store, "node-a", 10);
     let stale_token = wait_for(
         &[&a, &b],
         "the restarted node-a is master",
@@ -440,26 +460,61 @@ fn node_processes_fail_over_hand_over_and_are_fenced_on_a_real_ensemble() {
         "SIGTERM of the master: node-b promoted after {:?}",
         phase.elapsed()
     );
-    for mut node in [a, b] {
-        if node.child.try_wait().expect("wait").is_none() {
-            node.signal(libc::SIGTERM);
-        }
-        let code = wait_for_exit(&mut node);
-        assert_eq!(
-            code,
-            Some(0),
-            "{} exit status\n{}",
-            node.name,
-            node.describe()
-        );
-        // The reader thread may still be draining the last lines.
-        wait_for(
-            &[&node],
-            "the node says stopped",
-            Duration::from_secs(2),
-            || node.find(0, "stopped"),
-        );
-    }
+    assert_eq!(
+        wait_for_exit(&mut a),
+        Some(0),
+        "node-a exit status\n{}",
+        a.describe()
+    );
+    wait_for(&[&a], "node-a says stopped", Duration::from_secs(2), || {
+        a.find(0, "stopped")
+    });
+    // It stopped its master work (demoted, relinquished) before it ended.
+    let stopping = a.events().iter().position(|e| e["event"] == "stopping");
+    let last_demotion = a.events().iter().rposition(|e| e["event"] == "demoted");
+    assert!(
+        stopping.zip(last_demotion).is_some_and(|(s, d)| s < d),
+        "{}",
+        a.describe()
+    );
+    assert_eq!(a.events()[last_demotion.unwrap()]["reason"], "relinquished");
+
+    // The health gate: removing node-b's health file withdraws it (demoted as unhealthy);
+    // restoring it makes node-b stand again, and as the only candidate it is master again.
+    let mark_b = b.mark();
+    let phase = Instant::now();
+    std::fs::remove_file(&health_file).expect("remove the health file");
+    let demoted = wait_for(&[&b], "unhealthy node-b steps down", PROMPTLY, || {
+        b.find(mark_b, "demoted")
+    });
+    assert_eq!(demoted["reason"], "unhealthy");
+    assert!(
+        b.find(mark_b, "health")
+            .is_some_and(|h| h["healthy"] == false)
+    );
+    println!(
+        "health file removed: node-b demoted after {:?}",
+        phase.elapsed()
+    );
+    let mark_b = b.mark();
+    std::fs::write(&health_file, b"").expect("health file");
+    wait_for(&[&b], "healthy node-b is master again", PROMPTLY, || {
+        b.find(mark_b, "promoted")
+    });
+
+    // `quit` on stdin stops like SIGTERM.
+    b.command("quit");
+    assert_eq!(
+        wait_for_exit(&mut b),
+        Some(0),
+        "node-b exit status\n{}",
+        b.describe()
+    );
+    wait_for(&[&b], "node-b says stopped", Duration::from_secs(2), || {
+        b.find(0, "stopped")
+    });
+    let stopping = b.find(0, "stopping").expect("stopping before stopped");
+    assert_eq!(stopping["cause"], "quit");
     assert_no_stale_write_accepted(&read_records(&store).expect("the store reads back"));
     println!("whole test: {:?}", test_start.elapsed());
     drop(ensemble);
