@@ -38,7 +38,8 @@ Control:
   SIGUSR1, or `relinquish` on stdin   stop standing; a master hands over first
   SIGUSR2, or `rejoin` on stdin       stand for election again
   `priority N` on stdin               change this node's priority
-  SIGTERM, SIGINT, or `quit` on stdin demote, leave the election, close the session, exit 0
+  SIGTERM, SIGINT, or `quit` on stdin demote, leave the election, close the session, exit 0;
+                                      a second one gives up on the clean stop (exit 1)
 End of stdin ends the stdin commands only; the node keeps running.
 
 Health: with --health-file PATH the node is healthy while PATH exists (checked every second);
@@ -52,7 +53,7 @@ newest one it accepted. Demotion stops the writes before it is acknowledged.
 Output: one JSON object per line on stdout, e.g.
   {\"at_ms\":1764090000000,\"event\":\"promoted\",\"node\":\"node-a\",\"pair\":\"pair-1\",\"token\":4294967301}
 Events: started, session, health, candidacy, promoted, demoted, write_accepted, write_rejected,
-write_failed, relinquishing, relinquished, rejoining, priority, control_error, stopping, stopped.
+write_failed, relinquishing, relinquished, relinquish_ended, rejoining, priority, control_error,\nstopping, stopping_forced, stopped.
 The selector's own log goes to stderr.
 
 Exit status: 0 after a clean stop, 2 for bad arguments, 1 if the node failed.";

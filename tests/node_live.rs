@@ -336,6 +336,30 @@ fn node_processes_fail_over_hand_over_and_are_fenced_on_a_real_ensemble() {
         "{demoted} / {promoted}"
     );
 
+    // `priority N` on stdin: node-b raised above node-a takes over, lowered hands back.
+    let (mark_a, mark_b) = (a.mark(), b.mark());
+    b.command("priority 20");
+    let (demoted, promoted) = wait_for(&[&a, &b], "priority 20 takes over", PROMPTLY, || {
+        Some((a.find(mark_a, "demoted")?, b.find(mark_b, "promoted")?))
+    });
+    assert_eq!(demoted["reason"], "pre_empted");
+    assert!(
+        at_ms(&demoted) <= at_ms(&promoted),
+        "{demoted} / {promoted}"
+    );
+    let (mark_a, mark_b) = (a.mark(), b.mark());
+    b.command("priority 5");
+    let (demoted, promoted) = wait_for(&[&a, &b], "priority 5 hands back", PROMPTLY, || {
+        Some((b.find(mark_b, "demoted")?, a.find(mark_a, "promoted")?))
+    });
+    assert_eq!(demoted["reason"], "pre_empted");
+    assert!(
+        at_ms(&demoted) <= at_ms(&promoted),
+        "{demoted} / {promoted}"
+    );
+    println!("(2) priority changes handed over and back");
+    let mark_a = a.mark();
+
     // (3) kill -9 of the master: node-b takes over once the session expired.
     wait_for(&[&a, &b], "node-a writes", PROMPTLY, || {
         a.find(mark_a, "write_accepted")
@@ -394,9 +418,6 @@ fn node_processes_fail_over_hand_over_and_are_fenced_on_a_real_ensemble() {
         "(4) SIGSTOP of the master: node-b promoted after {:?}",
         stopped.elapsed()
     );
-    wait_for(&[&a, &b], "node-b writes", PROMPTLY, || {
-        b.find(mark_b, "write_accepted")
-    });
     // Paused for longer than the session timeout whatever the takeover took.
     let pause = SESSION_TIMEOUT + Duration::from_secs(1);
     if let Some(rest) = pause.checked_sub(stopped.elapsed()) {
@@ -415,6 +436,11 @@ fn node_processes_fail_over_hand_over_and_are_fenced_on_a_real_ensemble() {
     );
     assert_eq!(token(&demoted), stale_token);
     assert!(new_token > stale_token);
+    // (Waited for only now: had node-a been stopped while it held the store's lock, node-b's
+    // writes would fail until SIGCONT.)
+    wait_for(&[&a, &b], "node-b writes", PROMPTLY, || {
+        b.find(mark_b, "write_accepted")
+    });
     // node-a stands again with a new session and, having the higher priority, pre-empts
     // node-b for a fresh token above node-b's.
     let repromoted = wait_for(&[&a, &b], "node-a master again", PROMPTLY, || {

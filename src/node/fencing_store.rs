@@ -18,6 +18,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a write or a read waits for another process to release the store's lock.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The outcome the store recorded for a write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,17 +199,33 @@ struct ExclusiveLock {
 }
 
 impl ExclusiveLock {
+    /// Takes the lock, waiting at most [`LOCK_TIMEOUT`]: a process stopped (SIGSTOP, a debugger)
+    /// while it held the lock must not stall every other writer, and with it a master's
+    /// acknowledgement of its demotion.
     fn take(file: &File) -> io::Result<Self> {
         let fd = file.as_raw_fd();
+        let deadline = Instant::now() + LOCK_TIMEOUT;
+        let mut pause = Duration::from_millis(1);
         loop {
             // SAFETY: flock on an open descriptor; the caller keeps the `File` open meanwhile.
-            let rc = unsafe { libc::flock(fd, libc::LOCK_EX) };
+            let rc = unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) };
             if rc == 0 {
                 return Ok(ExclusiveLock { fd });
             }
             let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
+            match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                io::ErrorKind::WouldBlock => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("another process held the lock for over {LOCK_TIMEOUT:?}"),
+                    ));
+                }
+                _ => return Err(err),
             }
         }
     }
@@ -345,6 +365,22 @@ mod tests {
                 newest = Some(record.token);
             }
         }
+    }
+
+    #[test]
+    fn a_lock_held_too_long_fails_the_write_instead_of_stalling_it() {
+        let path = temp_store("held");
+        let mut store = FencingStore::open(&path).unwrap();
+        let holder = File::open(&path).unwrap();
+        let held = ExclusiveLock::take(&holder).unwrap();
+        let err = store.write("a", 1, 1, 0).unwrap_err();
+        assert_eq!(err.source.kind(), io::ErrorKind::TimedOut, "{err}");
+        drop(held);
+        assert_eq!(
+            store.write("a", 1, 2, 0).unwrap().outcome,
+            Outcome::Accepted
+        );
+        assert_eq!(read_records(&path).unwrap().len(), 1);
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub enum NodeError {
     Signals(std::io::Error),
     #[error("the master selector stopped on its own")]
     SelectorStopped,
+    /// A second stop request came before the clean stop finished.
+    #[error("stopped before a clean hand-over (second stop request)")]
+    Forced,
 }
 
 impl From<ConfigError> for NodeError {
@@ -150,7 +153,7 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
     let env = TokioEnv::new();
     let output = EventOutput::new(&config.name, &config.pair, env.clone());
     let writer = Writer::new(FencingStore::open(&config.store)?);
-    let controls = control::start().map_err(NodeError::Signals)?;
+    let mut controls = control::start().map_err(NodeError::Signals)?;
     output.emit(
         "started",
         json!({
@@ -196,10 +199,18 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
     ));
     follow_candidacy(&selector, output.clone());
 
-    let cause = obey(&selector, controls, &mut selector_task, &output).await?;
+    let cause = obey(&selector, &mut controls, &mut selector_task, &output).await?;
     output.emit("stopping", json!({ "cause": cause }));
-    // The role task acknowledges the demotion that shutdown starts with.
-    let _ = selector.shutdown().await;
+    // The role task acknowledges the demotion that shutdown starts with. A second SIGTERM,
+    // SIGINT or `quit` meanwhile gives up on the clean stop (the session then expires).
+    tokio::select! {
+        biased;
+        cause = next_quit(&mut controls) => {
+            output.emit("stopping_forced", json!({ "cause": cause }));
+            return Err(NodeError::Forced);
+        }
+        _ = selector.shutdown() => {}
+    }
     drop(selector);
     let _ = selector_task.await;
     let _ = roles.await;
@@ -207,10 +218,23 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
     Ok(())
 }
 
+type Controls = tokio::sync::mpsc::UnboundedReceiver<Result<Control, control::BadCommand>>;
+
+/// The cause of the next request to quit; the other controls no longer matter.
+async fn next_quit(controls: &mut Controls) -> &'static str {
+    loop {
+        match controls.recv().await {
+            Some(Ok(Control::Quit { cause })) => return cause,
+            Some(_) => {}
+            None => std::future::pending().await,
+        }
+    }
+}
+
 /// Carries out controls until one asks the node to quit; returns its cause.
 async fn obey(
     selector: &ZkSelector,
-    mut controls: tokio::sync::mpsc::UnboundedReceiver<Result<Control, control::BadCommand>>,
+    controls: &mut Controls,
     selector_task: &mut tokio::task::JoinHandle<()>,
     output: &EventOutput,
 ) -> Result<&'static str, NodeError> {
@@ -221,9 +245,10 @@ async fn obey(
             control = controls.recv() => control,
         };
         let Some(control) = control else {
-            // Every input closed (cannot happen while the signal streams live); keep serving.
-            std::future::pending::<()>().await;
-            continue;
+            // Every input closed (cannot happen while the signal streams live): serve on
+            // until the selector ends.
+            let _ = (&mut *selector_task).await;
+            return Err(NodeError::SelectorStopped);
         };
         match control {
             Err(bad) => output.emit(
