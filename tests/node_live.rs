@@ -545,3 +545,72 @@ fn node_processes_fail_over_hand_over_and_are_fenced_on_a_real_ensemble() {
     println!("whole test: {:?}", test_start.elapsed());
     drop(ensemble);
 }
+
+#[test]
+fn bad_node_arguments_exit_2_with_the_reason() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "node",
+            "--zk",
+            "127.0.0.1:1",
+            "--pair",
+            PAIR,
+            "--name",
+            "node-a",
+            "--priority",
+            "1",
+            "--store",
+            "/tmp/splitbrain-unused-store",
+        ];
+        // Each case replaces one valid setting, or adds one.
+        for pair in extra.chunks(2) {
+            if let Some(i) = args.iter().position(|a| *a == pair[0]) {
+                args[i + 1] = pair[1];
+            } else {
+                args.extend_from_slice(pair);
+            }
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("the binary runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    for (extra, expected) in [
+        (&["--zk", "localhost"][..], "no port"),
+        (&["--zk", "h:99999"][..], "port must be"),
+        (&["--name", "a/b"][..], "not a valid name"),
+        (&["--root", "splitbrain"][..], "root"),
+        (&["--policy", "eager"][..], "pre-emptive"),
+        (&["--priority", "high"][..], "invalid digit"),
+        (&["--session-timeout", "5"][..], "no unit"),
+        (&["--write-interval", "0s"][..], "write-interval"),
+        (&["--credentials", "nopassword"][..], "user:password"),
+        (
+            &["--store", "/nonexistent-splitbrain-dir/store"][..],
+            "fencing store",
+        ),
+    ] {
+        let (code, stderr) = run(extra);
+        assert_eq!(code, Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .args(["node", "--help"])
+        .output()
+        .expect("the binary runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for promised in [
+        "SIGUSR1",
+        "SIGUSR2",
+        "relinquish",
+        "--health-file",
+        "checked every second",
+    ] {
+        assert!(help.contains(promised), "--help lacks {promised}");
+    }
+}
