@@ -3,14 +3,18 @@
 //! Production code (usable by a real node): [`env`], [`coord`], [`zk::types`], and the master
 //! selector [`election`]; [`node`] runs one node of a pair as a real process.
 //! Simulation: [`sim`] (world, clocks, network, faults, trace) and the simulated ZooKeeper
-//! ensemble and client under [`zk`].
+//! ensemble and client under [`zk`]; the hot/cold node pairs ([`pair`]) and the databases
+//! they guard with fencing tokens ([`db`]).
 
+pub mod chaos;
 pub mod coord;
+pub mod db;
 pub mod duration;
 pub mod election;
 pub mod env;
 pub mod live;
 pub mod node;
+pub mod pair;
 pub mod report;
 pub mod sim;
 pub mod zk;
