@@ -76,8 +76,7 @@ async fn watch_wake_order() -> Vec<usize> {
     madsim::time::sleep(std::time::Duration::from_millis(1)).await;
     tx.send_replace(1);
     madsim::time::sleep(std::time::Duration::from_millis(1)).await;
-    let order = order.lock().unwrap().clone();
-    order
+    order.lock().unwrap().clone()
 }
 
 /// tokio's `watch` wakes several waiters in an order drawn from a process-wide RNG, so runs of

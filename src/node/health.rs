@@ -4,10 +4,10 @@
 
 use super::output::EventOutput;
 use crate::election::Health;
+use crate::sync::watch;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// How often the health file is checked.
 pub const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(1);

@@ -6,10 +6,10 @@ use super::fencing_store::{FencingStore, Outcome};
 use super::output::EventOutput;
 use crate::election::FencingToken;
 use crate::env::{Environment, TokioEnv};
+use crate::sync::watch;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
