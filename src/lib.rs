@@ -5,10 +5,12 @@
 //! Simulation: [`sim`] (world, clocks, network, faults, trace) and the simulated ZooKeeper
 //! ensemble and client under [`zk`].
 
+pub mod check;
 pub mod coord;
 pub mod duration;
 pub mod election;
 pub mod env;
 pub mod live;
+pub mod scenario;
 pub mod sim;
 pub mod zk;

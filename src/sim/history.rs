@@ -70,6 +70,12 @@ pub enum Record {
         node: String,
         healthy: bool,
     },
+    /// An operator changed a node's priority (the pre-emptive policy ranks by it).
+    PriorityChanged {
+        pair: String,
+        node: String,
+        priority: u32,
+    },
     /// A master action: the node sends a write carrying its token.
     WriteAttempt {
         pair: String,
