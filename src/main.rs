@@ -2,9 +2,11 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use splitbrain::duration::parse_duration;
+use splitbrain::scenario;
 use splitbrain::sim::nemesis::NemesisOptions;
 use splitbrain::sim::standard_world::{self, RunSummary, StandardWorldConfig};
 use splitbrain::zk::client::ClientModel;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,15 @@ enum Command {
     Sim(SimArgs),
     /// Measure the standard world's speed-up over real time (one core) and peak memory.
     Bench(BenchArgs),
+    /// Validate scenario files (or directories of them); exit 1 if any has an error.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Scenario files, or directories searched for *.toml.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -106,6 +117,54 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Sim(args) => sim(args),
         Command::Bench(args) => bench(args),
+        Command::Check(args) => check(args),
+    }
+}
+
+/// The scenario files named: files as given, directories searched (sorted) for `*.toml`.
+fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            files.extend(scenario::files_in(path).map_err(|e| format!("{}: {e}", path.display()))?);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    let files = match scenario_files(&args.files) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("splitbrain check: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut failed = 0;
+    for file in &files {
+        match scenario::load(file) {
+            Ok(s) => println!(
+                "ok      {} ({} pairs, {} steps, {} expectations)",
+                file.display(),
+                s.topology.pairs.len(),
+                s.steps.len(),
+                s.expectations.len()
+            ),
+            Err(errors) => {
+                failed += 1;
+                for error in errors {
+                    eprintln!("{error}\n");
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("{failed} of {} scenario files have errors", files.len());
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

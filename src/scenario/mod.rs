@@ -170,6 +170,21 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<ScenarioError>> {
     parse(&name, &file, &text)
 }
 
+/// Every `*.toml` under `dir` (recursively), sorted, so runs and tests see a stable order.
+pub fn files_in(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files.extend(files_in(&path)?);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// Validates a scenario given as text; `file` is what error messages call it.
 pub fn parse(name: &str, file: &str, text: &str) -> Result<Scenario, Vec<ScenarioError>> {
     validate::scenario(name, text).map_err(|diagnostics| {

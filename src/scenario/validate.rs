@@ -57,7 +57,10 @@ const ACTIONS: &[(&str, &[&str], &[&str])] = &[
 /// Parses and validates `text`; `name` becomes the scenario's name.
 pub fn scenario(name: &str, text: &str) -> Result<Scenario, Vec<Diagnostic>> {
     let file: ScenarioFile = toml::from_str(text).map_err(|e| vec![toml_error(&e)])?;
-    let mut v = Validator::default();
+    let mut v = Validator {
+        text: text.to_string(),
+        ..Validator::default()
+    };
     let result = v.scenario(name, file);
     if v.errors.is_empty() {
         Ok(result)
@@ -76,7 +79,12 @@ fn toml_error(e: &toml::de::Error) -> Diagnostic {
         && let Some((field, expected)) = rest.split_once('`')
     {
         let valid: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let hint = suggestion(field, &valid);
+        let hint = if field == "sites" {
+            // TOML puts a key written after a [table] header into that table.
+            "; 'sites' belongs at the top of the file, before the first [table]".to_string()
+        } else {
+            suggestion(field, &valid)
+        };
         return Diagnostic::new(span, format!("unknown key '{field}'{hint}"));
     }
     Diagnostic::new(span, message)
@@ -84,6 +92,8 @@ fn toml_error(e: &toml::de::Error) -> Diagnostic {
 
 #[derive(Default)]
 struct Validator {
+    /// The file's text, to name lines in messages.
+    text: String,
     errors: Vec<Diagnostic>,
     sites: Vec<String>,
     /// Every host name with the span where it was defined.
@@ -92,6 +102,8 @@ struct Validator {
     node_pair: BTreeMap<String, String>,
     pairs: BTreeSet<String>,
     end: Duration,
+    /// End of the fault phase: steps happen before it.
+    duration: Duration,
 }
 
 impl Validator {
@@ -118,6 +130,17 @@ impl Validator {
 
     /// A point of the run: not negative, not past its end.
     fn time(&mut self, value: &S<String>, what: &str) -> Option<Duration> {
+        self.time_until(value, what, self.end, "the end of the run")
+    }
+
+    /// A point of the run: not negative, not past `limit`.
+    fn time_until(
+        &mut self,
+        value: &S<String>,
+        what: &str,
+        limit: Duration,
+        limit_name: &str,
+    ) -> Option<Duration> {
         if value.get_ref().trim_start().starts_with('-') {
             self.error(
                 value.span(),
@@ -129,13 +152,13 @@ impl Validator {
             return None;
         }
         let at = self.duration(value)?;
-        if at > self.end {
+        if at > limit {
             self.error(
                 value.span(),
                 format!(
-                    "{what} '{}' is after the end of the run ({})",
+                    "{what} '{}' is after {limit_name} at {}",
                     value.get_ref(),
-                    crate::sim::trace::format_duration(self.end)
+                    crate::check::secs(limit)
                 ),
             );
             return None;
@@ -173,8 +196,11 @@ impl Validator {
             self.error(
                 span,
                 format!(
-                    "host name '{name}' is used twice (first at byte {})",
-                    first.start
+                    "host name '{name}' is already used on line {}",
+                    self.text[..first.start.min(self.text.len())]
+                        .matches('\n')
+                        .count()
+                        + 1
                 ),
             );
         } else if self.sites.iter().any(|s| s == name) {
@@ -214,6 +240,7 @@ impl Validator {
             .and_then(|r| r.seed.as_ref())
             .map_or(1, |s| *s.get_ref());
         self.end = duration + liveness;
+        self.duration = duration;
 
         let mut seen_sites = BTreeSet::new();
         for site in file.sites.get_ref() {
@@ -463,7 +490,12 @@ impl Validator {
             );
             return;
         };
-        let at = self.time(&step.at, "step time");
+        let at = self.time_until(
+            &step.at,
+            "step time",
+            self.duration,
+            "the end of the fault phase ([run] duration)",
+        );
         let mut complete = true;
         for (key, span) in present_keys(step) {
             if !required.contains(&key) && !optional.contains(&key) {
