@@ -3,14 +3,18 @@
 //! Production code (usable by a real node): [`env`], [`coord`], [`zk::types`], and the master
 //! selector [`election`].
 //! Simulation: [`sim`] (world, clocks, network, faults, trace) and the simulated ZooKeeper
-//! ensemble and client under [`zk`].
+//! ensemble and client under [`zk`]; the hot/cold node pairs ([`pair`]) and the databases
+//! they guard with fencing tokens ([`db`]); scenario files
+//! ([`scenario`]) and the invariant checkers that judge a run's history ([`check`]).
 
 pub mod check;
 pub mod coord;
+pub mod db;
 pub mod duration;
 pub mod election;
 pub mod env;
 pub mod live;
+pub mod pair;
 pub mod scenario;
 pub mod sim;
 pub mod zk;

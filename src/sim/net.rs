@@ -51,6 +51,8 @@ pub enum Payload {
     ZkRequest(ClientRequest),
     ZkResponse(ServerResponse),
     ZkPeer(crate::zk::peer::PeerMsg),
+    /// Between a node and its pair's database, and between the database's two hosts.
+    Db(crate::db::proto::DbMsg),
     /// The sending process died: every connection between the two addresses is reset.
     Reset,
     /// A bare numbered packet, for measuring the network itself (fault tests, latency probes).

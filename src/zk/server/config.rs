@@ -97,6 +97,27 @@ impl ServerConfig {
         }
     }
 
+    /// The membership as ZooKeeper writes it into `/zookeeper/config` (`QuorumMaj.toString`
+    /// of a static configuration, version 0), with each host's name as its address.
+    pub fn dynamic_config_text(&self, host_name: impl Fn(HostId) -> String) -> String {
+        let mut members: Vec<(u64, HostId, &str)> = self
+            .voters
+            .iter()
+            .map(|(s, h)| (*s, *h, "participant"))
+            .chain(self.observers.iter().map(|(s, h)| (*s, *h, "observer")))
+            .collect();
+        members.sort();
+        let mut text = String::new();
+        for (sid, host, kind) in members {
+            text.push_str(&format!(
+                "server.{sid}={}:2888:3888:{kind};0.0.0.0:2181\n",
+                host_name(host)
+            ));
+        }
+        text.push_str("version=0");
+        text
+    }
+
     /// Checks the configuration makes sense before the server runs it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.voters.is_empty() {

@@ -83,6 +83,9 @@ pub struct ClientConn {
     state: ConnState,
     auth: Vec<AuthId>,
     queue: VecDeque<Queued>,
+    /// Requests that arrived during the handshake: ZooKeeper stops reading the socket until
+    /// the session is set up (`disableRecv`), then reads them in order.
+    held: VecDeque<RequestBody>,
 }
 
 /// The connection table. A connection's sequence number doubles as its watcher id.
@@ -230,6 +233,7 @@ impl Node {
                 state: ConnState::Handshake,
                 auth: Vec::new(),
                 queue: VecDeque::new(),
+                held: VecDeque::new(),
             },
         );
         let origin = self.origin(seq, 0);
@@ -262,6 +266,7 @@ impl Node {
             return;
         };
         if conn.state != ConnState::Open {
+            conn.held.push_back(body);
             return;
         }
         let (session, timeout_ms) = (conn.session, conn.timeout_ms);
@@ -453,6 +458,7 @@ impl Node {
             };
             if valid {
                 conn.state = ConnState::Open;
+                let held = std::mem::take(&mut conn.held);
                 self.send_client(
                     addr,
                     id,
@@ -462,6 +468,9 @@ impl Node {
                         password,
                     },
                 );
+                for body in held {
+                    self.on_request(seq, body);
+                }
             } else {
                 // The session is gone: tell the client it expired, then hang up.
                 self.send_client(

@@ -15,6 +15,7 @@
 use crate::zk::peer::{ForwardedRequest, Origin, Outcome, RequestKind, SyncData, ZabMsg};
 use crate::zk::server::connections::{Completion, ToLeader};
 use crate::zk::server::sessions::SessionTracker;
+use crate::zk::server::sync::{self, SyncPlan};
 use crate::zk::server::{Leave, Node};
 use crate::zk::tree::{Txn, TxnKind};
 use crate::zk::types::{SessionId, Zxid, make_zxid};
@@ -53,7 +54,11 @@ struct Handler {
     conn: u64,
     observer: bool,
     stage: Stage,
-    last_heard: Duration,
+    /// The tick by which this learner must be heard again (`tickOfNextAckDeadline`).
+    ack_deadline: u64,
+    /// The socket read timeout: silent until then, the connection is dropped (initLimit
+    /// ticks until it acks NEWLEADER, syncLimit ticks after).
+    read_deadline: Duration,
     last_zxid: Zxid,
 }
 
@@ -85,6 +90,9 @@ pub struct Leader {
     tracker: SessionTracker,
     next_ping: Duration,
     half_ticks: u64,
+    /// The leader's tick counter: +1 every tickTime of its clock, missed ticks not replayed
+    /// (so a clock jump counts as one tick, as ZooKeeper's `wait(tickTime / 2)` loop does).
+    tick: u64,
     next_container_check: Duration,
     containers_in_flight: BTreeSet<String>,
 }
@@ -114,6 +122,7 @@ impl Leader {
             tracker: SessionTracker::new(node.tick()),
             next_ping: now + node.tick() / 2,
             half_ticks: 0,
+            tick: 0,
             next_container_check: now + node.cfg.container_check_interval,
             containers_in_flight: BTreeSet::new(),
         }
@@ -195,6 +204,7 @@ impl Leader {
             }
         }
         node.serving = true;
+        node.ctx.world.set_role(node.ctx.host, "leading");
         node.ctx.world.count("zk.leader_changes", 1);
         let followers: Vec<u64> = self.new_leader_acks.iter().copied().collect();
         node.trace(format_args!(
@@ -212,30 +222,10 @@ impl Leader {
         };
         let (peer, observer) = (h.last_zxid, h.observer);
         let last = node.db.last_zxid();
-        let first = self.history.front().map(|t| t.zxid);
-        let data = if peer == last {
-            SyncData::Diff(Vec::new())
-        } else if peer > last {
-            SyncData::Trunc {
-                to: last,
-                then: Vec::new(),
-            }
-        } else if first.is_some_and(|f| peer >= f) {
-            let after = self.history.partition_point(|t| t.zxid <= peer);
-            let then: Vec<Txn> = self.history.range(after..).cloned().collect();
-            if after > 0 && self.history[after - 1].zxid == peer {
-                SyncData::Diff(then)
-            } else {
-                // The learner has a txn this history lacks: cut back to the one before it.
-                let to = if after > 0 {
-                    self.history[after - 1].zxid
-                } else {
-                    0
-                };
-                SyncData::Trunc { to, then }
-            }
-        } else {
-            SyncData::Snap(node.db.snapshot())
+        let data = match sync::plan(&self.history, last, peer) {
+            SyncPlan::Diff(txns) => SyncData::Diff(txns),
+            SyncPlan::Trunc { to, then } => SyncData::Trunc { to, then },
+            SyncPlan::Snap => SyncData::Snap(node.db.snapshot()),
         };
         let kind = match &data {
             SyncData::Diff(t) => format!("DIFF of {} txns", t.len()),
@@ -283,7 +273,13 @@ impl Leader {
         let Some(h) = self.handlers.get_mut(&sid).filter(|h| h.conn == conn) else {
             return Ok(());
         };
-        h.last_heard = now;
+        h.ack_deadline = self.tick + node.cfg.sync_limit as u64;
+        let limit = if h.stage >= Stage::Synced {
+            node.cfg.sync_limit
+        } else {
+            node.cfg.init_limit
+        };
+        h.read_deadline = now + node.tick() * limit;
         match msg {
             ZabMsg::AckEpoch {
                 current_epoch,
@@ -369,7 +365,8 @@ impl Leader {
                 conn,
                 observer,
                 stage: Stage::Connected,
-                last_heard: now,
+                ack_deadline: self.tick + (node.cfg.init_limit + node.cfg.sync_limit) as u64,
+                read_deadline: now + node.tick() * node.cfg.init_limit,
                 last_zxid: 0,
             },
         );
@@ -575,13 +572,21 @@ impl Leader {
                 self.next_ping + half
             };
             self.half_ticks += 1;
-            for (&sid, h) in &self.handlers {
-                if h.stage >= Stage::Syncing {
-                    node.send_zab(sid, h.conn, ZabMsg::Ping);
+            let full_tick = self.half_ticks.is_multiple_of(2);
+            if full_tick {
+                self.tick += 1;
+            }
+            // ZooKeeper's ping loop starts once the leader is established.
+            if self.phase == Phase::Established {
+                for (&sid, h) in &self.handlers {
+                    if h.stage >= Stage::Syncing {
+                        node.send_zab(sid, h.conn, ZabMsg::Ping);
+                    }
                 }
             }
-            if self.half_ticks.is_multiple_of(2) && self.phase == Phase::Established {
-                self.check_quorum(node, now)?;
+            self.drop_silent_learners(node, now);
+            if full_tick && self.phase == Phase::Established {
+                self.check_quorum(node)?;
             }
         }
         if self.phase != Phase::Established {
@@ -611,18 +616,30 @@ impl Leader {
         Ok(())
     }
 
+    /// Closes the connections of learners silent past their read timeout.
+    fn drop_silent_learners(&mut self, node: &Node, now: Duration) {
+        let silent: Vec<u64> = self
+            .handlers
+            .iter()
+            .filter(|(_, h)| now >= h.read_deadline)
+            .map(|(s, _)| *s)
+            .collect();
+        for sid in silent {
+            node.trace(format_args!(
+                "dropping server {sid}: nothing heard within its read timeout"
+            ));
+            self.send(node, sid, ZabMsg::Close);
+            self.handlers.remove(&sid);
+        }
+    }
+
     /// Abdicates unless a quorum of voters was heard within syncLimit ticks.
-    fn check_quorum(&self, node: &Node, now: Duration) -> Result<(), Leave> {
-        let limit = node.tick() * node.cfg.sync_limit;
+    fn check_quorum(&self, node: &Node) -> Result<(), Leave> {
         let synced: Vec<u64> = std::iter::once(self.me)
             .chain(
                 self.handlers
                     .iter()
-                    .filter(|(_, h)| {
-                        !h.observer
-                            && h.stage >= Stage::EpochAcked
-                            && now.saturating_sub(h.last_heard) <= limit
-                    })
+                    .filter(|(_, h)| !h.observer && self.tick <= h.ack_deadline)
                     .map(|(s, _)| *s),
             )
             .collect();

@@ -17,8 +17,10 @@ use crate::zk::types::{SessionId, zxid_epoch};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-/// Pause between connection attempts to the leader.
+/// Pause between connection attempts to the leader (`leaderConnectDelayDuringRetryMs`).
 const CONNECT_RETRY: Duration = Duration::from_millis(100);
+/// Refused connection attempts before giving up on a leader (`connectToLeader`'s 5 tries).
+const CONNECT_TRIES: u32 = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
@@ -40,8 +42,9 @@ pub struct Learner {
     epoch: u32,
     /// Nothing from the leader by then → give up.
     deadline: Duration,
-    /// While connecting: when to say hello again (ZooKeeper retries its connect every 100 ms, `leaderConnectDelayDuringRetryMs`).
-    next_hello: Duration,
+    /// While connecting: when to say hello again after a refusal.
+    next_hello: Option<Duration>,
+    refusals: u32,
     /// Proposals received during the sync, logged at NEWLEADER.
     unlogged: VecDeque<(Txn, Option<Origin>)>,
     /// Logged proposals waiting for their commit, in zxid order.
@@ -59,7 +62,8 @@ impl Learner {
             stage: Stage::Connecting,
             epoch: 0,
             deadline: now + node.tick() * node.cfg.init_limit,
-            next_hello: now + CONNECT_RETRY,
+            next_hello: None,
+            refusals: 0,
             unlogged: VecDeque::new(),
             pending: VecDeque::new(),
             touches: BTreeMap::new(),
@@ -84,10 +88,9 @@ impl Learner {
     }
 
     pub fn next_deadline(&self) -> Duration {
-        if self.stage == Stage::Connecting {
-            self.deadline.min(self.next_hello)
-        } else {
-            self.deadline
+        match self.next_hello {
+            Some(at) => self.deadline.min(at),
+            None => self.deadline,
         }
     }
 
@@ -96,8 +99,8 @@ impl Learner {
     }
 
     pub fn on_timer(&mut self, node: &mut Node, now: Duration) -> Result<(), Leave> {
-        if self.stage == Stage::Connecting && now >= self.next_hello && now < self.deadline {
-            self.next_hello = now + CONNECT_RETRY;
+        if self.next_hello.is_some_and(|at| now >= at) {
+            self.next_hello = None;
             self.hello(node);
         }
         if now >= self.deadline {
@@ -227,6 +230,16 @@ impl Learner {
             ZabMsg::RequestDone { origin, outcome } => {
                 node.complete(&origin, Completion::Leader(outcome));
             }
+            ZabMsg::Close if self.stage == Stage::Connecting => {
+                self.refusals += 1;
+                if self.refusals >= CONNECT_TRIES {
+                    return Err(Leave(format!(
+                        "leader {} refused {CONNECT_TRIES} connection attempts",
+                        self.leader
+                    )));
+                }
+                self.next_hello = Some(now + CONNECT_RETRY);
+            }
             ZabMsg::Close => {
                 return Err(Leave(format!(
                     "leader {} closed the connection",
@@ -245,6 +258,7 @@ impl Learner {
     }
 
     fn apply_sync(&mut self, node: &mut Node, data: SyncData) -> Result<(), Leave> {
+        let reloaded = !matches!(data, SyncData::Diff(_));
         let txns = match data {
             SyncData::Diff(txns) => txns,
             SyncData::Trunc { to, then } => {
@@ -260,6 +274,9 @@ impl Learner {
                 Vec::new()
             }
         };
+        if reloaded {
+            node.init_config();
+        }
         for txn in &txns {
             if txn.zxid > node.db.last_zxid() {
                 node.storage.append(txn);

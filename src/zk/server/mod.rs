@@ -16,6 +16,7 @@ pub mod election;
 pub mod leader;
 pub mod learner;
 pub mod sessions;
+pub mod sync;
 
 #[cfg(test)]
 mod testkit;
@@ -103,6 +104,16 @@ impl Node {
         self.send_peer(sid, PeerMsg::Zab { conn, msg });
     }
 
+    /// Writes this server's view of the membership into `/zookeeper/config`, as ZooKeeper
+    /// does at start-up and after a SNAP or TRUNC sync (not a txn; left out of digests).
+    pub(crate) fn init_config(&mut self) {
+        use crate::env::Environment;
+        let world = &self.ctx.world;
+        let text = self.cfg.dynamic_config_text(|h| world.host_name(h));
+        let now = self.ctx.env.wall_millis();
+        self.db.tree.init_config(text.as_bytes(), 0, now);
+    }
+
     /// Applies a committed txn: watch events to local clients, the reply to the client that
     /// asked (if it is connected here), and connection closes for a closed session.
     pub(crate) fn apply_committed(&mut self, txn: &Txn, origin: Option<&Origin>) {
@@ -154,7 +165,7 @@ async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
             db.last_zxid()
         ),
     );
-    let node = Node {
+    let mut node = Node {
         quorum: cfg.quorum(),
         cfg: cfg.clone(),
         ctx: ctx.clone(),
@@ -165,34 +176,25 @@ async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
         outbox: Vec::new(),
         next_session_id,
     };
-    let me = cfg.id;
+    node.init_config();
+    node.ctx.world.set_role(node.ctx.host, "looking");
+    let (election, step) = Election::start(
+        cfg.id,
+        node.db.last_zxid(),
+        node.storage.current_epoch(),
+        0,
+        &node.quorum,
+        cfg.finalize_wait,
+        node.now(),
+    );
     let mut server = Server {
         node,
-        // Replaced at once by `look`.
-        role: Role::Looking(
-            Election::start(
-                me,
-                0,
-                0,
-                0,
-                &cfg.quorum(),
-                cfg.finalize_wait,
-                Duration::ZERO,
-            )
-            .0,
-        ),
-        logical_clock: 0,
-        vote: Notification {
-            leader: None,
-            zxid: 0,
-            election_epoch: 0,
-            peer_epoch: 0,
-            state: PeerState::Looking,
-            sid: me,
-        },
+        logical_clock: election.logical_clock,
+        vote: election.notification(),
+        role: Role::Looking(election),
         next_learner_conn: 0,
     };
-    server.look("startup");
+    server.after_step(step);
     loop {
         let deadline = server.next_deadline();
         let env = ctx.env.clone();
@@ -299,8 +301,9 @@ impl Server {
             d.leader, d.election_epoch, d.vote.peer_epoch, d.vote.zxid, state
         ));
         let now = self.node.now();
+        // The announced role changes once the new role serves (leader established,
+        // learner up to date); until then the server announces "looking".
         self.role = if d.leader == me {
-            self.node.ctx.world.set_role(self.node.ctx.host, "leading");
             let mut leader = Leader::new(&mut self.node, now);
             // A one-voter ensemble needs nobody else.
             leader.progress(&mut self.node, now);
@@ -393,9 +396,13 @@ impl Server {
                 let now = self.node.now();
                 let result = match &mut self.role {
                     Role::Leading(l) => l.on_zab(&mut self.node, sid, conn, msg, now),
+                    // Only a leader listens for learners: a hello elsewhere is a refused
+                    // connection.
+                    _ if matches!(msg, ZabMsg::LearnerInfo { .. }) => {
+                        self.node.send_zab(sid, conn, ZabMsg::Close);
+                        Ok(())
+                    }
                     Role::Learning(l) => l.on_zab(&mut self.node, sid, conn, msg, now),
-                    // Nobody leads here: a learner's hello goes unanswered (a refused
-                    // connection), and it tries again.
                     Role::Looking(_) => Ok(()),
                 };
                 self.settle(result);

@@ -181,14 +181,15 @@ impl RawClient {
             .await
     }
 
-    pub async fn reconnect(
+    /// Sends a connect request without waiting for the answer; returns the connection.
+    pub fn begin_connect(
         &mut self,
         server: HostId,
         session_id: SessionId,
         password: u64,
         last_zxid_seen: Zxid,
         timeout_ms: u32,
-    ) -> ConnectOutcome {
+    ) -> ConnId {
         let conn = self.next_conn;
         self.next_conn += 1;
         self.send(
@@ -201,6 +202,18 @@ impl RawClient {
                 password,
             },
         );
+        conn
+    }
+
+    pub async fn reconnect(
+        &mut self,
+        server: HostId,
+        session_id: SessionId,
+        password: u64,
+        last_zxid_seen: Zxid,
+        timeout_ms: u32,
+    ) -> ConnectOutcome {
+        let conn = self.begin_connect(server, session_id, password, last_zxid_seen, timeout_ms);
         match self.next_on(conn, Duration::from_secs(10)).await {
             Some(ResponseBody::Connected { timeout_ms: 0, .. }) => ConnectOutcome::Expired,
             Some(ResponseBody::Connected {
@@ -261,6 +274,24 @@ impl RawClient {
                 ResponseBody::Reply {
                     xid: x, zxid, err, ..
                 } if x == xid => return Some((err, zxid)),
+                ResponseBody::Close => return None,
+                _ => {}
+            }
+        }
+    }
+
+    pub async fn add_auth(&mut self, s: &Session, scheme: &str, auth: &[u8]) -> Option<ErrorCode> {
+        self.send(
+            s.server,
+            s.conn,
+            RequestBody::AddAuth {
+                scheme: scheme.into(),
+                auth: auth.to_vec(),
+            },
+        );
+        loop {
+            match self.next_on(s.conn, Duration::from_secs(10)).await? {
+                ResponseBody::AuthReply { err } => return Some(err),
                 ResponseBody::Close => return None,
                 _ => {}
             }
