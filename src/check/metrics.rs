@@ -33,6 +33,13 @@ pub fn measure(history: &[Entry], end: Duration) -> Measures {
     let terms = terms(history, end);
     let mut failovers = Vec::new();
     for term in terms.iter().filter(|t| t.until < end) {
+        // Another node still acting when this one stopped: the pair never lost its master.
+        if terms
+            .iter()
+            .any(|t| t.pair == term.pair && t.node != term.node && t.contains(term.until))
+        {
+            continue;
+        }
         let next = terms
             .iter()
             .filter(|t| t.pair == term.pair && t.from >= term.until)
@@ -50,6 +57,11 @@ pub fn measure(history: &[Entry], end: Duration) -> Measures {
             seconds: next.map(|n| (n.from - term.until).as_secs_f64()),
         });
     }
+    failovers.sort_by(|a, b| {
+        (a.lost_at, &a.pair)
+            .partial_cmp(&(b.lost_at, &b.pair))
+            .expect("times are finite")
+    });
     let mut m = Measures {
         failovers,
         ..Measures::default()

@@ -127,11 +127,9 @@ impl Default for NodeState {
 /// Applies one record to the node state it concerns; returns whether it concerned a node.
 pub fn apply(states: &mut BTreeMap<String, NodeState>, record: &Record) -> bool {
     let (node, update): (&String, &dyn Fn(&mut NodeState)) = match record {
-        // A fresh process stands for election again.
-        Record::HostStarted { host } => (host, &|s| {
-            s.up = true;
-            s.standing = true;
-        }),
+        // Candidacy survives a restart (a relinquish outlives the process); the node records
+        // its candidacy again once it runs.
+        Record::HostStarted { host } => (host, &|s| s.up = true),
         Record::HostResumed { host } => (host, &|s| s.up = true),
         Record::HostCrashed { host } | Record::HostPaused { host } => (host, &|s| s.up = false),
         Record::Candidacy { node, standing, .. } => (node, &|s| s.standing = *standing),

@@ -20,7 +20,7 @@ pub fn check(history: &[Entry], end: Duration) -> Vec<Violation> {
                     invariant: Invariant::TwoMasters,
                     at: from,
                     detail: format!(
-                        "pair {}: {} (token {:#x}) and {} (token {:#x}) both master from {} to {} ({} ms)",
+                        "pair {}: {} (token {:#x}) and {} (token {:#x}) both master from {} to {} ({:?})",
                         a.pair,
                         a.node,
                         a.token,
@@ -28,7 +28,7 @@ pub fn check(history: &[Entry], end: Duration) -> Vec<Violation> {
                         b.token,
                         secs(from),
                         secs(until),
-                        (until - from).as_millis()
+                        until - from
                     ),
                 });
             }
@@ -73,7 +73,7 @@ mod tests {
             "{}",
             v[0].detail
         );
-        assert!(v[0].detail.contains("300 ms"));
+        assert!(v[0].detail.contains("(300ms)"));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 pub mod error;
 pub mod format;
+pub mod runner;
+pub mod timeline;
 pub mod validate;
 
 pub use error::ScenarioError;
@@ -117,7 +119,7 @@ pub enum Expectation {
 
 impl fmt::Display for Expectation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::sim::trace::format_duration as d;
+        use crate::check::secs as d;
         match self {
             Expectation::MasterAt { node, at, .. } => write!(f, "master {node} at {}", d(*at)),
             Expectation::NoMaster { pair, from, until } => {
