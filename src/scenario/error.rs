@@ -92,7 +92,8 @@ impl fmt::Display for ScenarioError {
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a typo.
 pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(2);
+    // Short names (a1, zk3) tolerate one typo; longer words one per three letters.
+    let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
         .map(|c| (levenshtein(&word.to_lowercase(), &c.to_lowercase()), c))

@@ -6,8 +6,10 @@
 //! simulator and judges it.
 
 pub mod error;
+mod expectations;
 pub mod format;
 pub mod runner;
+mod steps;
 pub mod timeline;
 pub mod validate;
 

@@ -2,12 +2,10 @@
 //! times checked, one [`Diagnostic`] per problem (all of them, not just the first).
 
 use super::error::{Diagnostic, suggestion};
-use super::format::{self, Names, S, ScenarioFile, StepTable};
-use super::{Action, Expectation, HealthLink, InvariantSettings, Scenario, Step};
-use crate::check::Invariant;
+use super::format::{self, S, ScenarioFile};
+use super::{Scenario, Step};
 use crate::duration::parse_duration;
 use crate::election::Policy;
-use crate::sim::fault::{Fault, Group, Target};
 use crate::sim::topology::{
     DatabaseMode, DatabaseSpec, NodeSpec, PairSpec, RunOnceSpec, SiteLatency, Topology,
     ZkServerSpec, ZkSpec,
@@ -22,37 +20,9 @@ pub const ZK_LEADER: &str = "zk-leader";
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 const DEFAULT_LIVENESS: Duration = Duration::from_secs(60);
-const DEFAULT_NO_MASTER_BOUND: Duration = Duration::from_secs(40);
-const DEFAULT_WRONG_PRIORITY_BOUND: Duration = Duration::from_secs(30);
+pub(super) const DEFAULT_NO_MASTER_BOUND: Duration = Duration::from_secs(40);
+pub(super) const DEFAULT_WRONG_PRIORITY_BOUND: Duration = Duration::from_secs(30);
 const DEFAULT_WRITE_LATENCY: Duration = Duration::from_millis(2);
-
-/// The step actions and the keys each takes (required first, then optional).
-const ACTIONS: &[(&str, &[&str], &[&str])] = &[
-    ("partition", &["a", "b"], &[]),
-    ("one-way", &["from", "to"], &[]),
-    ("isolate-site", &["site"], &[]),
-    ("bridge", &["a", "b", "via"], &[]),
-    ("heal", &[], &[]),
-    ("loss", &["a", "b", "probability"], &[]),
-    ("latency", &["a", "b", "extra"], &[]),
-    ("clear-link-faults", &[], &[]),
-    ("crash", &["target"], &["hard"]),
-    ("start", &["target"], &[]),
-    ("restart", &["target"], &[]),
-    ("wipe", &["target"], &[]),
-    ("pause", &["target"], &["for"]),
-    ("resume", &["target"], &[]),
-    ("clock-offset", &["target", "by"], &[]),
-    ("clock-drift", &["target", "rate"], &[]),
-    ("clock-jump", &["target", "by"], &["monotonic"]),
-    ("clock-strobe", &["target", "by", "every", "for"], &[]),
-    ("clock-reset", &["target"], &[]),
-    ("relinquish", &["target"], &[]),
-    ("rejoin", &["target"], &[]),
-    ("set-priority", &["target", "priority"], &[]),
-    ("break-health", &["target", "link"], &[]),
-    ("heal-health", &["target", "link"], &[]),
-];
 
 /// Parses and validates `text`; `name` becomes the scenario's name.
 pub fn scenario(name: &str, text: &str) -> Result<Scenario, Vec<Diagnostic>> {
@@ -91,27 +61,27 @@ fn toml_error(e: &toml::de::Error) -> Diagnostic {
 }
 
 #[derive(Default)]
-struct Validator {
+pub(super) struct Validator {
     /// The file's text, to name lines in messages.
-    text: String,
-    errors: Vec<Diagnostic>,
-    sites: Vec<String>,
+    pub(super) text: String,
+    pub(super) errors: Vec<Diagnostic>,
+    pub(super) sites: Vec<String>,
     /// Every host name with the span where it was defined.
-    hosts: BTreeMap<String, Range<usize>>,
+    pub(super) hosts: BTreeMap<String, Range<usize>>,
     /// Node name -> pair name.
-    node_pair: BTreeMap<String, String>,
-    pairs: BTreeSet<String>,
-    end: Duration,
+    pub(super) node_pair: BTreeMap<String, String>,
+    pub(super) pairs: BTreeSet<String>,
+    pub(super) end: Duration,
     /// End of the fault phase: steps happen before it.
-    duration: Duration,
+    pub(super) duration: Duration,
 }
 
 impl Validator {
-    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.errors.push(Diagnostic::new(span, message));
     }
 
-    fn duration(&mut self, value: &S<String>) -> Option<Duration> {
+    pub(super) fn duration(&mut self, value: &S<String>) -> Option<Duration> {
         match parse_duration(value.get_ref()) {
             Ok(d) => Some(d),
             Err(e) => {
@@ -121,7 +91,7 @@ impl Validator {
         }
     }
 
-    fn duration_or(&mut self, value: &Option<S<String>>, default: Duration) -> Duration {
+    pub(super) fn duration_or(&mut self, value: &Option<S<String>>, default: Duration) -> Duration {
         value
             .as_ref()
             .and_then(|v| self.duration(v))
@@ -129,12 +99,12 @@ impl Validator {
     }
 
     /// A point of the run: not negative, not past its end.
-    fn time(&mut self, value: &S<String>, what: &str) -> Option<Duration> {
+    pub(super) fn time(&mut self, value: &S<String>, what: &str) -> Option<Duration> {
         self.time_until(value, what, self.end, "the end of the run")
     }
 
     /// A point of the run: not negative, not past `limit`.
-    fn time_until(
+    pub(super) fn time_until(
         &mut self,
         value: &S<String>,
         what: &str,
@@ -166,7 +136,12 @@ impl Validator {
         Some(at)
     }
 
-    fn word<T: Copy>(&mut self, value: &S<String>, what: &str, words: &[(&str, T)]) -> Option<T> {
+    pub(super) fn word<T: Copy>(
+        &mut self,
+        value: &S<String>,
+        what: &str,
+        words: &[(&str, T)],
+    ) -> Option<T> {
         if let Some((_, v)) = words.iter().find(|(w, _)| *w == value.get_ref()) {
             return Some(*v);
         }
@@ -179,7 +154,7 @@ impl Validator {
         None
     }
 
-    fn site(&mut self, value: &S<String>) -> String {
+    pub(super) fn site(&mut self, value: &S<String>) -> String {
         if !self.sites.contains(value.get_ref()) {
             let sites: Vec<&str> = self.sites.iter().map(String::as_str).collect();
             let hint = suggestion(value.get_ref(), &sites);
@@ -218,7 +193,7 @@ impl Validator {
         }
     }
 
-    fn unknown_host(&mut self, span: Range<usize>, name: &str, extra: &[&str]) {
+    pub(super) fn unknown_host(&mut self, span: Range<usize>, name: &str, extra: &[&str]) {
         let mut known: Vec<&str> = self.hosts.keys().map(String::as_str).collect();
         known.extend_from_slice(extra);
         let hint = suggestion(name, &known);
@@ -476,423 +451,130 @@ impl Validator {
         let jitter = self.duration_or(&table.jitter, Duration::ZERO);
         Some(SiteLatency { a, b, base, jitter })
     }
-
-    fn step(&mut self, table: S<StepTable>, steps: &mut Vec<Step>) {
-        let step = table.get_ref();
-        let names: Vec<&str> = ACTIONS.iter().map(|(n, _, _)| *n).collect();
-        let Some(&(action, required, optional)) =
-            ACTIONS.iter().find(|(n, _, _)| *n == step.action.get_ref())
-        else {
-            let hint = suggestion(step.action.get_ref(), &names);
-            self.error(
-                step.action.span(),
-                format!("unknown step '{}'{hint}", step.action.get_ref()),
-            );
-            return;
-        };
-        let at = self.time_until(
-            &step.at,
-            "step time",
-            self.duration,
-            "the end of the fault phase ([run] duration)",
-        );
-        let mut complete = true;
-        for (key, span) in present_keys(step) {
-            if !required.contains(&key) && !optional.contains(&key) {
-                let takes: Vec<&str> = required.iter().chain(optional).copied().collect();
-                let takes = if takes.is_empty() {
-                    "nothing besides 'at'".to_string()
-                } else {
-                    takes.join(", ")
-                };
-                self.error(
-                    span,
-                    format!("'{key}' does not apply to '{action}' (it takes: {takes})"),
-                );
-            }
-        }
-        let present: Vec<&str> = present_keys(step).into_iter().map(|(k, _)| k).collect();
-        for key in required {
-            if !present.contains(key) {
-                self.error(step.action.span(), format!("'{action}' needs '{key}'"));
-                complete = false;
-            }
-        }
-        if !complete {
-            return;
-        }
-        let Some(at) = at else { return };
-        let Some(parsed) = self.action(action, step) else {
-            return;
-        };
-        let pause_for = step.for_.as_ref().filter(|_| action == "pause");
-        let resume = pause_for.and_then(|f| self.duration(f));
-        steps.push(Step { at, action: parsed });
-        if let Some(length) = resume {
-            let target = match &steps.last().expect("just pushed").action {
-                Action::Fault(Fault::Pause { target }) => target.clone(),
-                _ => unreachable!("pause parses to a pause fault"),
-            };
-            steps.push(Step {
-                at: at + length,
-                action: Action::Fault(Fault::Resume { target }),
-            });
-        }
-    }
-
-    fn action(&mut self, action: &str, step: &StepTable) -> Option<Action> {
-        let target = step.target.as_ref();
-        Some(match action {
-            "partition" => Action::Fault(Fault::Partition {
-                a: self.group(step.a.as_ref()?)?,
-                b: self.group(step.b.as_ref()?)?,
-            }),
-            "one-way" => Action::Fault(Fault::PartitionOneWay {
-                from: self.group(step.from.as_ref()?)?,
-                to: self.group(step.to.as_ref()?)?,
-            }),
-            "isolate-site" => Action::Fault(Fault::IsolateSite {
-                site: self.site(step.site.as_ref()?),
-            }),
-            "bridge" => {
-                let via = step.via.as_ref()?;
-                if !self.hosts.contains_key(via.get_ref()) {
-                    self.unknown_host(via.span(), via.get_ref(), &[]);
-                    return None;
-                }
-                Action::Fault(Fault::Bridge {
-                    a: self.group(step.a.as_ref()?)?,
-                    b: self.group(step.b.as_ref()?)?,
-                    bridge: via.get_ref().clone(),
-                })
-            }
-            "heal" => Action::Fault(Fault::Heal),
-            "loss" => {
-                let p = step.probability.as_ref()?;
-                if !(0.0..=1.0).contains(p.get_ref()) {
-                    self.error(p.span(), "probability must be between 0 and 1");
-                    return None;
-                }
-                Action::Fault(Fault::Loss {
-                    a: self.group(step.a.as_ref()?)?,
-                    b: self.group(step.b.as_ref()?)?,
-                    probability: *p.get_ref(),
-                })
-            }
-            "latency" => Action::Fault(Fault::Latency {
-                a: self.group(step.a.as_ref()?)?,
-                b: self.group(step.b.as_ref()?)?,
-                extra: self.duration(step.extra.as_ref()?)?,
-            }),
-            "clear-link-faults" => Action::Fault(Fault::ClearLinkFaults),
-            "crash" => Action::Fault(Fault::Crash {
-                target: self.target(target?)?,
-                hard: step.hard.as_ref().is_some_and(|h| *h.get_ref()),
-            }),
-            "start" => Action::Fault(Fault::Start {
-                target: self.target(target?)?,
-            }),
-            "restart" => Action::Fault(Fault::Restart {
-                target: self.target(target?)?,
-            }),
-            "wipe" => Action::Fault(Fault::Wipe {
-                target: self.target(target?)?,
-            }),
-            "pause" => Action::Fault(Fault::Pause {
-                target: self.target(target?)?,
-            }),
-            "resume" => Action::Fault(Fault::Resume {
-                target: self.target(target?)?,
-            }),
-            "clock-offset" => Action::Fault(Fault::ClockOffset {
-                target: self.target(target?)?,
-                millis: self.signed_millis(step.by.as_ref()?)?,
-            }),
-            "clock-drift" => {
-                let rate = step.rate.as_ref()?;
-                if !(*rate.get_ref() > 0.0 && rate.get_ref().is_finite()) {
-                    self.error(rate.span(), "rate must be more than 0 (1.0 = true speed)");
-                    return None;
-                }
-                Action::Fault(Fault::ClockDrift {
-                    target: self.target(target?)?,
-                    rate: *rate.get_ref(),
-                })
-            }
-            "clock-jump" => Action::Fault(Fault::ClockJump {
-                target: self.target(target?)?,
-                millis: self.signed_millis(step.by.as_ref()?)?,
-                monotonic: step.monotonic.as_ref().is_some_and(|m| *m.get_ref()),
-            }),
-            "clock-strobe" => Action::Fault(Fault::ClockStrobe {
-                target: self.target(target?)?,
-                millis: self.signed_millis(step.by.as_ref()?)?,
-                period: self.duration(step.every.as_ref()?)?,
-                duration: self.duration(step.for_.as_ref()?)?,
-            }),
-            "clock-reset" => Action::Fault(Fault::ClockReset {
-                target: self.target(target?)?,
-            }),
-            "relinquish" => Action::Relinquish {
-                node: self.node(target?)?,
-            },
-            "rejoin" => Action::Rejoin {
-                node: self.node(target?)?,
-            },
-            "set-priority" => Action::SetPriority {
-                node: self.node(target?)?,
-                priority: *step.priority.as_ref()?.get_ref(),
-            },
-            "break-health" | "heal-health" => {
-                let node = self.node(target?)?;
-                let link = self.word(
-                    step.link.as_ref()?,
-                    "health link",
-                    &[("database", HealthLink::Database), ("bus", HealthLink::Bus)],
-                )?;
-                if action == "break-health" {
-                    Action::BreakHealth { node, link }
-                } else {
-                    Action::HealHealth { node, link }
-                }
-            }
-            other => unreachable!("action '{other}' is listed in ACTIONS"),
-        })
-    }
-
-    /// `+30s`, `-2s` or `5s` as signed milliseconds.
-    fn signed_millis(&mut self, value: &S<String>) -> Option<i64> {
-        let text = value.get_ref().trim();
-        let (sign, rest) = match text.strip_prefix('-') {
-            Some(rest) => (-1, rest),
-            None => (1, text.strip_prefix('+').unwrap_or(text)),
-        };
-        match parse_duration(rest) {
-            Ok(d) => Some(sign * d.as_millis() as i64),
-            Err(e) => {
-                self.error(value.span(), e);
-                None
-            }
-        }
-    }
-
-    fn target(&mut self, value: &S<String>) -> Option<Target> {
-        let name = value.get_ref();
-        if name == ZK_LEADER {
-            return Some(Target::ZkLeader);
-        }
-        if self.hosts.contains_key(name) {
-            Some(Target::Host(name.clone()))
-        } else {
-            self.unknown_host(value.span(), name, &[ZK_LEADER]);
-            None
-        }
-    }
-
-    fn node(&mut self, value: &S<String>) -> Option<String> {
-        let name = value.get_ref();
-        if self.node_pair.contains_key(name) {
-            return Some(name.clone());
-        }
-        let nodes: Vec<&str> = self.node_pair.keys().map(String::as_str).collect();
-        let hint = suggestion(name, &nodes);
-        let kind = if self.hosts.contains_key(name) {
-            "is not a node of a pair"
-        } else {
-            "is not a node"
-        };
-        self.error(value.span(), format!("'{name}' {kind}{hint}"));
-        None
-    }
-
-    /// One site name means the whole site; otherwise a list of host names.
-    fn group(&mut self, value: &S<Names>) -> Option<Group> {
-        let names = &value.get_ref().0;
-        if names.is_empty() {
-            self.error(value.span(), "name a site or at least one host");
-            return None;
-        }
-        if let [one] = names.as_slice()
-            && self.sites.contains(one)
-        {
-            return Some(Group::Site(one.clone()));
-        }
-        let mut ok = true;
-        for name in names {
-            if self.sites.contains(name) {
-                self.error(
-                    value.span(),
-                    format!("'{name}' is a site: name a site alone, or a list of hosts"),
-                );
-                ok = false;
-            } else if !self.hosts.contains_key(name) {
-                let sites: Vec<String> = self.sites.clone();
-                let sites: Vec<&str> = sites.iter().map(String::as_str).collect();
-                self.unknown_host(value.span(), name, &sites);
-                ok = false;
-            }
-        }
-        ok.then(|| Group::Hosts(names.clone()))
-    }
-
-    fn invariants(
-        &mut self,
-        table: Option<S<format::InvariantsTable>>,
-        session_timeout: Duration,
-    ) -> InvariantSettings {
-        let _ = session_timeout;
-        let mut settings = InvariantSettings {
-            skip: BTreeSet::new(),
-            no_master_bound: DEFAULT_NO_MASTER_BOUND,
-            wrong_priority_bound: DEFAULT_WRONG_PRIORITY_BOUND,
-        };
-        let Some(table) = table else { return settings };
-        let table = table.into_inner();
-        for code in &table.skip {
-            if let Some(invariant) = self.invariant(code) {
-                settings.skip.insert(invariant);
-            }
-        }
-        settings.no_master_bound =
-            self.duration_or(&table.no_master_bound, DEFAULT_NO_MASTER_BOUND);
-        settings.wrong_priority_bound =
-            self.duration_or(&table.wrong_priority_bound, DEFAULT_WRONG_PRIORITY_BOUND);
-        settings
-    }
-
-    fn invariant(&mut self, code: &S<String>) -> Option<Invariant> {
-        let words: Vec<(&str, Invariant)> = Invariant::ALL.iter().map(|i| (i.code(), *i)).collect();
-        self.word(code, "invariant", &words)
-    }
-
-    fn expectation(
-        &mut self,
-        table: S<format::ExpectTable>,
-        invariants: &InvariantSettings,
-    ) -> Option<Expectation> {
-        let span = table.span();
-        let e = table.into_inner();
-        let kinds = [
-            e.master.is_some(),
-            e.no_master.is_some(),
-            e.failover.is_some(),
-            e.violation.is_some(),
-        ];
-        if kinds.iter().filter(|k| **k).count() != 1 {
-            self.error(
-                span,
-                "an expectation says exactly one of: master, no_master, failover, violation",
-            );
-            return None;
-        }
-        let needs = |v: &mut Self, key: &Option<S<String>>, name: &str, kind: &str| {
-            if key.is_none() {
-                v.error(span.clone(), format!("'{kind}' needs '{name}'"));
-            }
-        };
-        if let Some(node) = &e.master {
-            needs(self, &e.at, "at", "master");
-            let node = self.node(node)?;
-            let at = self.time(e.at.as_ref()?, "time")?;
-            return Some(Expectation::MasterAt {
-                pair: self.node_pair[&node].clone(),
-                node,
-                at,
-            });
-        }
-        if let Some(pair) = &e.no_master {
-            needs(self, &e.from, "from", "no_master");
-            needs(self, &e.until, "until", "no_master");
-            let pair = self.pair_name(pair)?;
-            let from = self.time(e.from.as_ref()?, "time")?;
-            let until_value = e.until.as_ref()?;
-            let until = self.time(until_value, "time")?;
-            if until < from {
-                self.error(until_value.span(), "'until' is before 'from'");
-                return None;
-            }
-            return Some(Expectation::NoMaster { pair, from, until });
-        }
-        if let Some(pair) = &e.failover {
-            needs(self, &e.after, "after", "failover");
-            needs(self, &e.within, "within", "failover");
-            let pair = self.pair_name(pair)?;
-            let after = self.time(e.after.as_ref()?, "time")?;
-            let within = self.duration(e.within.as_ref()?)?;
-            return Some(Expectation::FailoverWithin {
-                pair,
-                after,
-                within,
-            });
-        }
-        let code = e.violation.as_ref()?;
-        let invariant = self.invariant(code)?;
-        if invariants.skip.contains(&invariant) {
-            self.error(
-                code.span(),
-                format!(
-                    "{} is skipped in [invariants], so it cannot be expected",
-                    code.get_ref()
-                ),
-            );
-            return None;
-        }
-        for (key, value) in [
-            ("at", &e.at),
-            ("from", &e.from),
-            ("until", &e.until),
-            ("after", &e.after),
-            ("within", &e.within),
-        ] {
-            if let Some(value) = value {
-                self.error(
-                    value.span(),
-                    format!("'{key}' does not apply to 'violation'"),
-                );
-            }
-        }
-        Some(Expectation::Violation(invariant))
-    }
-
-    fn pair_name(&mut self, value: &S<String>) -> Option<String> {
-        if self.pairs.contains(value.get_ref()) {
-            return Some(value.get_ref().clone());
-        }
-        let pairs: Vec<&str> = self.pairs.iter().map(String::as_str).collect();
-        let hint = suggestion(value.get_ref(), &pairs);
-        self.error(
-            value.span(),
-            format!("unknown pair '{}'{hint}", value.get_ref()),
-        );
-        None
-    }
 }
 
-/// The keys a step sets besides `at` and `do`, with their spans.
-fn present_keys(step: &StepTable) -> Vec<(&'static str, Range<usize>)> {
-    fn s<T>(key: &'static str, v: &Option<S<T>>) -> Option<(&'static str, Range<usize>)> {
-        v.as_ref().map(|v| (key, v.span()))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+sites = ["dc1", "dc2", "tb"]
+
+[zookeeper]
+voters = [
+  { name = "zk1", site = "dc1" },
+  { name = "zk2", site = "dc2" },
+  { name = "zk3", site = "tb" },
+]
+
+[[pair]]
+name = "bank"
+nodes = [
+  { name = "a1", site = "dc1", priority = 100, policy = "pre-emptive" },
+  { name = "a2", site = "dc2", priority = 50, policy = "sticky" },
+]
+database = { name = "db", site = "dc1" }
+"#;
+
+    fn parse(extra: &str) -> Result<Scenario, Vec<Diagnostic>> {
+        scenario("t", &format!("{BASE}{extra}"))
     }
-    [
-        s("target", &step.target),
-        s("a", &step.a),
-        s("b", &step.b),
-        s("from", &step.from),
-        s("to", &step.to),
-        s("site", &step.site),
-        s("via", &step.via),
-        s("probability", &step.probability),
-        s("extra", &step.extra),
-        s("hard", &step.hard),
-        s("for", &step.for_),
-        s("by", &step.by),
-        s("rate", &step.rate),
-        s("monotonic", &step.monotonic),
-        s("every", &step.every),
-        s("priority", &step.priority),
-        s("link", &step.link),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
+
+    fn messages(extra: &str) -> Vec<String> {
+        parse(extra)
+            .expect_err("the scenario is invalid")
+            .into_iter()
+            .map(|d| d.message)
+            .collect()
+    }
+
+    #[test]
+    fn defaults_fill_in_what_is_not_written() {
+        let s = parse("").unwrap();
+        assert_eq!(
+            (s.duration, s.liveness, s.seed),
+            (DEFAULT_DURATION, DEFAULT_LIVENESS, 1)
+        );
+        assert_eq!(s.topology.zk.session_timeout, Duration::from_secs(10));
+        assert_eq!(s.topology.zk.servers[2].name, "zk3");
+        assert_eq!(s.topology.pairs[0].nodes[1].policy, Policy::Sticky);
+        assert_eq!(s.topology.pairs[0].database.mode, DatabaseMode::Single);
+        assert_eq!(s.topology.client_model, ClientModel::Rust);
+    }
+
+    #[test]
+    fn steps_are_ordered_and_a_timed_pause_resumes_by_itself() {
+        let s = parse(
+            r#"
+[[step]]
+at = "20s"
+do = "partition"
+a = "dc1"
+b = ["zk2", "zk3"]
+
+[[step]]
+at = "10s"
+do = "pause"
+target = "zk-leader"
+for = "15s"
+"#,
+        )
+        .unwrap();
+        let steps: Vec<(u64, String)> = s
+            .steps
+            .iter()
+            .map(|s| (s.at.as_secs(), s.action.to_string()))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                (10, "pause zk-leader".to_string()),
+                (20, "partition site:dc1 | [zk2,zk3]".to_string()),
+                (25, "resume zk-leader".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn count_stamps_out_pairs_and_needs_the_placeholder() {
+        let text = BASE
+            .replace("name = \"bank\"", "name = \"bank-{i}\"\ncount = 3")
+            .replace("\"a1\"", "\"a{i}-1\"")
+            .replace("\"a2\"", "\"a{i}-2\"")
+            .replace("\"db\"", "\"db-{i}\"");
+        let s = scenario("t", &text).unwrap();
+        let names: Vec<&str> = s.topology.pairs.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["bank-1", "bank-2", "bank-3"]);
+        assert_eq!(s.topology.pairs[2].nodes[1].name, "a3-2");
+        let missing = scenario(
+            "t",
+            &BASE.replace("name = \"bank\"", "name = \"bank\"\ncount = 2"),
+        );
+        assert!(
+            missing.unwrap_err()[0].message.contains("needs '{i}'"),
+            "a stamped pair without {{i}} must be refused"
+        );
+    }
+
+    #[test]
+    fn operator_steps_need_a_node_and_expectations_one_kind() {
+        let m = messages("[[step]]\nat = \"1s\"\ndo = \"relinquish\"\ntarget = \"zk1\"\n");
+        assert_eq!(m, ["'zk1' is not a node of a pair (expected one of: a1, a2)"]);
+        let m = messages("[[expect]]\nmaster = \"a1\"\nno_master = \"bank\"\nat = \"1s\"\n");
+        assert!(m[0].contains("exactly one of"), "{m:?}");
+        let m = messages("[[expect]]\nmaster = \"a1\"\nat = \"10m\"\n");
+        assert!(m[0].contains("after the end of the run"), "{m:?}");
+        let m = messages("[[expect]]\nno_master = \"bank\"\nfrom = \"20s\"\nuntil = \"10s\"\n");
+        assert_eq!(m, ["'until' is before 'from'"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_just_the_first() {
+        let m = messages(
+            "[[step]]\nat = \"1s\"\ndo = \"crash\"\ntarget = \"a9\"\n\n[[step]]\nat = \"2s\"\ndo = \"loss\"\na = \"dc1\"\nb = \"dc2\"\nprobability = 1.5\n",
+        );
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(m[0].starts_with("unknown host 'a9'"), "{m:?}");
+        assert_eq!(m[1], "probability must be between 0 and 1");
+    }
 }
