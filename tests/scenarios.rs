@@ -1,6 +1,6 @@
 //! Every scenario under scenarios/ is a test: found at test time (adding a file adds a test),
 //! run with its own seed by `splitbrain run` in a process of its own (a simulation replays
-//! exactly only as the first of its process, see `scenario::runner::run`), required to pass,
+//! exactly only as the first of its process: see `scenario::runner::run`), required to pass,
 //! and its canonical timeline compared with the accepted insta snapshot in tests/snapshots/,
 //! so any behaviour change shows up in review.
 //!

@@ -57,10 +57,12 @@ pub enum RunError {
 
 /// Runs `scenario` with `seed`. Must be called outside any simulation.
 ///
-/// Known limitation: a second simulation in the same process may not replay the first
-/// exactly (madsim's `check_determinism` flags its scheduler after an earlier run in the
-/// process), so `splitbrain run` and the scenario tests give every scenario a process of its
-/// own; within a fresh process the same seed gives the same run.
+/// Only the first simulation of a process replays exactly: tokio's `watch` channel registers
+/// each waiting receiver on one of eight `Notify` buckets drawn from tokio's thread-local RNG,
+/// which is seeded from a process-wide counter and carries over between runs, so the order in
+/// which several receivers wake (and with it madsim's schedule) depends on what ran before in
+/// the process. `splitbrain run` and the scenario tests therefore give every scenario a
+/// process of its own.
 pub fn run(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunReport, RunError> {
     crate::sim::run_seeded(seed, || play(scenario, seed, keep_trace))
 }
