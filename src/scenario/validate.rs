@@ -57,6 +57,12 @@ fn toml_error(e: &toml::de::Error) -> Diagnostic {
         };
         return Diagnostic::new(span, format!("unknown key '{field}'{hint}"));
     }
+    // serde: "missing field `sites`"
+    if let Some(rest) = message.strip_prefix("missing field `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        return Diagnostic::new(span, format!("missing key '{field}'"));
+    }
     Diagnostic::new(span, message)
 }
 
