@@ -565,7 +565,10 @@ for = "15s"
     #[test]
     fn operator_steps_need_a_node_and_expectations_one_kind() {
         let m = messages("[[step]]\nat = \"1s\"\ndo = \"relinquish\"\ntarget = \"zk1\"\n");
-        assert_eq!(m, ["'zk1' is not a node of a pair (expected one of: a1, a2)"]);
+        assert_eq!(
+            m,
+            ["'zk1' is not a node of a pair (expected one of: a1, a2)"]
+        );
         let m = messages("[[expect]]\nmaster = \"a1\"\nno_master = \"bank\"\nat = \"1s\"\n");
         assert!(m[0].contains("exactly one of"), "{m:?}");
         let m = messages("[[expect]]\nmaster = \"a1\"\nat = \"10m\"\n");
