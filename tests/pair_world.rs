@@ -77,6 +77,7 @@ where
         let pairs = scenario(pairs).await;
         let history = pairs.world().history();
         assert_fenced(&history);
+        assert_no_accepted_write_under_an_older_grant(&history);
         assert_no_write_under_a_superseded_grant(&history);
         history
     })
@@ -144,6 +145,28 @@ fn assert_fenced(history: &[Entry]) {
     }
 }
 
+/// No write is accepted once a grant with a higher token has been promoted (whether or not
+/// the database has seen the new token yet).
+fn assert_no_accepted_write_under_an_older_grant(history: &[Entry]) {
+    let mut newest = i64::MIN;
+    for e in history {
+        match &e.record {
+            Record::Promoted { token, .. } => newest = newest.max(*token),
+            Record::WriteResult {
+                node,
+                token,
+                outcome: WriteOutcome::Accepted,
+                ..
+            } => assert!(
+                *token >= newest,
+                "{node}'s write under {token:#x} accepted at {:?} after {newest:#x} was granted",
+                e.at
+            ),
+            _ => {}
+        }
+    }
+}
+
 /// No node attempts a write under a grant older than another node's grant made earlier —
 /// the history-level definition of "two masters at once".
 fn assert_no_write_under_a_superseded_grant(history: &[Entry]) {
@@ -192,12 +215,20 @@ fn the_preferred_node_becomes_master_and_writes() {
             pairs
         },
     );
+    // n2 may claim first, before n1's candidacy exists; n1 then pre-empts it at once.
     let promoted = promotions(&history);
-    assert_eq!(promoted.len(), 1, "{promoted:?}");
-    assert_eq!(promoted[0].1, "n1");
+    assert_eq!(
+        promoted.last().map(|p| p.1.as_str()),
+        Some("n1"),
+        "{promoted:?}"
+    );
+    assert!(
+        promoted.len() <= 2 && promoted[0].0 < secs(2.0),
+        "{promoted:?}"
+    );
     let writes = accepted(&history);
     assert!(writes.get("n1").copied().unwrap_or(0) > 50, "{writes:?}");
-    assert_eq!(writes.get("n2"), None);
+    assert!(writes.get("n2").copied().unwrap_or(0) < 5, "{writes:?}");
 }
 
 #[test]
@@ -300,7 +331,12 @@ fn relinquish_hands_over_after_the_master_stopped() {
     assert!(last_attempt(&history, "n1", Duration::MAX).unwrap() < stopped);
     assert!(history.iter().any(|e| e.at >= at
         && matches!(&e.record, Record::Candidacy { node, standing: false, .. } if node == "n1")));
-    assert_eq!(promotions(&history).len(), 2);
+    let after: Vec<_> = promotions(&history)
+        .into_iter()
+        .filter(|p| p.0 >= at)
+        .map(|p| p.1)
+        .collect();
+    assert_eq!(after, ["n2"]);
 }
 
 #[test]
@@ -430,13 +466,11 @@ fn a_database_the_node_cannot_reach_makes_it_withdraw() {
             pairs
         },
     );
-    // Two failed probes of one second each (plus the probe period) and n1 steps down.
+    // Probes fail for the 5 s grace (each timing out after 1 s, one per second), then n1
+    // steps down once its write in flight timed out.
     let stopped = demoted_at(&history, "n1", secs(10.0)).expect("n1 withdraws");
-    assert!(
-        stopped - secs(10.0) < secs(5.0),
-        "took {:?}",
-        stopped - secs(10.0)
-    );
+    let took = stopped - secs(10.0);
+    assert!(took >= secs(5.0) && took < secs(9.0), "took {took:?}");
     assert!(promoted_at(&history, "n2", secs(10.0)).is_some());
 }
 
@@ -513,4 +547,265 @@ fn a_write_delayed_past_the_hand_over_is_rejected_by_the_fence() {
         })
         .count();
     assert!(late_rejections >= 1, "n1's late write was not fenced off");
+}
+
+#[test]
+fn the_pair_keeps_writing_through_a_database_failover() {
+    let database = DatabaseSpec {
+        mode: DatabaseMode::PrimaryReplica,
+        replica_site: Some("dc2".into()),
+        ..single_db()
+    };
+    let history = run(
+        20,
+        topology(Policy::PreEmptive, database),
+        |pairs| async move {
+            wait_master(&pairs, "n1", 15.0).await;
+            until(10.0).await;
+            let db = pairs.world().host_id("db").unwrap();
+            pairs.world().crash(db, true).unwrap();
+            until(30.0).await;
+            assert_eq!(pairs.world().metric("db.failovers"), 1);
+            pairs
+        },
+    );
+    // The database fails over, the nodes do not: the replica promotes itself after 3 s of
+    // its clock, within the master's health grace, and the master's writes move there.
+    let resumed = first_after(&history, secs(10.0), |r| {
+        matches!(
+            r,
+            Record::WriteResult {
+                outcome: WriteOutcome::Accepted,
+                ..
+            }
+        )
+    })
+    .expect("writes resume on the replica");
+    assert!(resumed < secs(15.0), "writes resumed at {resumed:?}");
+    assert_eq!(demoted_at(&history, "n1", secs(10.0)), None);
+    assert_eq!(pairs_master(&history), Some("n1".to_string()));
+}
+
+fn pairs_master(history: &[Entry]) -> Option<String> {
+    splitbrain::pair::current_master(history, PAIR)
+}
+
+#[test]
+fn with_the_run_once_guard_a_new_master_writes_only_after_the_wait_interval() {
+    let database = DatabaseSpec {
+        run_once: Some(RunOnceSpec {
+            update_interval: secs(1.0),
+            wait_interval: secs(3.0),
+        }),
+        ..single_db()
+    };
+    let history = run(
+        21,
+        topology(Policy::PreEmptive, database),
+        |pairs| async move {
+            wait_master(&pairs, "n1", 15.0).await;
+            until(10.0).await;
+            pairs.relinquish("n1").unwrap();
+            until(20.0).await;
+            pairs
+        },
+    );
+    let taken = promoted_at(&history, "n2", secs(10.0)).unwrap();
+    let first_write = first_after(&history, taken, |r| {
+        matches!(r, Record::WriteResult { node, outcome: WriteOutcome::Accepted, .. } if node == "n2")
+    })
+    .expect("n2 writes eventually");
+    // n1 refreshed its row at most an update interval (and a write period) before it
+    // stopped; the row is n2's once it is older than the wait interval by the database's
+    // clock, and n2 retries every write period.
+    let waited = first_write - taken;
+    assert!(
+        waited >= secs(3.0 - 1.1 - 0.2) && waited <= secs(3.0 + 0.3),
+        "n2 first wrote {waited:?} after its promotion"
+    );
+    // n1's own writes were all accepted: it held the row.
+    assert!(!history.iter().any(|e| matches!(&e.record,
+        Record::WriteResult { node, outcome: WriteOutcome::RejectedNotOwner { .. }, .. } if node == "n1")));
+}
+
+#[test]
+fn a_restarted_node_still_obeys_its_relinquish() {
+    let history = run(
+        22,
+        topology(Policy::PreEmptive, single_db()),
+        |pairs| async move {
+            wait_master(&pairs, "n1", 15.0).await;
+            until(5.0).await;
+            pairs.relinquish("n1").unwrap();
+            wait_master(&pairs, "n2", 2.0).await;
+            let n1 = pairs.node_host("n1").unwrap();
+            pairs.world().restart(n1).unwrap();
+            until(20.0).await;
+            assert_eq!(pairs.current_master(PAIR).as_deref(), Some("n2"));
+            pairs.rejoin("n1").unwrap();
+            until(30.0).await;
+            pairs
+        },
+    );
+    let back = promoted_at(&history, "n1", secs(20.0)).expect("n1 pre-empts after rejoining");
+    assert!(back < secs(22.0));
+    let after: Vec<_> = promotions(&history)
+        .into_iter()
+        .filter(|p| p.0 >= secs(5.0))
+        .map(|p| p.1)
+        .collect();
+    assert_eq!(after, ["n2", "n1"], "n1 stood again only after rejoining");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_history() {
+    let scenario = |pairs: PairWorld| async move {
+        wait_master(&pairs, "n1", 15.0).await;
+        let n1 = pairs.node_host("n1").unwrap();
+        pairs.world().pause(n1).unwrap();
+        until(15.0).await;
+        pairs.world().resume(n1).unwrap();
+        until(20.0).await;
+        pairs
+    };
+    let a = run(30, topology(Policy::PreEmptive, single_db()), scenario);
+    let b = run(30, topology(Policy::PreEmptive, single_db()), scenario);
+    assert!(a.len() > 100);
+    if let Some(i) = (0..a.len().min(b.len())).find(|&i| a[i] != b[i]) {
+        panic!("histories diverge at entry {i}: {:?} vs {:?}", a[i], b[i]);
+    }
+    assert_eq!(a.len(), b.len());
+}
+
+#[test]
+fn multi_master_nodes_write_to_their_local_member_and_stay_fenced() {
+    let database = DatabaseSpec {
+        mode: DatabaseMode::MultiMaster,
+        replica_site: Some("dc2".into()),
+        ..single_db()
+    };
+    let history = run(
+        23,
+        topology(Policy::PreEmptive, database),
+        |pairs| async move {
+            wait_master(&pairs, "n1", 15.0).await;
+            until(10.0).await;
+            pairs.relinquish("n1").unwrap();
+            until(20.0).await;
+            pairs
+        },
+    );
+    let writes = accepted(&history);
+    assert!(writes.get("n1").copied().unwrap_or(0) > 50, "{writes:?}");
+    assert!(writes.get("n2").copied().unwrap_or(0) > 50, "{writes:?}");
+}
+
+/// Random faults on nodes, servers and links for a minute: crash, start, pause, resume, cuts
+/// and latency on the database link, drawn from the seed.
+async fn random_faults(pairs: PairWorld) -> PairWorld {
+    use madsim::rand::Rng;
+    let world = pairs.world().clone();
+    let hosts = ["n1", "n2", "zk1", "zk2", "zk3"];
+    let draw = |n: usize| madsim::rand::thread_rng().gen_range(0..n);
+    let mut t = 5.0;
+    while t < 60.0 {
+        t += madsim::rand::thread_rng().gen_range(1.0..6.0);
+        until(t).await;
+        let host = world.host_id(hosts[draw(hosts.len())]).unwrap();
+        let db = world.host_id("db").unwrap();
+        // Faults that cannot apply now (resume a running host, ...) are skipped.
+        let _ = match draw(7) {
+            0 => world.crash(host, false),
+            1 => world.start(host),
+            2 => world.pause(host),
+            3 => world.resume(host),
+            4 => {
+                let other = ["db", "zk1", "zk2", "zk3", "n1", "n2"][draw(6)];
+                world.partition(&[host], &[world.host_id(other).unwrap()]);
+                Ok(())
+            }
+            5 => {
+                let extra = madsim::rand::thread_rng().gen_range(0.0..3.0);
+                world.set_extra_latency(&[host], &[db], secs(extra));
+                Ok(())
+            }
+            _ => {
+                world.heal();
+                Ok(())
+            }
+        };
+    }
+    pairs
+}
+
+fn random_topology(seed: u64) -> Topology {
+    let mut topology = topology(Policy::PreEmptive, single_db());
+    if seed % 2 == 1 {
+        topology.client_model = ClientModel::Java;
+    }
+    topology
+}
+
+/// Whatever the random faults do, no stale write is accepted and no node writes under a grant
+/// older than one made to the other node (all checked by `run`). Both client models. (Swept
+/// over 300 seeds of each model while writing this; 30 here keep the suite fast.)
+#[test]
+fn random_faults_never_let_a_superseded_master_write() {
+    for seed in 100..130 {
+        run(seed, random_topology(seed), random_faults);
+    }
+}
+
+/// Replay within one process, under faults: the node code keeps at most one waiter per watch
+/// channel, whose wake order is otherwise drawn from a thread-local RNG.
+#[test]
+fn random_faults_replay_identically_within_a_process() {
+    for seed in [101, 102] {
+        let a = run(seed, random_topology(seed), random_faults);
+        let b = run(seed, random_topology(seed), random_faults);
+        if let Some(i) = (0..a.len().min(b.len())).find(|&i| a[i] != b[i]) {
+            panic!(
+                "seed {seed}: histories diverge at entry {i}: {:?} vs {:?}",
+                a[i], b[i]
+            );
+        }
+        assert_eq!(a.len(), b.len());
+    }
+}
+
+#[test]
+fn a_clock_step_on_the_database_host_hands_the_run_once_row_over_early() {
+    let database = DatabaseSpec {
+        run_once: Some(RunOnceSpec {
+            update_interval: secs(1.0),
+            wait_interval: secs(30.0),
+        }),
+        ..single_db()
+    };
+    let history = run(
+        24,
+        topology(Policy::PreEmptive, database),
+        |pairs| async move {
+            wait_master(&pairs, "n1", 15.0).await;
+            until(10.0).await;
+            pairs.relinquish("n1").unwrap();
+            until(15.0).await;
+            // n2 is master but its writes wait for the row (30 s by the database's clock)...
+            let db = pairs.world().host_id("db").unwrap();
+            pairs.world().clock_jump(db, 60_000, false).unwrap();
+            until(20.0).await;
+            pairs
+        },
+    );
+    let taken = promoted_at(&history, "n2", secs(10.0)).unwrap();
+    assert!(taken < secs(11.0));
+    let first_write = first_after(&history, taken, |r| {
+        matches!(r, Record::WriteResult { node, outcome: WriteOutcome::Accepted, .. } if node == "n2")
+    })
+    .expect("n2 writes once the row is old by the database's clock");
+    // ...until the step: then at its next try.
+    assert!(
+        first_write >= secs(15.0) && first_write < secs(15.3),
+        "n2 first wrote at {first_write:?}"
+    );
 }

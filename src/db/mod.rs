@@ -7,6 +7,9 @@
 //! - **Fencing.** The host keeps the highest fencing token it has accepted and refuses a write
 //!   carrying an older one. The verdict is recorded ([`Record::WriteResult`](crate::sim::history::Record))
 //!   when the write *applies*, after the database's write latency, not when it was sent.
+//! - **Fence.** A new master's first request raises the newest token without writing, so a
+//!   write of an earlier grant that is still in flight is refused from the moment the new
+//!   master acts, not only from its first write.
 //! - **Run-once table** (optional second guard, Corda's `RunOnceService`): one row naming its
 //!   owner, refreshed by the owner; another node may take it only once the row's heartbeat is
 //!   older than the wait interval **by the database host's own wall clock**, so a clock step on
@@ -50,3 +53,6 @@ pub mod state;
 
 pub use client::{DbCallError, DbClient};
 pub use server::{DbServerConfig, database_process};
+
+#[cfg(test)]
+mod tests;

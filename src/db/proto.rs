@@ -27,6 +27,9 @@ pub enum DbRequest {
         token: i64,
         write: u64,
     },
+    /// Raise the database's newest token to `token` without writing anything: a new master's
+    /// first act, so that writes of earlier grants still in flight are refused from then on.
+    Fence { node: String, token: i64 },
     /// Take or refresh the run-once row for `node` (Corda's RunOnceService update).
     RunOnce { node: String },
     /// Health probe: is this host up, and does it accept writes?
@@ -35,6 +38,7 @@ pub enum DbRequest {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DbResponse {
+    /// The verdict on a write or a fence.
     Write(WriteOutcome),
     RunOnce(RunOnceVerdict),
     /// `acting`: this host accepts writes (a primary, a promoted replica, or a multi-master

@@ -172,6 +172,19 @@ impl Server {
                 }
                 DbResponse::Write(outcome)
             }
+            DbRequest::Fence { node, token } => {
+                if self.state.acting {
+                    self.ctx.env.sleep(self.config.write_latency).await;
+                }
+                let outcome = self.state.fence(token);
+                self.ctx
+                    .trace("db", format_args!("fence {node} {token:#x}: {outcome:?}"));
+                if outcome == crate::sim::history::WriteOutcome::Accepted {
+                    self.save();
+                    self.sync_peer();
+                }
+                DbResponse::Write(outcome)
+            }
             DbRequest::RunOnce { node } => {
                 let Some(wait) = self.config.run_once_wait else {
                     // No guard configured: the table does not exist.

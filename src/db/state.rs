@@ -61,6 +61,22 @@ impl DbState {
         WriteOutcome::Accepted
     }
 
+    /// Raises the newest token to `token`, as a write under it would, without counting a
+    /// write. Not subject to the run-once guard: the token is the first guard, the row the
+    /// second, and a new master fences before it may hold the row.
+    pub fn fence(&mut self, token: i64) -> WriteOutcome {
+        if !self.acting {
+            return WriteOutcome::Unavailable;
+        }
+        match self.newest_token {
+            Some(newest) if token < newest => WriteOutcome::RejectedStaleToken { newest },
+            _ => {
+                self.newest_token = Some(token);
+                WriteOutcome::Accepted
+            }
+        }
+    }
+
     /// Corda's RunOnceService update: the row is taken if it is the caller's or free, or taken
     /// over once its heartbeat is older than `wait_millis` by this host's wall clock.
     pub fn run_once(
@@ -151,6 +167,20 @@ mod tests {
         );
         assert_eq!(db.newest_token, Some(9));
         assert_eq!(db.writes_applied, 3);
+    }
+
+    #[test]
+    fn a_fence_raises_the_newest_token_without_a_write() {
+        let mut db = DbState::new(true);
+        db.write("a", 5, false);
+        assert_eq!(db.fence(9), WriteOutcome::Accepted);
+        assert_eq!(db.writes_applied, 1);
+        assert_eq!(
+            db.write("a", 5, false),
+            WriteOutcome::RejectedStaleToken { newest: 9 }
+        );
+        assert_eq!(db.fence(7), WriteOutcome::RejectedStaleToken { newest: 9 });
+        assert_eq!(DbState::new(false).fence(1), WriteOutcome::Unavailable);
     }
 
     #[test]

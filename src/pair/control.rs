@@ -8,7 +8,10 @@ use tokio::sync::watch;
 /// A dependency the node's health check probes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HealthLink {
-    /// The pair's database.
+    /// The node's view of the pair's database: broken, the health check's database probe
+    /// fails at once (the network path itself is untouched; cut it with a partition to stop
+    /// the writes too). A database that really does not answer fails the probe as well, after
+    /// the node's grace period.
     Database,
     /// The message bus (modelled as a switch the scenario breaks and heals).
     Bus,

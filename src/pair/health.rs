@@ -1,28 +1,29 @@
 //! The node's health check: it probes its database and its bus and feeds the selector's
 //! health gate, so an unhealthy node withdraws its candidacy (and a master is demoted).
 
-use super::control::{HealthLink, NodeControl};
+use super::control::HealthLink;
 use crate::db::DbClient;
 use crate::db::proto::{DbRequest, DbResponse};
 use crate::election::Health;
 use crate::env::Environment;
 use crate::sim::history::Record;
 use crate::sim::world::HostCtx;
+use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Consecutive failed database probes before the node counts as unhealthy: one slow answer
-/// (a write queue, a retransmission) does not make a master step down.
-const DB_FAILURES_TO_UNHEALTHY: u32 = 2;
 
 pub struct HealthCheck {
     ctx: HostCtx,
     pair: String,
     node: String,
     db: DbClient,
-    control: watch::Receiver<NodeControl>,
+    /// Links the scenario broke, fed by the node's control task.
+    links: watch::Receiver<BTreeSet<HealthLink>>,
     period: Duration,
-    db_failures: u32,
+    /// How long the database may fail every probe before the node counts as unhealthy.
+    db_grace: Duration,
+    /// Since when (node clock) every probe failed.
+    db_failing_since: Option<Duration>,
     last: Option<Health>,
 }
 
@@ -32,34 +33,46 @@ impl HealthCheck {
         pair: &str,
         node: &str,
         db: DbClient,
-        control: watch::Receiver<NodeControl>,
+        links: watch::Receiver<BTreeSet<HealthLink>>,
         period: Duration,
+        db_grace: Duration,
     ) -> Self {
         HealthCheck {
             ctx,
             pair: pair.to_string(),
             node: node.to_string(),
             db,
-            control,
+            links,
             period,
-            db_failures: 0,
+            db_grace,
+            db_failing_since: None,
             last: None,
         }
     }
 
     /// Probes once; records the verdict when it changed.
     pub async fn evaluate(&mut self) -> Health {
-        let broken = self.control.borrow_and_update().broken.clone();
+        let broken = self.links.borrow_and_update().clone();
         let db_ok = !broken.contains(&HealthLink::Database)
             && matches!(
                 self.db.call(DbRequest::Ping).await,
                 Ok(DbResponse::Pong { acting: true, .. })
             );
-        self.db_failures = if db_ok { 0 } else { self.db_failures + 1 };
-        // A broken switch counts at once; a failing probe only after a few in a row.
+        let now = self.ctx.env.now();
+        self.db_failing_since = if db_ok {
+            None
+        } else {
+            self.db_failing_since.or(Some(now))
+        };
+        // A switch the scenario broke counts at once. A failing database only after a grace
+        // period: a slow answer, or the database's own failover (its replica takes over after
+        // a few seconds), must not make the master step down.
+        let db_down = self
+            .db_failing_since
+            .is_some_and(|since| now.saturating_sub(since) >= self.db_grace);
         let healthy = !broken.contains(&HealthLink::Bus)
             && !broken.contains(&HealthLink::Database)
-            && self.db_failures < DB_FAILURES_TO_UNHEALTHY;
+            && !db_down;
         let health = if healthy {
             Health::Healthy
         } else {
@@ -83,7 +96,7 @@ impl HealthCheck {
             let next = self.ctx.env.now() + self.period;
             tokio::select! {
                 biased;
-                changed = self.control.changed() => if changed.is_err() { return },
+                changed = self.links.changed() => if changed.is_err() { return },
                 () = self.ctx.env.sleep_until(next) => {}
             }
             let verdict = self.evaluate().await;

@@ -17,14 +17,12 @@
 //! a factor of two of each other over one session timeout.
 
 use crate::coord::Coordination;
-use crate::election::Role;
 use crate::env::{Environment, timeout};
 use crate::sim::world::HostCtx;
 use crate::zk::client::SimZkClient;
 use crate::zk::types::{SessionId, SessionState};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
 
 #[derive(Default)]
 struct LeaseState {
@@ -108,21 +106,8 @@ impl SessionLease {
         true
     }
 
-    /// Renews every `length / 3` while the node is master; idle otherwise. Runs until the
-    /// selector's role channel closes.
-    pub async fn keep_renewed(self, ctx: HostCtx, mut role: watch::Receiver<Role>) {
-        let period = self.length / 3;
-        loop {
-            if role.wait_for(|r| r.is_master()).await.is_err() {
-                return;
-            }
-            self.renew(&ctx).await;
-            let next = ctx.env.now() + period;
-            tokio::select! {
-                biased;
-                changed = role.changed() => if changed.is_err() { return },
-                () = ctx.env.sleep_until(next) => {}
-            }
-        }
+    /// How often a master renews: three times per lease.
+    pub fn renew_period(&self) -> Duration {
+        self.length / 3
     }
 }

@@ -1,14 +1,21 @@
 //! Hot/cold node pairs in the simulated world.
 //!
 //! A node ([`node`]) runs the master selector of [`crate::election`] on a simulated ZooKeeper
-//! session. When promoted it starts its workload ([`worker`]): a stream of database writes
-//! standing for flows, each carrying the grant's fencing token and each preceded by a check
-//! that the grant is still current — the selector's role **and** a session lease on the node's
-//! own clock ([`lease`]), so a node that resumes from a pause longer than its session does not
-//! write on stale belief. When demoted it stops the workload, waits for the write in flight to
-//! be answered or time out, records the demotion, and only then acknowledges it, so the
-//! selector lets go of the candidacy after the work stopped. A health check ([`health`])
-//! probes the database and the bus and gates the candidacy.
+//! session. When granted mastership it starts its workload ([`worker`]): first a **fence** —
+//! the database raises its newest token to the grant's, so writes of earlier grants still in
+//! flight are refused from then on — and only then does the node act as master (and record
+//! its promotion): a stream of database writes standing for flows, each carrying the grant's
+//! token and each preceded by a check that the grant is still current — the selector's role
+//! **and** a session lease on the node's own clock ([`lease`]), so a node that resumes from a
+//! pause longer than its session does not write on stale belief. When demoted it stops the
+//! workload, waits for the request in flight to be answered or time out, records the
+//! demotion, and only then acknowledges it, so the selector lets go of the candidacy after the
+//! work stopped. A health check ([`health`]) probes the database and the bus and gates the
+//! candidacy; the database may fail for a grace period (its own failover) before it counts.
+//!
+//! Determinism note: tokio's `watch` channel wakes its waiting tasks in an order drawn from a
+//! thread-local random number that no simulation seed resets, so the node keeps at most one
+//! task waiting on any watch channel (same seed, same history, also within one process).
 //!
 //! Every node records its promotions, demotions, candidacy, health and write attempts in the
 //! world's history (true simulated time); the databases record their verdicts.

@@ -3,14 +3,14 @@
 //! [`super::worker`]), feeds the selector its health, obeys its control channel, and records
 //! what it does for the checkers.
 
-use super::control::{ControlHandle, NodeControl};
+use super::control::{ControlHandle, HealthLink, NodeControl};
 use super::health::HealthCheck;
 use super::lease::SessionLease;
 use super::worker::Workload;
 use crate::db::DbClient;
 use crate::election::{
-    DigestCredentials, MasterSelector, Policy, Priority, Role, RoleEvent, SelectorConfig,
-    SelectorError, ZkSelector, zk_selector,
+    DigestCredentials, FencingToken, MasterSelector, Policy, Priority, Role, RoleEvent,
+    SelectorConfig, SelectorError, ZkSelector, zk_selector,
 };
 use crate::env::Environment;
 use crate::sim::history::Record;
@@ -18,10 +18,11 @@ use crate::sim::net::HostId;
 use crate::sim::topology::RunOnceSpec;
 use crate::sim::world::{HostCtx, ProcessFn};
 use crate::zk::client::{ClientConfig, SimZkClient};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
@@ -44,6 +45,9 @@ pub struct NodeConfig {
     /// The master writes this often (its own clock).
     pub write_period: Duration,
     pub health_period: Duration,
+    /// How long the database may fail every health probe before the node counts as
+    /// unhealthy (longer than the database's own failover, so that does not move the master).
+    pub db_unhealthy_after: Duration,
     pub db_timeout: Duration,
 }
 
@@ -67,6 +71,7 @@ impl NodeConfig {
             run_once: None,
             write_period: Duration::from_millis(100),
             health_period: Duration::from_secs(1),
+            db_unhealthy_after: Duration::from_secs(5),
             db_timeout: Duration::from_secs(1),
         }
     }
@@ -99,13 +104,18 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
     let desired = control.current();
     let db = DbClient::start(&ctx, config.databases.clone(), config.db_timeout);
 
+    // Each watch channel has one waiting task at most: tokio's watch spreads waiters over
+    // slots chosen by a thread-local random number that no simulation seed resets, so two
+    // waiters on one channel wake in an order that differs from run to run.
+    let (links_tx, links) = watch::channel(desired.broken.clone());
     let mut check = HealthCheck::new(
         ctx.clone(),
         &config.pair,
         &config.name,
         db.clone(),
-        control.subscribe(),
+        links,
         config.health_period,
+        config.db_unhealthy_after,
     );
     let (health_tx, health) = watch::channel(check.evaluate().await);
     ctx.env.spawn(check.run(health_tx));
@@ -155,21 +165,44 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
     }
 
     let acting = Arc::new(AtomicBool::new(false));
-    ctx.env
-        .spawn(lease.clone().keep_renewed(ctx.clone(), selector.role()));
+    let candidacy = CandidacyLog {
+        ctx: ctx.clone(),
+        config: config.clone(),
+        standing: Arc::default(),
+    };
     ctx.env.spawn(follow_role(
         ctx.clone(),
-        config.clone(),
+        candidacy.clone(),
         selector.role(),
         acting.clone(),
+        lease.clone(),
     ));
     ctx.env.spawn(apply_controls(
         ctx.clone(),
         selector.clone(),
         control.subscribe(),
         desired,
+        links_tx,
     ));
 
+    let on_acting = {
+        let (ctx, config, candidacy, acting) = (
+            ctx.clone(),
+            config.clone(),
+            candidacy.clone(),
+            acting.clone(),
+        );
+        move |token: FencingToken| {
+            candidacy.observe(true);
+            ctx.world.record(Record::Promoted {
+                pair: config.pair.clone(),
+                node: config.name.clone(),
+                token: token.value(),
+            });
+            acting.store(true, Ordering::SeqCst);
+            announce(&ctx, Role::Master { token });
+        }
+    };
     let workload = Workload {
         ctx: ctx.clone(),
         pair: config.pair.clone(),
@@ -179,39 +212,38 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         role: selector.role(),
         period: config.write_period,
         run_once: config.run_once,
+        on_acting: Arc::new(on_acting),
     };
-    let mut worker: Option<(watch::Sender<bool>, oneshot::Receiver<()>)> = None;
+    let mut worker: Option<(watch::Sender<bool>, oneshot::Receiver<bool>)> = None;
     while let Some(event) = events.recv().await {
         match event {
             RoleEvent::Promoted { token } => {
-                ctx.world.record(Record::Promoted {
-                    pair: config.pair.clone(),
-                    node: config.name.clone(),
-                    token: token.value(),
-                });
-                acting.store(true, Ordering::SeqCst);
-                announce(&ctx, Role::Master { token });
+                // The workload fences the database first and records the promotion then.
                 let (stop, stopped) = watch::channel(false);
-                let (done, finished) = oneshot::channel::<()>();
+                let (done, finished) = oneshot::channel::<bool>();
                 let work = workload.clone();
                 ctx.env.spawn(async move {
-                    work.run(token, stopped).await;
-                    drop(done);
+                    let _ = done.send(work.run(token, stopped).await);
                 });
                 worker = Some((stop, finished));
             }
             RoleEvent::Demoted { token, reason, ack } => {
                 ctx.trace("node", format_args!("demoted ({reason:?})"));
-                // Stop the work and let the write in flight finish or time out first.
+                // Stop the work and let the request in flight finish or time out first.
+                let mut acted = false;
                 if let Some((stop, finished)) = worker.take() {
                     stop.send_replace(true);
-                    let _ = finished.await;
+                    // A worker that died without answering (it cannot, short of a panic)
+                    // counts as having acted: the demotion is then recorded.
+                    acted = finished.await.unwrap_or(true);
                 }
-                ctx.world.record(Record::Demoted {
-                    pair: config.pair.clone(),
-                    node: config.name.clone(),
-                    token: token.value(),
-                });
+                if acted {
+                    ctx.world.record(Record::Demoted {
+                        pair: config.pair.clone(),
+                        node: config.name.clone(),
+                        token: token.value(),
+                    });
+                }
                 acting.store(false, Ordering::SeqCst);
                 let role = *selector.role().borrow();
                 if !role.is_master() {
@@ -224,31 +256,67 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
     }
 }
 
-/// Records the node's candidacy and announces its passive roles as the selector publishes
-/// them ("master" is announced by the event loop, once the node acts on the promotion).
-async fn follow_role(
+/// Records the node's candidacy when it changes. Shared by the role follower and the start of
+/// the master's work, so a node promoted straight out of a withdrawal records that it stands
+/// before it records the promotion.
+#[derive(Clone)]
+struct CandidacyLog {
     ctx: HostCtx,
     config: Arc<NodeConfig>,
-    mut role: watch::Receiver<Role>,
-    acting: Arc<AtomicBool>,
-) {
-    let mut standing = None;
-    loop {
-        let current = *role.borrow_and_update();
-        let now_standing = current != Role::Withdrawn;
-        if standing != Some(now_standing) {
-            standing = Some(now_standing);
-            ctx.world.record(Record::Candidacy {
-                pair: config.pair.clone(),
-                node: config.name.clone(),
-                standing: now_standing,
+    standing: Arc<Mutex<Option<bool>>>,
+}
+
+impl CandidacyLog {
+    fn observe(&self, standing: bool) {
+        let mut last = self.standing.lock().expect("candidacy lock");
+        if *last != Some(standing) {
+            *last = Some(standing);
+            self.ctx.world.record(Record::Candidacy {
+                pair: self.config.pair.clone(),
+                node: self.config.name.clone(),
+                standing,
             });
         }
+    }
+}
+
+/// Follows the selector's role: records the node's candidacy, announces its passive roles
+/// ("master" is announced by the event loop, once the node acts on the promotion), and while
+/// the node is master renews its session lease every renewal period (each renewal in a task
+/// of its own, so a slow round trip does not hold up the next change of role).
+async fn follow_role(
+    ctx: HostCtx,
+    candidacy: CandidacyLog,
+    mut role: watch::Receiver<Role>,
+    acting: Arc<AtomicBool>,
+    lease: SessionLease,
+) {
+    let mut next_renewal: Option<Duration> = None;
+    loop {
+        let current = *role.borrow_and_update();
+        candidacy.observe(current != Role::Withdrawn);
         if !acting.load(Ordering::SeqCst) && !current.is_master() {
             announce(&ctx, current);
         }
-        if role.changed().await.is_err() {
-            return;
+        if !current.is_master() {
+            next_renewal = None;
+        } else if next_renewal.is_none_or(|at| ctx.env.now() >= at) {
+            let (lease_, ctx_) = (lease.clone(), ctx.clone());
+            ctx.env.spawn(async move {
+                lease_.renew(&ctx_).await;
+            });
+            next_renewal = Some(ctx.env.now() + lease.renew_period());
+        }
+        let renewal = async {
+            match next_renewal {
+                Some(at) => ctx.env.sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            changed = role.changed() => if changed.is_err() { return },
+            () = renewal => {}
         }
     }
 }
@@ -261,6 +329,7 @@ async fn apply_controls(
     selector: ZkSelector,
     mut control: watch::Receiver<NodeControl>,
     mut applied: NodeControl,
+    links: watch::Sender<BTreeSet<HealthLink>>,
 ) {
     type Pending<'a> = Pin<Box<dyn Future<Output = Result<(), SelectorError>> + Send + 'a>>;
     let mut relinquishing: Option<Pending<'_>> = None;
@@ -286,6 +355,11 @@ async fn apply_controls(
             continue;
         }
         let wanted = control.borrow_and_update().clone();
+        links.send_if_modified(|current| {
+            let changed = *current != wanted.broken;
+            current.clone_from(&wanted.broken);
+            changed
+        });
         if wanted.priority != applied.priority {
             let _ = selector.set_priority(Priority(wanted.priority));
         }

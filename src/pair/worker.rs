@@ -6,10 +6,11 @@ use super::lease::SessionLease;
 use crate::db::DbClient;
 use crate::db::proto::{DbRequest, DbResponse, RunOnceVerdict};
 use crate::election::{FencingToken, Role};
-use crate::env::{Environment, Interval};
-use crate::sim::history::Record;
+use crate::env::Environment;
+use crate::sim::history::{Record, WriteOutcome};
 use crate::sim::topology::RunOnceSpec;
 use crate::sim::world::HostCtx;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -18,6 +19,12 @@ use tokio::sync::watch;
 pub struct WriteCounter {
     pub next: u64,
 }
+
+/// How soon a new master tries its fence again.
+const FENCE_RETRY: Duration = Duration::from_millis(10);
+
+/// Called once the node starts acting under a grant (its fence was accepted).
+pub type OnActing = Arc<dyn Fn(FencingToken) + Send + Sync>;
 
 /// Everything a master's workload needs; cloned for each grant.
 #[derive(Clone)]
@@ -30,6 +37,18 @@ pub struct Workload {
     pub role: watch::Receiver<Role>,
     pub period: Duration,
     pub run_once: Option<RunOnceSpec>,
+    /// Records the promotion and announces the role, once the fence is up.
+    pub on_acting: OnActing,
+}
+
+/// Where a grant's work stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// The database has not yet confirmed the grant's token.
+    Fencing,
+    Acting,
+    /// The database has seen a newer token: this grant is over, whatever the selector says.
+    Superseded,
 }
 
 impl Workload {
@@ -39,19 +58,47 @@ impl Workload {
         *self.role.borrow() == Role::Master { token } && self.lease.valid(self.ctx.env.now())
     }
 
-    /// Writes every `period` until `stop` turns true. Returns after the write in flight (if
-    /// any) got its answer or timed out: the demotion is acknowledged only after that.
-    pub async fn run(self, token: FencingToken, mut stop: watch::Receiver<bool>) {
-        let mut ticks = Interval::new(self.ctx.env.clone(), self.period);
+    /// Fences the database with the grant's token, then writes every `period`, until `stop`
+    /// turns true. Returns whether the node acted (its fence was accepted), after the request
+    /// in flight (if any) got its answer or timed out: the demotion is acknowledged only then.
+    ///
+    /// The fence comes first so that a write of an earlier grant still in flight (its node
+    /// gave up waiting for it, or was cut off) is refused from the moment this node acts:
+    /// the promotion is recorded once the database holds the new token.
+    pub async fn run(self, token: FencingToken, mut stop: watch::Receiver<bool>) -> bool {
+        let mut stage = Stage::Fencing;
+        let mut next = self.ctx.env.now();
         // With the run-once guard: when this master last took or refreshed the row.
         let mut row_refreshed: Option<Duration> = None;
         loop {
             tokio::select! {
                 biased;
-                _ = stop.wait_for(|stop| *stop) => return,
-                () = ticks.tick() => {}
+                _ = stop.wait_for(|stop| *stop) => return stage != Stage::Fencing,
+                () = self.ctx.env.sleep_until(next) => {}
             }
-            if *stop.borrow() || !self.still_master(token) {
+            // Until the fence is up the node retries soon: its lease is confirmed one
+            // ZooKeeper round trip after the grant. Then it writes once per period; after a
+            // pause it does not burst.
+            let delay = if stage == Stage::Fencing {
+                FENCE_RETRY
+            } else {
+                self.period
+            };
+            next = (next + delay).max(self.ctx.env.now());
+            if *stop.borrow() || stage == Stage::Superseded || !self.still_master(token) {
+                continue;
+            }
+            if stage == Stage::Fencing {
+                stage = self.fence(token).await;
+                if stage == Stage::Acting {
+                    // The grant may have ended during the round trip: then the node never
+                    // acted (fencing again later is harmless).
+                    if *stop.borrow() || !self.still_master(token) {
+                        stage = Stage::Fencing;
+                    } else {
+                        (self.on_acting)(token);
+                    }
+                }
                 continue;
             }
             if let Some(spec) = self.run_once {
@@ -69,6 +116,31 @@ impl Workload {
                 continue;
             }
             self.write(token).await;
+        }
+    }
+
+    async fn fence(&self, token: FencingToken) -> Stage {
+        let answer = self
+            .db
+            .call(DbRequest::Fence {
+                node: self.node.clone(),
+                token: token.value(),
+            })
+            .await;
+        match answer {
+            Ok(DbResponse::Write(WriteOutcome::Accepted)) => Stage::Acting,
+            Ok(DbResponse::Write(WriteOutcome::RejectedStaleToken { newest })) => {
+                self.ctx.trace(
+                    "node",
+                    format_args!("grant {token} superseded: the database has seen {newest:#x}"),
+                );
+                Stage::Superseded
+            }
+            other => {
+                self.ctx
+                    .trace("node", format_args!("fence not answered: {other:?}"));
+                Stage::Fencing
+            }
         }
     }
 

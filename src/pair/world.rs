@@ -8,7 +8,7 @@ use super::node::{NodeConfig, node_process};
 use crate::db::{DbServerConfig, database_process};
 use crate::sim::history::{Entry, Record};
 use crate::sim::net::{Addr, HostId, LinkLatency, NetConfig, ports};
-use crate::sim::topology::{DatabaseMode, Topology};
+use crate::sim::topology::{DatabaseMode, DatabaseSpec, Topology};
 use crate::sim::world::World;
 use crate::zk::client::{ClientConfig, DEFAULT_SESSION_TIMEOUT};
 use crate::zk::server::{ServerConfig, server_process};
@@ -92,29 +92,18 @@ pub fn negotiated_session_timeout(topology: &Topology) -> Duration {
     requested.clamp(tick * 2, (tick * 20).max(tick * 2))
 }
 
-/// Creates every host of `topology` in `world`, sets its process and starts it.
+/// Creates every host of `topology` in `world`, sets its process and starts it. The topology
+/// is checked whole first: on error the world is left untouched.
 pub fn build(world: &World, topology: &Topology) -> Result<PairWorld, BuildError> {
-    validate(topology)?;
-    let sites: BTreeSet<&str> = topology.sites.iter().map(String::as_str).collect();
-    let add = |name: &str, site: &str| -> Result<HostId, BuildError> {
-        if !sites.contains(site) {
-            return Err(BuildError::UnknownSite {
-                host: name.to_string(),
-                site: site.to_string(),
-            });
-        }
-        if world.host_id(name).is_ok() {
-            return Err(BuildError::DuplicateHost(name.to_string()));
-        }
-        Ok(world.add_host(name, site))
-    };
+    validate(world, topology)?;
+    let add = |name: &str, site: &str| world.add_host(name, site);
 
     // The ensemble: myid is the position in the list, from 1.
     let mut voters = Vec::new();
     let mut observers = Vec::new();
     let mut zk_hosts = Vec::new();
     for (i, server) in topology.zk.servers.iter().enumerate() {
-        let host = add(&server.name, &server.site)?;
+        let host = add(&server.name, &server.site);
         let sid = i as u64 + 1;
         if server.observer {
             observers.push((sid, host));
@@ -151,17 +140,8 @@ pub fn build(world: &World, topology: &Topology) -> Result<PairWorld, BuildError
     let mut pairs = BTreeMap::new();
     for pair in &topology.pairs {
         let spec = &pair.database;
-        let primary = add(&spec.name, &spec.site)?;
-        let replica = match spec.mode {
-            DatabaseMode::Single => None,
-            DatabaseMode::PrimaryReplica | DatabaseMode::MultiMaster => {
-                let site = spec
-                    .replica_site
-                    .as_deref()
-                    .ok_or_else(|| BuildError::MissingReplicaSite(spec.name.clone(), spec.mode))?;
-                Some(add(&format!("{}-replica", spec.name), site)?)
-            }
-        };
+        let primary = add(&spec.name, &spec.site);
+        let replica = replica_site(spec).map(|site| add(&replica_name(spec), site));
         let db_config = |acting: bool, peer: Option<HostId>| {
             let mut config = DbServerConfig::new(&pair.name, spec.mode, acting, peer);
             config.write_latency = spec.write_latency;
@@ -175,11 +155,11 @@ pub fn build(world: &World, topology: &Topology) -> Result<PairWorld, BuildError
         }
         let mut databases = vec![spec.name.clone()];
         if replica.is_some() {
-            databases.push(format!("{}-replica", spec.name));
+            databases.push(replica_name(spec));
         }
 
         for node in &pair.nodes {
-            let host = add(&node.name, &node.site)?;
+            let host = add(&node.name, &node.site);
             // Multi-master: each node prefers the member in its own site, as Galera
             // deployments route each application server to its local member.
             let mut db_hosts: Vec<HostId> = std::iter::once(primary).chain(replica).collect();
@@ -235,9 +215,55 @@ pub fn build(world: &World, topology: &Topology) -> Result<PairWorld, BuildError
     })
 }
 
-fn validate(topology: &Topology) -> Result<(), BuildError> {
+fn replica_name(spec: &DatabaseSpec) -> String {
+    format!("{}-replica", spec.name)
+}
+
+/// The replica's (or second member's) site, in the modes that have one.
+fn replica_site(spec: &DatabaseSpec) -> Option<&str> {
+    match spec.mode {
+        DatabaseMode::Single => None,
+        DatabaseMode::PrimaryReplica | DatabaseMode::MultiMaster => spec.replica_site.as_deref(),
+    }
+}
+
+/// Every host the topology asks for, in creation order, with its site.
+fn planned_hosts(topology: &Topology) -> Result<Vec<(String, &str)>, BuildError> {
+    let mut hosts: Vec<(String, &str)> = topology
+        .zk
+        .servers
+        .iter()
+        .map(|s| (s.name.clone(), s.site.as_str()))
+        .collect();
+    for pair in &topology.pairs {
+        let spec = &pair.database;
+        hosts.push((spec.name.clone(), &spec.site));
+        if spec.mode != DatabaseMode::Single {
+            let site = replica_site(spec)
+                .ok_or_else(|| BuildError::MissingReplicaSite(spec.name.clone(), spec.mode))?;
+            hosts.push((replica_name(spec), site));
+        }
+        hosts.extend(pair.nodes.iter().map(|n| (n.name.clone(), n.site.as_str())));
+    }
+    Ok(hosts)
+}
+
+fn validate(world: &World, topology: &Topology) -> Result<(), BuildError> {
     if topology.zk.servers.iter().all(|s| s.observer) {
         return Err(BuildError::NoVoters);
+    }
+    let sites: BTreeSet<&str> = topology.sites.iter().map(String::as_str).collect();
+    let mut names = BTreeSet::new();
+    for (name, site) in planned_hosts(topology)? {
+        if !sites.contains(site) {
+            return Err(BuildError::UnknownSite {
+                host: name,
+                site: site.to_string(),
+            });
+        }
+        if world.host_id(&name).is_ok() || !names.insert(name.clone()) {
+            return Err(BuildError::DuplicateHost(name));
+        }
     }
     let mut pair_names = BTreeSet::new();
     for pair in &topology.pairs {
@@ -325,10 +351,18 @@ impl PairWorld {
         self.control_change(node, format_args!("rejoin"), |c| c.relinquished = false)
     }
 
+    /// Records the change at once (the checkers rank by it); the node applies it when it
+    /// runs.
     pub fn set_priority(&self, node: &str, priority: u32) -> Result<(), ControlError> {
         self.control_change(node, format_args!("priority {priority}"), |c| {
             c.priority = priority
-        })
+        })?;
+        self.world.record(Record::PriorityChanged {
+            pair: self.nodes[node].pair.clone(),
+            node: node.to_string(),
+            priority,
+        });
+        Ok(())
     }
 
     /// The node's health check fails on `link` until healed (across restarts too: the link is
@@ -371,4 +405,129 @@ pub fn current_master(history: &[Entry], pair: &str) -> Option<String> {
         }
     }
     master
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::election::Policy;
+    use crate::sim::topology::{NodeSpec, PairSpec, ZkServerSpec, ZkSpec};
+    use crate::zk::client::ClientModel;
+
+    fn topology() -> Topology {
+        Topology {
+            sites: vec!["dc1".into(), "dc2".into()],
+            zk: ZkSpec {
+                servers: vec![ZkServerSpec {
+                    name: "zk1".into(),
+                    site: "dc1".into(),
+                    observer: false,
+                }],
+                tick_time: Duration::from_secs(2),
+                init_limit: 10,
+                sync_limit: 5,
+                session_timeout: Duration::from_secs(60),
+            },
+            pairs: vec![PairSpec {
+                name: "p".into(),
+                nodes: vec![NodeSpec {
+                    name: "a".into(),
+                    site: "dc1".into(),
+                    priority: 1,
+                    policy: Policy::Sticky,
+                }],
+                database: DatabaseSpec {
+                    name: "db".into(),
+                    site: "dc2".into(),
+                    mode: DatabaseMode::Single,
+                    replica_site: None,
+                    write_latency: Duration::ZERO,
+                    run_once: None,
+                },
+            }],
+            client_model: ClientModel::Rust,
+            latencies: vec![],
+        }
+    }
+
+    fn build_error(change: impl FnOnce(&mut Topology)) -> BuildError {
+        crate::sim::run_seeded(1, || async move {
+            let mut t = topology();
+            change(&mut t);
+            let world = World::new(NetConfig::default(), false);
+            let Err(err) = build(&world, &t) else {
+                panic!("built")
+            };
+            assert_eq!(world.host_count(), 0, "a failed build adds no host");
+            err
+        })
+    }
+
+    #[test]
+    fn bad_topologies_are_refused_whole() {
+        assert_eq!(
+            build_error(|t| t.pairs[0].nodes[0].name = "zk1".into()),
+            BuildError::DuplicateHost("zk1".into())
+        );
+        assert_eq!(
+            build_error(|t| t.pairs[0].database.site = "dc9".into()),
+            BuildError::UnknownSite {
+                host: "db".into(),
+                site: "dc9".into()
+            }
+        );
+        assert_eq!(
+            build_error(|t| t.pairs[0].database.mode = DatabaseMode::PrimaryReplica),
+            BuildError::MissingReplicaSite("db".into(), DatabaseMode::PrimaryReplica)
+        );
+        assert_eq!(
+            build_error(|t| t.zk.servers[0].observer = true),
+            BuildError::NoVoters
+        );
+        assert!(matches!(
+            build_error(|t| t.pairs[0].nodes[0].name = "a/b".into()),
+            BuildError::BadNode { .. }
+        ));
+        assert_eq!(
+            build_error(|t| t.pairs.push(t.pairs[0].clone())),
+            BuildError::DuplicateHost("db".into())
+        );
+    }
+
+    #[test]
+    fn the_session_timeout_is_negotiated_into_two_to_twenty_ticks() {
+        let mut t = topology();
+        assert_eq!(negotiated_session_timeout(&t), Duration::from_secs(40));
+        t.zk.session_timeout = Duration::from_secs(1);
+        assert_eq!(negotiated_session_timeout(&t), Duration::from_secs(4));
+        t.zk.session_timeout = Duration::ZERO;
+        assert_eq!(negotiated_session_timeout(&t), DEFAULT_SESSION_TIMEOUT);
+    }
+
+    #[test]
+    fn current_master_follows_promotions_demotions_and_crashes() {
+        let entry = |record| Entry {
+            at: Duration::ZERO,
+            record,
+        };
+        let promoted = |node: &str| {
+            entry(Record::Promoted {
+                pair: "p".into(),
+                node: node.into(),
+                token: 1,
+            })
+        };
+        let mut h = vec![promoted("a")];
+        assert_eq!(current_master(&h, "p").as_deref(), Some("a"));
+        assert_eq!(current_master(&h, "q"), None);
+        h.push(entry(Record::HostCrashed { host: "a".into() }));
+        assert_eq!(current_master(&h, "p"), None);
+        h.push(promoted("b"));
+        h.push(entry(Record::Demoted {
+            pair: "p".into(),
+            node: "a".into(),
+            token: 1,
+        }));
+        assert_eq!(current_master(&h, "p").as_deref(), Some("b"));
+    }
 }

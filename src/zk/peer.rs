@@ -15,8 +15,13 @@ use crate::zk::types::{ErrorCode, SessionId, Zxid};
 /// A message between two ZooKeeper servers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum PeerMsg {
-    /// A FastLeaderElection notification.
-    Vote(Notification),
+    /// A FastLeaderElection notification, with the sender process's incarnation: a new
+    /// incarnation means a new election connection, on which ZooKeeper re-sends the last
+    /// notification it sent to that peer (`QuorumCnxManager.SendWorker`).
+    Vote {
+        notification: Notification,
+        incarnation: u64,
+    },
     /// A packet of the learner ↔ leader connection `conn`.
     Zab {
         conn: u64,

@@ -8,9 +8,14 @@ use crate::sim::world::HostCtx;
 use crate::zk::client::requests::Request;
 use crate::zk::client::session::{Notice, SessionCore};
 use crate::zk::types::SessionState;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+
+/// A wake-up on the host's clock.
+type Sleep<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 pub(crate) async fn run(
     ctx: HostCtx,
@@ -22,6 +27,9 @@ pub(crate) async fn run(
 ) {
     let port = mailbox.addr.port;
     let mut requests_open = true;
+    // The armed wake-up and its deadline: kept while the deadline stands, so a busy
+    // connection does not make a new timer per packet.
+    let mut armed: Option<(Duration, Sleep<'_>)> = None;
     loop {
         flush(&ctx, port, &mut core, &state);
         *server.lock().expect("server slot lock") = core.server();
@@ -29,7 +37,15 @@ pub(crate) async fn run(
             break;
         }
         let wake = core.poll_timeout();
-        let sleep = sleep_until(&ctx, wake);
+        if armed.as_ref().map(|(at, _)| *at) != wake {
+            armed = wake.map(|at| (at, Box::pin(ctx.env.sleep_until(at)) as Sleep));
+        }
+        let sleep = async {
+            match armed.as_mut() {
+                Some((_, sleep)) => sleep.as_mut().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             // Packets first: after a pause, what arrived meanwhile is read before the
@@ -46,15 +62,11 @@ pub(crate) async fn run(
                     core.handle_abandoned(ctx.env.now());
                 }
             },
-            () = sleep => core.handle_timeout(ctx.env.now()),
+            () = sleep => {
+                armed = None;
+                core.handle_timeout(ctx.env.now());
+            }
         }
-    }
-}
-
-async fn sleep_until(ctx: &HostCtx, wake: Option<Duration>) {
-    match wake {
-        Some(at) => ctx.env.sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -79,13 +91,14 @@ fn flush(
                 );
                 state.send_replace(s);
             }
-            Notice::Attempt { server, conn } => ctx.trace(
-                "client",
-                format_args!(
-                    "connecting to h{}:{} conn {conn:#x}",
-                    server.host.0, server.port
-                ),
-            ),
+            Notice::Attempt { server, conn } => {
+                // Rare enough (one per connect attempt) to afford the name lookup.
+                let name = ctx.world.host_name(server.host);
+                ctx.trace(
+                    "client",
+                    format_args!("connecting to {name}:{} conn {conn:#x}", server.port),
+                )
+            }
             Notice::Lost { why } => {
                 ctx.trace("client", format_args!("connection {why} (port {port})"))
             }

@@ -39,13 +39,10 @@ impl SimZkClient {
     /// once the first session is established. Fails with `OperationTimeout` when none is
     /// established within the connect deadline, `BadArguments` without servers.
     pub async fn connect(ctx: &HostCtx, config: ClientConfig) -> ZkResult<SimZkClient> {
-        if config.servers.is_empty() {
-            return Err(ErrorCode::BadArguments);
-        }
         let mailbox = ctx.net.bind_ephemeral();
         let seed = madsim::rand::thread_rng().r#gen::<u64>();
         let (established, established_rx) = oneshot::channel();
-        let core = SessionCore::new(&config, mailbox.addr, seed, ctx.env.now(), established);
+        let core = SessionCore::new(&config, mailbox.addr, seed, ctx.env.now(), established)?;
         let (state_tx, state) = watch::channel(SessionState::Disconnected);
         let (requests, requests_rx) = mpsc::unbounded_channel();
         let server: Arc<Mutex<Option<Addr>>> = Arc::default();

@@ -474,3 +474,38 @@ fn same_seed_same_trace() {
     assert_eq!(hash(11), hash(11));
     assert_ne!(hash(11), hash(12));
 }
+
+#[test]
+fn the_handle_is_shareable_across_tasks() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<SimZkClient>();
+}
+
+#[test]
+fn connect_gives_up_after_the_connect_deadline() {
+    run(6, async {
+        let world = World::new(NetConfig::default(), false);
+        let zk = world.add_host("zk", "dc1");
+        let app = world.add_host("app", "dc2");
+        type Outcome = Option<(ZkResult<i64>, Duration)>;
+        let outcome: Arc<Mutex<Outcome>> = Arc::default();
+        let out = outcome.clone();
+        start_client(&world, app, move |ctx, _| {
+            let out = out.clone();
+            async move {
+                let start = ctx.env.now();
+                let config = server_config(zk, ClientModel::Rust)
+                    .with_connect_deadline(Duration::from_secs(4));
+                let result = SimZkClient::connect(&ctx, config)
+                    .await
+                    .map(|c| c.session_id());
+                *out.lock().unwrap() = Some((result, ctx.env.now() - start));
+            }
+        });
+        madsim::time::sleep(secs(10.0)).await;
+        let (result, took) = outcome.lock().unwrap().take().expect("connect returned");
+        assert_eq!(result, Err(ErrorCode::OperationTimeout));
+        // The host clock wakes a hair after its deadline.
+        assert!(took >= secs(4.0) && took < secs(4.001), "{took:?}");
+    });
+}

@@ -7,6 +7,29 @@
 //! (FastLeaderElection), leading, or learning (following/observing) — and every way out of
 //! leading or learning goes back to looking, closing all client connections on the way
 //! (ZooKeeper shuts its request pipeline down when it loses the quorum).
+//!
+//! Modules: [`config`] (zoo.cfg, quorums), [`election`] (FastLeaderElection), [`leader`] and
+//! [`learner`] (Zab), [`sync`] (DIFF/TRUNC/SNAP planning), [`sessions`] (the leader's expiry
+//! queue), [`connections`] (clients), [`database`] (tree + session table), [`disk`] (what
+//! survives a crash). A server answers `PeerMsg::Probe` on its quorum port with its state,
+//! epoch, last zxid and digest, for tests and checkers.
+//!
+//! Modelling choices where the simulation differs from ZooKeeper 3.8:
+//! - One quorum port carries election and Zab; a learner's connection is a number it picks,
+//!   and a hello to a server that does not lead is refused (5 tries, 100 ms apart). A hello
+//!   to a dead or unreachable leader goes unanswered until initLimit, as a connect timeout.
+//! - The leader proposes writes without pre-validating them (the tree validates at apply).
+//!   Writes on an unknown/closing session (`SessionExpired`) or from a server that no longer
+//!   owns the session (`SessionMoved`) are answered by the leader directly, without the error
+//!   txn ZooKeeper would log.
+//! - Observers being synced get the proposals in flight as INFORMs when they commit, not as
+//!   PROPOSAL packets during the sync.
+//! - DIFF syncs come from the leader's last 500 committed txns only (no sync from the txn log
+//!   files); older learners get a SNAP. Snapshots are taken every 5 000 logged txns.
+//! - The session password is a fixed function of the session id. Client hosts connect from
+//!   synthetic addresses 10.0.x.y (their `ip` auth id). maxClientCnxns is not enforced (a
+//!   client that abandons a connection sends no FIN, so the server cannot count live ones);
+//!   local sessions and read-only mode are off, as by default.
 
 pub mod config;
 pub mod connections;
@@ -35,7 +58,10 @@ use disk::{ServerDisk, Storage};
 use election::{Decision, Election, Step};
 use leader::Leader;
 use learner::Learner;
+use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -145,7 +171,14 @@ struct Server {
     vote: Notification,
     /// Numbers this server's learner connections.
     next_learner_conn: u64,
+    /// The last notification sent to each peer, and the process incarnation each peer last
+    /// spoke from: together they model ZooKeeper's election connections.
+    last_vote_sent: BTreeMap<u64, Notification>,
+    peer_incarnations: BTreeMap<u64, u64>,
 }
+
+/// A sleep on the host's clock, boxed so the loop can keep it across iterations.
+type Timer<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
     use crate::env::Environment;
@@ -193,11 +226,23 @@ async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
         vote: election.notification(),
         role: Role::Looking(election),
         next_learner_conn: 0,
+        last_vote_sent: BTreeMap::new(),
+        peer_incarnations: BTreeMap::new(),
     };
     server.after_step(step);
+    // The armed timer is replaced only by an earlier deadline: a deadline that moved later
+    // (a learner hearing its leader) is found when the armed one fires, as every timer
+    // handler checks the time itself. That spares a timer per packet.
+    let env = ctx.env.clone();
+    let mut armed: Option<(Duration, Timer<'_>)> = None;
     loop {
         let deadline = server.next_deadline();
-        let env = ctx.env.clone();
+        if armed.as_ref().is_none_or(|(at, _)| deadline < *at) {
+            armed = Some((deadline, Box::pin(env.sleep_until(deadline))));
+        }
+        let Some((_, timer)) = armed.as_mut() else {
+            return;
+        };
         tokio::select! {
             biased;
             packet = peers.recv() => match packet {
@@ -208,7 +253,10 @@ async fn run(cfg: Arc<ServerConfig>, ctx: HostCtx) {
                 Some(p) => server.on_client_packet(p),
                 None => return,
             },
-            _ = env.sleep_until(deadline) => server.on_timer(),
+            _ = timer => {
+                armed = None;
+                server.on_timer();
+            }
         }
     }
 }
@@ -266,7 +314,7 @@ impl Server {
 
     fn after_step(&mut self, step: Step) {
         for (sid, n) in step.send {
-            self.node.send_peer(sid, PeerMsg::Vote(n));
+            self.send_vote(sid, n);
         }
         if let Role::Looking(e) = &self.role {
             self.logical_clock = e.logical_clock;
@@ -363,6 +411,7 @@ impl Server {
             Payload::ZkPeer(msg) => msg,
             Payload::Reset => {
                 if let Some(sid) = self.node.cfg.sid_of(from.host) {
+                    self.peer_incarnations.remove(&sid);
                     let result = match &mut self.role {
                         Role::Leading(l) => {
                             l.peer_reset(&self.node, sid);
@@ -391,7 +440,10 @@ impl Server {
             return;
         };
         match msg {
-            PeerMsg::Vote(n) if n.sid == sid => self.on_vote(n),
+            PeerMsg::Vote {
+                notification,
+                incarnation,
+            } if notification.sid == sid => self.on_vote(notification, incarnation),
             PeerMsg::Zab { conn, msg } => {
                 let now = self.node.now();
                 let result = match &mut self.role {
@@ -411,13 +463,29 @@ impl Server {
         }
     }
 
-    fn on_vote(&mut self, n: Notification) {
+    fn send_vote(&mut self, sid: u64, n: Notification) {
+        self.last_vote_sent.insert(sid, n);
+        let msg = PeerMsg::Vote {
+            notification: n,
+            incarnation: self.node.ctx.incarnation,
+        };
+        self.node.send_peer(sid, msg);
+    }
+
+    fn on_vote(&mut self, n: Notification, incarnation: u64) {
+        if self.peer_incarnations.insert(n.sid, incarnation) != Some(incarnation)
+            && let Some(last) = self.last_vote_sent.get(&n.sid).copied()
+        {
+            // A new election connection: repeat what the old one may have lost.
+            self.send_vote(n.sid, last);
+        }
         let now = self.node.now();
         match &mut self.role {
             Role::Looking(e) => {
                 if !self.node.quorum.is_voter(n.sid) {
                     // Observers learn the voters' current votes; they do not count.
-                    self.node.send_peer(n.sid, PeerMsg::Vote(e.notification()));
+                    let vote = e.notification();
+                    self.send_vote(n.sid, vote);
                     return;
                 }
                 let step = e.on_notification(n, &self.node.quorum, now);
@@ -432,7 +500,7 @@ impl Server {
                         // that servers joining later see one agreeing quorum (ZOOKEEPER-1732).
                         vote.peer_epoch = self.node.storage.current_epoch();
                     }
-                    self.node.send_peer(n.sid, PeerMsg::Vote(vote));
+                    self.send_vote(n.sid, vote);
                 }
             }
         }

@@ -494,3 +494,184 @@ fn a_full_ensemble_restart_keeps_data_and_sessions_until_they_expire() {
         );
     });
 }
+
+/// Crashes, restarts, pauses, partitions and clock faults at random while a client writes; after
+/// healing, the ensemble converges and keeps every write it acknowledged.
+fn random_faults_run(seed: u64) {
+    use madsim::rand::Rng;
+    sim(seed, || async move {
+        let e = Ensemble::start(5, 1, true);
+        sleep(secs(3)).await;
+        let servers = e.servers.clone();
+        let world = e.world.clone();
+        let writer_servers = servers.clone();
+        let faults = {
+            let world = world.clone();
+            let servers = servers.clone();
+            madsim::task::spawn(async move {
+                for _ in 0..40 {
+                    sleep(Duration::from_millis(
+                        madsim::rand::thread_rng().gen_range(500..6000),
+                    ))
+                    .await;
+                    let target = servers[madsim::rand::thread_rng().gen_range(0..servers.len())];
+                    let others: Vec<_> = servers.iter().copied().filter(|h| *h != target).collect();
+                    match madsim::rand::thread_rng().gen_range(0..8) {
+                        6 => {
+                            let rate = madsim::rand::thread_rng().gen_range(0.5..2.0);
+                            let _ = world.clock_drift(target, rate);
+                        }
+                        7 => {
+                            let jump = madsim::rand::thread_rng().gen_range(0..20_000);
+                            let _ = world.clock_jump(target, jump, true);
+                        }
+                        0 => {
+                            let _ = world.crash(target, false);
+                        }
+                        1 => {
+                            let _ = world.crash(target, true);
+                        }
+                        2 => {
+                            let _ = world.start(target);
+                        }
+                        3 => world.partition(&[target], &others),
+                        4 => {
+                            let _ = world.pause(target);
+                            sleep(secs(3)).await;
+                            let _ = world.resume(target);
+                        }
+                        _ => world.heal(),
+                    }
+                }
+                world.heal();
+                for h in servers {
+                    world.clock_reset(h);
+                    let _ = world.resume(h);
+                    let _ = world.start(h);
+                }
+            })
+        };
+        let (acked, probes, missing) = e
+            .run_client(move |ctx| async move {
+                let mut c = RawClient::new(&ctx);
+                let mut acked = Vec::new();
+                let mut session: Option<Session> = None;
+                let mut i = 0u32;
+                let start = crate::sim::clock::true_now();
+                while crate::sim::clock::true_now() < start + secs(150) {
+                    let s = match session {
+                        Some(s) => s,
+                        None => {
+                            let srv = writer_servers
+                                [madsim::rand::thread_rng().gen_range(0..writer_servers.len())];
+                            match c.connect(srv, 6000).await {
+                                ConnectOutcome::Connected(s) => s,
+                                _ => {
+                                    sleep(Duration::from_millis(300)).await;
+                                    continue;
+                                }
+                            }
+                        }
+                    };
+                    session = Some(s);
+                    let path = format!("/k{i}");
+                    match c.op(&s, create(&path, b"", CreateMode::Persistent)).await {
+                        Some((ErrorCode::Ok, _, _)) => {
+                            acked.push(path);
+                            i += 1;
+                        }
+                        Some((ErrorCode::NodeExists, _, _)) => i += 1,
+                        Some(_) => {}
+                        None => session = None,
+                    }
+                }
+                // A looking observer learns of the new leader only when it asks again, and its
+                // notification timeout may have backed off to 60 s.
+                sleep(secs(90)).await;
+                let mut probes = Vec::new();
+                for srv in &writer_servers {
+                    probes.push(c.probe(*srv).await);
+                }
+                let mut missing = Vec::new();
+                let reader = loop {
+                    let srv = writer_servers[0];
+                    if let ConnectOutcome::Connected(s) = c.connect(srv, 6000).await {
+                        break s;
+                    }
+                    sleep(secs(1)).await;
+                };
+                for path in &acked {
+                    let op = ClientOp::Exists {
+                        path: path.clone(),
+                        watch: false,
+                    };
+                    if !matches!(c.op(&reader, op).await, Some((ErrorCode::Ok, _, _))) {
+                        missing.push(path.clone());
+                    }
+                }
+                (acked, probes, missing)
+            })
+            .await;
+        faults.await.expect("faults ran");
+        assert!(!acked.is_empty(), "seed {seed}: some writes went through");
+        assert!(
+            missing.is_empty(),
+            "seed {seed}: acknowledged writes lost: {missing:?}"
+        );
+        let probes: Vec<_> = probes.into_iter().map(|p| p.expect("probe")).collect();
+        assert!(
+            probes.iter().all(|p| p.serving),
+            "seed {seed}: all serving: {probes:?}"
+        );
+        assert!(
+            probes
+                .iter()
+                .all(|p| p.digest == probes[0].digest && p.last_zxid == probes[0].last_zxid),
+            "seed {seed}: replicas converge: {probes:?}"
+        );
+        assert_eq!(e.world.hosts_with_role("leading").len(), 1, "seed {seed}");
+        // Zab: one established leader per epoch, ever.
+        let mut epochs = std::collections::BTreeMap::new();
+        for line in e.world.take_trace_lines() {
+            if let Some(rest) = line.text.strip_prefix("leader established: epoch ") {
+                let epoch: u32 = rest
+                    .split(',')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("epoch");
+                if let Some(other) = epochs.insert(epoch, line.host.clone()) {
+                    panic!(
+                        "seed {seed}: epoch {epoch} led by {other} and {}",
+                        line.host
+                    );
+                }
+            }
+        }
+        assert!(!epochs.is_empty());
+    });
+}
+
+#[test]
+fn random_faults_never_lose_acknowledged_writes() {
+    for seed in 100..108 {
+        random_faults_run(seed);
+    }
+}
+
+#[test]
+fn restarted_peers_hear_a_lone_looking_servers_vote_at_once() {
+    sim(22, || async {
+        let e = Ensemble::start(3, 0, true);
+        let (zk1, zk2, zk3) = (e.servers[0], e.servers[1], e.servers[2]);
+        e.world.crash(zk1, true).expect("down");
+        e.world.crash(zk2, true).expect("down");
+        // zk3 looks alone long enough for its notification timeout to back off past 30 s.
+        sleep(secs(90)).await;
+        e.world.start(zk1).expect("start");
+        e.world.start(zk2).expect("start");
+        sleep(secs(2)).await;
+        // zk3's vote (largest id, same history) wins because the new connections carry it.
+        assert_eq!(e.leader(), Some(zk3));
+        assert_eq!(e.followers().len(), 2);
+    });
+}

@@ -3,10 +3,10 @@
 use super::*;
 use crate::coord::Watch;
 use crate::sim::net::HostId;
-use crate::zk::client::requests::OpOutcome;
-use crate::zk::proto::ClientOp;
+use crate::zk::client::requests::{OpOutcome, Request};
 use crate::zk::proto::ServerResponse;
-use crate::zk::types::{EventType, Stat};
+use crate::zk::proto::{ClientOp, OpReply};
+use crate::zk::types::{EventType, Stat, ZkResult};
 use tokio::sync::oneshot;
 use tokio::sync::oneshot::error::TryRecvError;
 
@@ -44,7 +44,7 @@ impl Harness {
             host: HostId(99),
             port: 40_000,
         };
-        let core = SessionCore::new(&config, local, 7, Duration::ZERO, tx);
+        let core = SessionCore::new(&config, local, 7, Duration::ZERO, tx).expect("servers given");
         let mut h = Harness {
             core,
             now: Duration::ZERO,
@@ -684,4 +684,15 @@ fn a_failed_multi_is_a_successful_call_with_error_results() {
         })) => assert_eq!(got, results),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn no_servers_is_a_bad_argument() {
+    let (tx, _rx) = oneshot::channel();
+    let local = Addr {
+        host: HostId(1),
+        port: 40_000,
+    };
+    let result = SessionCore::new(&ClientConfig::new(vec![]), local, 1, Duration::ZERO, tx);
+    assert_eq!(result.err(), Some(ErrorCode::BadArguments));
 }

@@ -8,12 +8,11 @@ use crate::sim::net::{Addr, Payload};
 use crate::zk::client::config::{ClientConfig, ClientModel};
 use crate::zk::client::endpoints::{JavaHostProvider, RustEndpoints, SplitMix64};
 use crate::zk::client::requests::{
-    DoneResponder, EstablishResponder, InFlight, OpOutcome, OpResponder, PendingAuth, Queued,
-    Request, error_for_state, op_label, op_result, watch_want,
+    DoneResponder, EstablishResponder, InFlight, PendingAuth, Queued, error_for_state, op_label,
 };
 use crate::zk::client::timing::{JavaTimings, RustTimings};
 use crate::zk::client::watches::WatchRegistry;
-use crate::zk::proto::{ClientRequest, ConnId, OpReply, RequestBody, ResponseBody};
+use crate::zk::proto::{ClientRequest, ConnId, RequestBody, ResponseBody};
 use crate::zk::types::{ErrorCode, SessionId, SessionState, WatchedEvent, ZkResult, Zxid};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -164,15 +163,17 @@ pub struct SessionCore {
 impl SessionCore {
     /// A session that starts its first connect attempt at `now`. `local` makes its connection
     /// ids unique in the world; `establish` learns when the first session is up (or never
-    /// will be).
+    /// will be). Fails with `BadArguments` without servers.
     pub fn new(
         config: &ClientConfig,
         local: Addr,
         seed: u64,
         now: Duration,
         establish: EstablishResponder,
-    ) -> Self {
-        assert!(!config.servers.is_empty(), "validated by the caller");
+    ) -> ZkResult<Self> {
+        if config.servers.is_empty() {
+            return Err(ErrorCode::BadArguments);
+        }
         let mut rng = SplitMix64::new(seed);
         let requested = config.requested_timeout();
         let host_count = config.servers.len();
@@ -188,7 +189,8 @@ impl SessionCore {
         };
         let tick = match timings {
             Timings::Rust(t) => t.tick,
-            Timings::Java(_) => Duration::from_millis(1),
+            // The Java model has no tick; the ticker is never consulted.
+            Timings::Java(t) => t.read_timeout,
         };
         let mut core = SessionCore {
             model: config.model,
@@ -226,7 +228,7 @@ impl SessionCore {
             e.start_round();
         }
         core.next_attempt(now);
-        core
+        Ok(core)
     }
 
     pub fn state(&self) -> SessionState {
@@ -244,7 +246,12 @@ impl SessionCore {
     /// The server the session is connected to, if it is.
     pub fn server(&self) -> Option<Addr> {
         match self.phase {
-            Phase::Connected { server, .. } => Some(server),
+            Phase::Connected { server, .. }
+            | Phase::Handshake {
+                server,
+                connected: true,
+                ..
+            } => Some(server),
             _ => None,
         }
     }
@@ -289,69 +296,6 @@ impl SessionCore {
 
     // ----- inputs --------------------------------------------------------------------------
 
-    pub fn handle_request(&mut self, now: Duration, request: Request) {
-        if self.is_ended() {
-            let err = self.state_error();
-            match request {
-                Request::Op { op, reply } => {
-                    let (kind, path) = op_label(&op);
-                    self.finish_op(kind, path.to_string(), reply, Err(err));
-                }
-                Request::AddAuth { reply, .. } => {
-                    let _ = reply.send(Err(err));
-                }
-                Request::Close { reply } => {
-                    let _ = reply.send(if self.state == SessionState::Closed {
-                        Ok(())
-                    } else {
-                        Err(err)
-                    });
-                }
-            }
-            return;
-        }
-        match request {
-            Request::Op { op, reply } if self.closing => {
-                let (kind, path) = op_label(&op);
-                self.finish_op(kind, path.to_string(), reply, Err(ErrorCode::ClientClosed));
-            }
-            Request::AddAuth { reply, .. } if self.closing => {
-                let _ = reply.send(Err(ErrorCode::ClientClosed));
-            }
-            Request::Op { op, reply } => self.enqueue(now, Queued::Op { op, reply }),
-            Request::AddAuth {
-                scheme,
-                auth,
-                reply,
-            } => {
-                if self.model == ClientModel::Java {
-                    // Java keeps every added auth for reconnects whatever the server says.
-                    self.auths.push((scheme.clone(), auth.clone()));
-                }
-                self.enqueue(
-                    now,
-                    Queued::Auth(PendingAuth {
-                        scheme,
-                        auth,
-                        reply,
-                    }),
-                );
-            }
-            Request::Close { reply } => {
-                self.close_waiters.push(reply);
-                self.begin_close(now);
-            }
-        }
-    }
-
-    /// Every handle was dropped: the crate then closes the session (and so does this, for
-    /// both models; see the module docs of `client`).
-    pub fn handle_abandoned(&mut self, now: Duration) {
-        if !self.is_ended() {
-            self.begin_close(now);
-        }
-    }
-
     pub fn handle_packet(&mut self, now: Duration, from: Addr, payload: Payload) {
         let (conn, server) = match self.phase {
             Phase::Handshake { conn, server, .. } | Phase::Connected { conn, server } => {
@@ -368,7 +312,7 @@ impl SessionCore {
             // Packets of abandoned connections, and anything that is not for a client.
             _ => return,
         };
-        if body != ResponseBody::Close {
+        if !matches!(body, ResponseBody::Close) {
             // A close is the TCP FIN: no data, so it does not count as hearing the server.
             self.last_recv = now;
         }
@@ -706,65 +650,6 @@ impl SessionCore {
         self.end(SessionState::Closed);
     }
 
-    // ----- requests and replies -------------------------------------------------------------
-
-    fn enqueue(&mut self, now: Duration, item: Queued) {
-        if matches!(self.phase, Phase::Connected { .. }) {
-            self.last_send = now;
-            self.transmit_queued(item);
-        } else {
-            self.queued.push_back(item);
-        }
-    }
-
-    fn begin_close(&mut self, now: Duration) {
-        if self.closing {
-            return;
-        }
-        self.closing = true;
-        self.enqueue(now, Queued::Close);
-    }
-
-    fn transmit_queued(&mut self, item: Queued) {
-        match item {
-            Queued::Op { op, reply } => {
-                let (kind, path) = op_label(&op);
-                let (kind, path) = (kind, path.to_string());
-                let watch = watch_want(&op);
-                let xid = self.take_xid();
-                self.in_flight.push_back((
-                    xid,
-                    InFlight::Op {
-                        kind,
-                        path,
-                        watch,
-                        reply,
-                    },
-                ));
-                self.send(RequestBody::Op { xid, op });
-            }
-            Queued::Auth(a) => {
-                let body = RequestBody::AddAuth {
-                    scheme: a.scheme.clone(),
-                    auth: a.auth.clone(),
-                };
-                self.auth_waiters.push_back(Some(a));
-                self.send(body);
-            }
-            Queued::Close => {
-                let xid = self.take_xid();
-                self.in_flight.push_back((xid, InFlight::Close));
-                self.send(RequestBody::CloseSession { xid });
-            }
-        }
-    }
-
-    fn take_xid(&mut self) -> i32 {
-        let xid = self.next_xid;
-        self.next_xid = if xid == i32::MAX { 1 } else { xid + 1 };
-        xid
-    }
-
     fn send_ping(&mut self, now: Duration) {
         self.ping_outstanding = true;
         self.last_send = now;
@@ -782,91 +667,6 @@ impl SessionCore {
             to: server,
             request: ClientRequest { conn, body },
         });
-    }
-
-    fn on_reply(&mut self, now: Duration, xid: i32, zxid: Zxid, err: ErrorCode, reply: OpReply) {
-        if self.model == ClientModel::Rust {
-            // The crate ends the session on these codes in any reply header.
-            match err {
-                ErrorCode::SessionExpired => return self.end(SessionState::Expired),
-                ErrorCode::AuthFailed => return self.end(SessionState::AuthFailed),
-                _ => {}
-            }
-        }
-        let position = self.in_flight.iter().position(|(x, _)| *x == xid);
-        let position = match (self.model, position) {
-            (_, None) => None,
-            // Java insists on FIFO replies ("Xid out of order").
-            (ClientModel::Java, Some(p)) if p != 0 => None,
-            (_, Some(p)) => Some(p),
-        };
-        let Some(position) = position else {
-            return self.lose_connection(now, Loss::ProtocolError);
-        };
-        if zxid > 0 {
-            self.last_zxid = self.last_zxid.max(zxid);
-        }
-        let (_, entry) = self
-            .in_flight
-            .remove(position)
-            .expect("position is in range");
-        match entry {
-            InFlight::Close => self.end(SessionState::Closed),
-            InFlight::Op {
-                kind,
-                path,
-                watch,
-                reply: responder,
-            } => {
-                let result = op_result(&mut self.watches, &path, watch, err, reply);
-                self.finish_op(kind, path, responder, result);
-            }
-        }
-    }
-
-    fn finish_op(
-        &mut self,
-        kind: &'static str,
-        path: String,
-        reply: OpResponder,
-        result: ZkResult<OpOutcome>,
-    ) {
-        let code = match &result {
-            Ok(_) => ErrorCode::Ok,
-            Err(e) => *e,
-        };
-        let _ = reply.send(result);
-        self.notices.push_back(Notice::OpDone {
-            kind,
-            path,
-            result: code,
-        });
-    }
-
-    fn on_auth_reply(&mut self, err: ErrorCode) {
-        let waiter = self.auth_waiters.pop_front().flatten();
-        if err == ErrorCode::AuthFailed {
-            if let Some(a) = waiter {
-                let _ = a.reply.send(Err(ErrorCode::AuthFailed));
-            }
-            return self.end(SessionState::AuthFailed);
-        }
-        if let Some(a) = waiter {
-            if err == ErrorCode::Ok && self.model == ClientModel::Rust {
-                self.auths.push((a.scheme, a.auth));
-            }
-            let _ = a.reply.send(if err == ErrorCode::Ok {
-                Ok(())
-            } else {
-                Err(err)
-            });
-        }
-    }
-
-    fn on_watch(&mut self, event: WatchedEvent) {
-        let watches = self.watches.dispatch(&event);
-        self.notices
-            .push_back(Notice::WatchFired { event, watches });
     }
 
     // ----- states ----------------------------------------------------------------------------
@@ -935,6 +735,6 @@ fn min_opt(a: Duration, b: Option<Duration>) -> Duration {
     b.map_or(a, |b| a.min(b))
 }
 
+mod calls;
 #[cfg(test)]
-#[path = "session_tests.rs"]
 mod tests;
