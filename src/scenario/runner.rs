@@ -116,15 +116,8 @@ fn apply(pairs: &PairWorld, applier: &mut FaultApplier, action: &Action) -> Resu
         Action::Fault(fault) => applier.apply(world, fault).map_err(|e| e.to_string()),
         Action::Relinquish { node } => control(pairs.relinquish(node)),
         Action::Rejoin { node } => control(pairs.rejoin(node)),
-        Action::SetPriority { node, priority } => {
-            control(pairs.set_priority(node, *priority))?;
-            world.record(Record::PriorityChanged {
-                pair: pairs.pair_of(node).unwrap_or_default().to_string(),
-                node: node.clone(),
-                priority: *priority,
-            });
-            Ok(())
-        }
+        // The pair world records the change (PriorityChanged) for the WP checker.
+        Action::SetPriority { node, priority } => control(pairs.set_priority(node, *priority)),
         Action::BreakHealth { node, link: l } => control(pairs.break_health(node, link(*l))),
         Action::HealHealth { node, link: l } => control(pairs.heal_health(node, link(*l))),
     }
