@@ -7,6 +7,7 @@
 //! they guard with fencing tokens ([`db`]); scenario files
 //! ([`scenario`]) and the invariant checkers that judge a run's history ([`check`]).
 
+pub mod chaos;
 pub mod check;
 pub mod coord;
 pub mod db;
@@ -15,6 +16,7 @@ pub mod election;
 pub mod env;
 pub mod live;
 pub mod pair;
+pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod zk;

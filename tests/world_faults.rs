@@ -444,3 +444,58 @@ fn same_seed_same_trace() {
     assert_eq!(run(42), run(42));
     assert_ne!(run(42), run(43), "jitter draws come from the seed");
 }
+
+#[test]
+fn closed_ports_refuse_with_a_reset_unless_powered_off() {
+    run_seeded(12, || async {
+        let n = three_hosts();
+        // a's process listens and records resets; c has no process at all but its OS is up.
+        n.world
+            .set_process(n.a, receiver(Default::default(), n.resets_b.clone()));
+        n.world.start(n.a).unwrap();
+        n.world.net_handle(n.a).send(
+            PORT,
+            Addr {
+                host: n.c,
+                port: PORT,
+            },
+            Payload::Probe(1),
+        );
+        sleep(50).await;
+        assert_eq!(
+            *n.resets_b.lock().unwrap(),
+            1,
+            "connection refused comes back as a reset"
+        );
+        n.world.crash(n.b, true).unwrap();
+        n.world.net_handle(n.a).send(
+            PORT,
+            Addr {
+                host: n.b,
+                port: PORT,
+            },
+            Payload::Probe(2),
+        );
+        sleep(50).await;
+        assert_eq!(
+            *n.resets_b.lock().unwrap(),
+            1,
+            "a powered-off host answers nothing"
+        );
+        n.world.start(n.b).unwrap();
+        n.world.net_handle(n.a).send(
+            PORT,
+            Addr {
+                host: n.b,
+                port: PORT + 1,
+            },
+            Payload::Probe(3),
+        );
+        sleep(50).await;
+        assert_eq!(
+            *n.resets_b.lock().unwrap(),
+            2,
+            "powered on again: closed ports refuse"
+        );
+    });
+}

@@ -141,7 +141,8 @@ pub(crate) struct LinkQueue {
     pub(crate) queue: VecDeque<(Duration, Packet)>,
     /// Delivery time of the last packet queued: later packets never overtake it.
     pub(crate) last_delivery: Duration,
-    pub(crate) pump_started: bool,
+    /// Wakes the link's delivery task; `None` until the first packet starts it.
+    pub(crate) pump: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 /// The network's state; owned by the world behind its lock.
@@ -159,6 +160,8 @@ pub(crate) struct NetState {
     /// Address pairs that have exchanged packets: who gets a reset when a process dies.
     pub(crate) peers: BTreeSet<(Addr, Addr)>,
     pub(crate) next_ephemeral: Vec<Port>,
+    /// Hosts that lost power: they answer nothing, not even resets.
+    pub(crate) powered_off: BTreeSet<HostId>,
     pub(crate) dropped: u64,
 }
 
@@ -174,6 +177,7 @@ impl NetState {
             bindings: BTreeMap::new(),
             peers: BTreeSet::new(),
             next_ephemeral: Vec::new(),
+            powered_off: BTreeSet::new(),
             dropped: 0,
         }
     }

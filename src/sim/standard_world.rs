@@ -4,14 +4,15 @@
 //! the benchmark use it too.
 
 use crate::sim::clock::{sleep_until_true, true_now};
+use crate::sim::ensemble::{add_ensemble, client_addrs};
 use crate::sim::fault::FaultApplier;
 use crate::sim::nemesis::{self, NemesisOptions, NemesisTargets};
-use crate::sim::net::{Addr, HostId, NetConfig, ports};
+use crate::sim::net::{HostId, NetConfig};
+use crate::sim::topology::ZkSpec;
 use crate::sim::trace::TraceLine;
 use crate::sim::workload::{WorkloadConfig, workload_process};
 use crate::sim::world::World;
 use crate::zk::client::{ClientConfig, ClientModel};
-use crate::zk::server::{ServerConfig, server_process};
 use std::time::Duration;
 
 /// Everything that defines a standard-world run besides the seed.
@@ -78,34 +79,15 @@ pub fn run(seed: u64, config: &StandardWorldConfig) -> RunSummary {
 
 async fn run_inside(seed: u64, config: StandardWorldConfig) -> RunSummary {
     let world = World::new(NetConfig::default(), config.keep_trace);
-    let servers: Vec<HostId> = SITES
-        .iter()
-        .enumerate()
-        .map(|(i, site)| world.add_host(&format!("zk{}", i + 1), site))
-        .collect();
-    let voters: Vec<(u64, HostId)> = servers
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (i as u64 + 1, *h))
-        .collect();
-    for (id, host) in &voters {
-        let server = ServerConfig::new(
-            *id,
-            voters.clone(),
-            vec![],
-            config.tick_time,
-            config.init_limit,
-            config.sync_limit,
-        );
-        world.set_process(*host, server_process(server));
-    }
-    let server_addrs: Vec<Addr> = servers
-        .iter()
-        .map(|h| Addr {
-            host: *h,
-            port: ports::ZK_CLIENT,
-        })
-        .collect();
+    let zk = ZkSpec::voters_in(
+        &SITES,
+        config.tick_time,
+        config.init_limit,
+        config.sync_limit,
+        config.session_timeout,
+    );
+    let servers = add_ensemble(&world, &zk);
+    let server_addrs = client_addrs(&servers);
     let mut client_names = Vec::new();
     for i in 0..config.clients {
         let name = format!("app{}", i + 1);

@@ -27,6 +27,33 @@ pub struct ZkSpec {
     pub session_timeout: Duration,
 }
 
+impl ZkSpec {
+    /// One voter per site, named `zk1`, `zk2`, … in site order.
+    pub fn voters_in(
+        sites: &[&str],
+        tick_time: Duration,
+        init_limit: u32,
+        sync_limit: u32,
+        session_timeout: Duration,
+    ) -> Self {
+        ZkSpec {
+            servers: sites
+                .iter()
+                .enumerate()
+                .map(|(i, site)| ZkServerSpec {
+                    name: format!("zk{}", i + 1),
+                    site: site.to_string(),
+                    observer: false,
+                })
+                .collect(),
+            tick_time,
+            init_limit,
+            sync_limit,
+            session_timeout,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ZkServerSpec {
     /// Host name, e.g. `zk1`; its myid is its position in the list, from 1.
