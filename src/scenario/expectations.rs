@@ -6,15 +6,12 @@ use super::validate::{DEFAULT_NO_MASTER_BOUND, DEFAULT_WRONG_PRIORITY_BOUND, Val
 use super::{Expectation, InvariantSettings};
 use crate::check::Invariant;
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 impl Validator {
     pub(super) fn invariants(
         &mut self,
         table: Option<S<format::InvariantsTable>>,
-        session_timeout: Duration,
     ) -> InvariantSettings {
-        let _ = session_timeout;
         let mut settings = InvariantSettings {
             skip: BTreeSet::new(),
             no_master_bound: DEFAULT_NO_MASTER_BOUND,

@@ -4,6 +4,7 @@
 use super::error::{Diagnostic, suggestion};
 use super::format::{self, S, ScenarioFile};
 use super::{Scenario, Step};
+use crate::check::Invariant;
 use crate::duration::parse_duration;
 use crate::election::Policy;
 use crate::sim::topology::{
@@ -256,7 +257,38 @@ impl Validator {
         }
         steps.sort_by_key(|s: &Step| s.at);
 
-        let invariants = self.invariants(file.invariants, zk.session_timeout);
+        let invariants_span = file.invariants.as_ref().map(|t| t.span());
+        let invariants = self.invariants(file.invariants);
+        // A liveness bound no longer than the liveness phase can never be exceeded: the
+        // invariant would pass without being judged.
+        let liveness_span = run
+            .as_ref()
+            .and_then(|r| r.liveness.as_ref().map(|l| l.span()))
+            .or(invariants_span)
+            .unwrap_or(0..0);
+        for (invariant, bound, key) in [
+            (
+                Invariant::NoMaster,
+                invariants.no_master_bound,
+                "no_master_bound",
+            ),
+            (
+                Invariant::WrongPriority,
+                invariants.wrong_priority_bound,
+                "wrong_priority_bound",
+            ),
+        ] {
+            if !invariants.skip.contains(&invariant) && liveness <= bound {
+                self.error(
+                    liveness_span.clone(),
+                    format!(
+                        "the liveness phase ({}) must be longer than {key} ({}) for {invariant} to be judged: lengthen [run] liveness, shorten the bound in [invariants], or skip {invariant}",
+                        crate::check::secs(liveness),
+                        crate::check::secs(bound)
+                    ),
+                );
+            }
+        }
         let expectations = file
             .expect
             .into_iter()
