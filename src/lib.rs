@@ -4,9 +4,11 @@
 //! selector [`election`]; [`node`] runs one node of a pair as a real process.
 //! Simulation: [`sim`] (world, clocks, network, faults, trace) and the simulated ZooKeeper
 //! ensemble and client under [`zk`]; the hot/cold node pairs ([`pair`]) and the databases
-//! they guard with fencing tokens ([`db`]).
+//! they guard with fencing tokens ([`db`]); scenario files
+//! ([`scenario`]) and the invariant checkers that judge a run's history ([`check`]).
 
 pub mod chaos;
+pub mod check;
 pub mod coord;
 pub mod db;
 pub mod duration;
@@ -16,6 +18,7 @@ pub mod live;
 pub mod node;
 pub mod pair;
 pub mod report;
+pub mod scenario;
 pub mod sim;
 pub mod sync;
 pub mod zk;

@@ -4,9 +4,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use splitbrain::duration::parse_duration;
 use splitbrain::election::{DigestCredentials, Policy, Priority};
 use splitbrain::node::{self, NodeConfig, NodeError, parse_credentials};
+use splitbrain::scenario;
 use splitbrain::sim::nemesis::NemesisOptions;
 use splitbrain::sim::standard_world::{self, RunSummary, StandardWorldConfig};
 use splitbrain::zk::client::ClientModel;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -31,6 +33,10 @@ enum Command {
     /// (role changes, sessions, guarded writes) as JSON lines on stdout.
     #[command(after_long_help = NODE_HELP)]
     Node(NodeArgs),
+    /// Validate scenario files (or directories of them); exit 1 if any has an error.
+    Check(CheckArgs),
+    /// Run scenario files (or directories of them) and judge them; exit 1 if any fails.
+    Run(RunArgs),
 }
 
 const NODE_HELP: &str = "\
@@ -99,6 +105,29 @@ struct NodeArgs {
 enum PolicyArg {
     PreEmptive,
     Sticky,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Scenario files, or directories searched for *.toml (then a summary table follows).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Seed (default: the scenario's own, from [run] seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print one JSON object per scenario instead of the timeline.
+    #[arg(long)]
+    json: bool,
+    /// Print the full event trace (true time, and each host's clock) before the timeline.
+    #[arg(long)]
+    trace: bool,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Scenario files, or directories searched for *.toml.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -181,6 +210,8 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim(args),
         Command::Bench(args) => bench(args),
         Command::Node(args) => run_node(args),
+        Command::Check(args) => check(args),
+        Command::Run(args) => run(args),
     }
 }
 
@@ -228,6 +259,173 @@ fn run_node(args: NodeArgs) -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let files = match scenario_files(&args.files) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("splitbrain run: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match files.as_slice() {
+        [one] if !args.files[0].is_dir() => run_one(one, &args),
+        _ => run_many(&files, &args),
+    }
+}
+
+/// Runs one scenario in this process and prints its timeline (or JSON); 0 if it passed.
+fn run_one(file: &Path, args: &RunArgs) -> ExitCode {
+    use std::io::Write;
+    let scenario = match scenario::load(file) {
+        Ok(s) => s,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("{error}\n");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let report = match scenario::runner::run(&scenario, seed, args.trace) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            return ExitCode::from(1);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let text = if args.json {
+        format!("{}\n", run_json(&report))
+    } else {
+        let trace: String = report.trace.iter().map(|l| format!("{l}\n")).collect();
+        format!("{trace}{}", report.timeline)
+    };
+    // A closed pipe (`| head`) ends the output quietly.
+    let _ = out.write_all(text.as_bytes());
+    if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Runs each scenario in a process of its own (so each replays exactly as it does alone,
+/// see `scenario::runner::run`), then prints a summary table.
+fn run_many(files: &[PathBuf], args: &RunArgs) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("splitbrain run: cannot find my own executable: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut rows = Vec::new();
+    for file in files {
+        let mut command = std::process::Command::new(&exe);
+        command.arg("run").arg(file);
+        if let Some(seed) = args.seed {
+            command.arg("--seed").arg(seed.to_string());
+        }
+        if args.json {
+            command.arg("--json");
+        }
+        if args.trace {
+            command.arg("--trace");
+        }
+        let started = Instant::now();
+        let passed = command.status().is_ok_and(|s| s.success());
+        rows.push((file.display().to_string(), passed, started.elapsed()));
+        if !args.json {
+            println!();
+        }
+    }
+    if !args.json {
+        println!("{:<60} {:>7} {:>8}", "scenario", "verdict", "wall");
+        for (file, passed, wall) in &rows {
+            println!(
+                "{file:<60} {:>7} {:>7.2}s",
+                if *passed { "pass" } else { "FAIL" },
+                wall.as_secs_f64()
+            );
+        }
+    }
+    let failed = rows.iter().filter(|(_, passed, _)| !passed).count();
+    if !args.json {
+        println!("{} of {} scenarios passed", rows.len() - failed, rows.len());
+    }
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn run_json(report: &scenario::runner::RunReport) -> serde_json::Value {
+    serde_json::json!({
+        "scenario": report.scenario,
+        "seed": report.seed,
+        "verdict": if report.passed { "pass" } else { "fail" },
+        "violations": report.violations,
+        "expected_violations": report.expected_violations,
+        "expectations": report.expectations,
+        "step_errors": report.step_errors,
+        "failovers": report.measures.failovers,
+        "zk_leader_changes": report.measures.zk_leader_changes,
+        "sessions_expired": report.sessions_expired,
+        "writes_accepted": report.measures.writes_accepted,
+        "writes_rejected": report.measures.writes_rejected,
+        "writes_unavailable": report.measures.writes_unavailable,
+        "trace_hash": report.trace_hash,
+    })
+}
+
+/// The scenario files named: files as given, directories searched (sorted) for `*.toml`.
+fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            files.extend(scenario::files_in(path).map_err(|e| format!("{}: {e}", path.display()))?);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    let files = match scenario_files(&args.files) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("splitbrain check: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut failed = 0;
+    for file in &files {
+        match scenario::load(file) {
+            Ok(s) => println!(
+                "ok      {} ({} pairs, {} steps, {} expectations)",
+                file.display(),
+                s.topology.pairs.len(),
+                s.steps.len(),
+                s.expectations.len()
+            ),
+            Err(errors) => {
+                failed += 1;
+                for error in errors {
+                    eprintln!("{error}\n");
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("{failed} of {} scenario files have errors", files.len());
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
