@@ -17,23 +17,39 @@ pub struct Term {
     pub until: Duration,
     /// Spans of the term during which the node's host was paused (it executed nothing).
     pub paused: Vec<(Duration, Duration)>,
+    /// When the node sent writes under this term's token (its master actions).
+    pub writes: Vec<Duration>,
 }
 
 impl Term {
-    /// The spans of the term in which the node was running, i.e. could act as master.
+    /// The spans in which the node acted as master: from each master action (its promotion,
+    /// each write) until its next one, its demotion or crash, or a pause of its host —
+    /// whichever comes first. A paused process executes nothing, and after resuming the node
+    /// acts again only from its next write: one that steps down before writing never acted on
+    /// its stale belief.
     pub fn active_spans(&self) -> Vec<(Duration, Duration)> {
-        let mut spans = Vec::new();
-        let mut start = self.from;
-        for (p, r) in &self.paused {
-            if *p > start {
-                spans.push((start, *p));
-            }
-            start = start.max(*r);
-        }
-        if self.until > start {
-            spans.push((start, self.until));
-        }
-        spans
+        let mut marks = vec![self.from];
+        marks.extend(
+            self.writes
+                .iter()
+                .copied()
+                .filter(|w| *w > self.from && *w < self.until),
+        );
+        marks.push(self.until);
+        marks
+            .windows(2)
+            .filter_map(|w| {
+                let (from, next) = (w[0], w[1]);
+                let paused_at = self
+                    .paused
+                    .iter()
+                    .filter(|(p, r)| *p < next && *r > from)
+                    .map(|(p, _)| *p)
+                    .min();
+                let until = paused_at.map_or(next, |p| p.max(from));
+                (from < until).then_some((from, until))
+            })
+            .collect()
     }
 
     pub fn contains(&self, at: Duration) -> bool {
@@ -63,6 +79,7 @@ pub fn terms(history: &[Entry], end: Duration) -> Vec<Term> {
                         from: entry.at,
                         until: end,
                         paused: vec![],
+                        writes: vec![],
                     },
                 );
             }
@@ -78,6 +95,13 @@ pub fn terms(history: &[Entry], end: Duration) -> Vec<Term> {
             }
             Record::HostPaused { host } => {
                 paused_since.insert(host.clone(), entry.at);
+            }
+            Record::WriteAttempt { node, token, .. } => {
+                if let Some(term) = open.get_mut(node)
+                    && term.token == *token
+                {
+                    term.writes.push(entry.at);
+                }
             }
             Record::HostResumed { host } => {
                 if let Some(since) = paused_since.remove(host)
@@ -295,6 +319,15 @@ pub(crate) mod tests {
             promoted(1_000, "a", 1),
             at(2_000, Record::HostPaused { host: "a".into() }),
             at(3_000, Record::HostResumed { host: "a".into() }),
+            at(
+                3_500,
+                Record::WriteAttempt {
+                    pair: "p".into(),
+                    node: "a".into(),
+                    token: 1,
+                    write: 1,
+                },
+            ),
             demoted(4_000, "a", 1),
             promoted(5_000, "b", 2),
             at(6_000, Record::HostCrashed { host: "b".into() }),
@@ -305,7 +338,8 @@ pub(crate) mod tests {
         assert_eq!(terms.len(), 3);
         assert_eq!(
             terms[0].active_spans(),
-            vec![(s(1_000), s(2_000)), (s(3_000), s(4_000))]
+            vec![(s(1_000), s(2_000)), (s(3_500), s(4_000))],
+            "acting resumes with the first write after the pause"
         );
         assert_eq!((terms[1].from, terms[1].until), (s(5_000), s(6_000)));
         assert_eq!((terms[2].until, terms[2].token), (s(10_000), 3));

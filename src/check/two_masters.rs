@@ -1,6 +1,9 @@
-//! 2M: two nodes of one pair act as master at the same instant. A node acts from its
-//! promotion to its demotion (or crash), except while its host is paused: a paused process
-//! executes nothing. Spans are half-open, so a hand-over at one instant is not an overlap.
+//! 2M: two nodes of one pair act as master at the same instant. A node acts as master from one
+//! master action to the next — its promotion, each write it sends under its token, its
+//! demotion or crash — unless a pause falls in between: a paused process executes nothing, and
+//! a node that resumes and steps down before its next write never acted on the stale belief
+//! (one that writes first does, and is caught here and by SW). Spans are half-open, so a
+//! hand-over at one instant is not an overlap.
 
 use super::state::{Term, terms};
 use super::{Invariant, Violation, secs};
@@ -105,12 +108,45 @@ mod tests {
             at(30_000, Record::HostResumed { host: "a".into() }),
         ];
         assert!(check(&history, END).is_empty());
-        // But resuming while b still acts is an overlap, from the resume on.
+        // Resuming while b acts and stepping down before writing is no overlap...
         let mut history = history;
         history.truncate(3);
         history.push(at(22_000, Record::HostResumed { host: "a".into() }));
-        let v = check(&history, END);
+        let quiet = [history.clone(), vec![demoted(22_001, "a", 10)]].concat();
+        assert!(check(&quiet, END).is_empty());
+        // ...but writing on the stale grant after resuming is, from that write on.
+        let stale = [
+            history,
+            vec![write(22_000, "a", 10), demoted(22_050, "a", 10)],
+        ]
+        .concat();
+        let v = check(&stale, END);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].at, Duration::from_secs(22));
+    }
+
+    fn write(ms: u64, node: &str, token: i64) -> Entry {
+        at(
+            ms,
+            Record::WriteAttempt {
+                pair: "p".into(),
+                node: node.into(),
+                token,
+                write: ms,
+            },
+        )
+    }
+
+    #[test]
+    fn a_master_that_keeps_writing_after_losing_overlaps_the_new_one() {
+        // a is cut from ZooKeeper but keeps writing; b is promoted and writes too.
+        let mut history = vec![promoted(1_000, "a", 10)];
+        for ms in (1_100..=9_000).step_by(100) {
+            history.push(write(ms, "a", 10));
+        }
+        history.insert(60, promoted(7_000, "b", 20));
+        let v = check(&history, END);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].at, Duration::from_secs(7));
     }
 }
