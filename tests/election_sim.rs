@@ -19,7 +19,7 @@ use splitbrain::env::Environment;
 use splitbrain::sim::clock::true_now;
 use splitbrain::sim::net::{Addr, HostId, NetConfig, ports};
 use splitbrain::sim::world::{HostCtx, ProcessFn, World};
-use splitbrain::zk::client::{ClientConfig, SimZkClient};
+use splitbrain::zk::client::{ClientConfig, ClientModel, SimZkClient};
 use splitbrain::zk::server::{ServerConfig, server_process};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -196,6 +196,8 @@ struct NodeSpec {
     name: &'static str,
     priority: u32,
     policy: Policy,
+    /// Which client library's session machinery the node's client reproduces.
+    model: ClientModel,
 }
 
 fn node_process(
@@ -232,7 +234,9 @@ async fn run_node(
         spec.policy,
     )
     .with_credentials(DigestCredentials::new("pair-1", "secret"));
-    let client = ClientConfig::new(servers).with_session_timeout(SESSION);
+    let client = ClientConfig::new(servers)
+        .with_session_timeout(SESSION)
+        .with_model(spec.model);
     let connect_ctx = ctx.clone();
     let connect = move || {
         let (ctx, client) = (connect_ctx.clone(), client.clone());
@@ -397,6 +401,14 @@ fn spec(name: &'static str, priority: u32, policy: Policy) -> NodeSpec {
         name,
         priority,
         policy,
+        model: ClientModel::Rust,
+    }
+}
+
+fn java(spec: NodeSpec) -> NodeSpec {
+    NodeSpec {
+        model: ClientModel::Java,
+        ..spec
     }
 }
 
@@ -500,40 +512,52 @@ fn withdrawal_on_health_failure_and_rejoin() {
 
 #[test]
 fn master_cut_from_zookeeper_stops_before_the_standby_starts() {
-    each_seed(|| async {
-        let p = Pair::start(
-            spec("node-a", 5, Policy::Sticky),
-            spec("node-b", 5, Policy::Sticky),
-            true,
-        )
-        .await;
-        assert_eq!(p.master().as_deref(), Some("node-a"));
-        // a keeps its database (not networked here) but loses every ZooKeeper server.
-        p.world.partition(&[p.a], &p.zk);
-        let cut = true_now();
-        p.until_master("node-b", FAILOVER_BOUND).await;
-        {
-            let l = p.ledger.lock().unwrap();
-            let a_end = l.terms[0].end.expect("a stopped");
-            // The crate notices silence after 2/5·T; the server expires a's session no earlier
-            // than T after its last touch.
-            assert!(
-                a_end - cut <= SESSION / 2,
-                "a stopped only after {:?}",
-                a_end - cut
-            );
-            assert!(
-                l.demotions
-                    .iter()
-                    .any(|d| d.0 == "node-a" && d.1 == DemotionReason::Disconnected)
-            );
-        }
-        p.world.heal();
-        sleep(secs(20)).await;
-        assert_eq!(p.master().as_deref(), Some("node-b"));
-        assert_eq!(*p.ctl_a.selector().role().borrow(), Role::Slave);
-        p.check();
-    });
+    each_seed(|| master_cut_from_zookeeper(ClientModel::Rust));
+}
+
+#[test]
+fn master_cut_from_zookeeper_with_the_java_client_model() {
+    each_seed(|| master_cut_from_zookeeper(ClientModel::Java));
+}
+
+async fn master_cut_from_zookeeper(model: ClientModel) {
+    let with_model = |s: NodeSpec| NodeSpec { model, ..s };
+    let p = Pair::start(
+        with_model(spec("node-a", 5, Policy::Sticky)),
+        with_model(spec("node-b", 5, Policy::Sticky)),
+        true,
+    )
+    .await;
+    assert_eq!(p.master().as_deref(), Some("node-a"));
+    // a keeps its database (not networked here) but loses every ZooKeeper server.
+    p.world.partition(&[p.a], &p.zk);
+    let cut = true_now();
+    p.until_master("node-b", FAILOVER_BOUND).await;
+    {
+        let l = p.ledger.lock().unwrap();
+        let a_end = l.terms[0].end.expect("a stopped");
+        // The crate notices silence after 2/5·T, Java after 2/3·T; the server expires a's
+        // session no earlier than T after its last touch.
+        let noticed_within = match model {
+            ClientModel::Rust => SESSION / 2,
+            ClientModel::Java => SESSION * 3 / 4,
+        };
+        assert!(
+            a_end - cut <= noticed_within,
+            "a stopped only after {:?}",
+            a_end - cut
+        );
+        assert!(
+            l.demotions
+                .iter()
+                .any(|d| d.0 == "node-a" && d.1 == DemotionReason::Disconnected)
+        );
+    }
+    p.world.heal();
+    sleep(secs(20)).await;
+    assert_eq!(p.master().as_deref(), Some("node-b"));
+    assert_eq!(*p.ctl_a.selector().role().borrow(), Role::Slave);
+    p.check();
 }
 
 #[test]
@@ -639,6 +663,40 @@ fn restarted_master_waits_out_its_old_session() {
         // After expiry a (preferred, pre-emptive) leads again under a new session.
         let promoted = p.until_master("node-a", FAILOVER_BOUND + secs(5)).await;
         assert!(promoted - crashed >= SESSION - TICK);
+        p.check();
+    });
+}
+
+#[test]
+fn zookeeper_leader_crash_keeps_one_master_and_increasing_tokens() {
+    each_seed(|| async {
+        let p = Pair::start(
+            java(spec("node-a", 5, Policy::Sticky)),
+            spec("node-b", 5, Policy::Sticky),
+            true,
+        )
+        .await;
+        assert_eq!(p.master().as_deref(), Some("node-a"));
+        let leaders = p.world.hosts_with_role("leading");
+        assert_eq!(leaders.len(), 1, "one ZooKeeper leader");
+        p.world.crash(leaders[0], true).unwrap();
+        // Re-election, session revalidation, and whatever demotions the disconnections cause.
+        sleep(secs(30)).await;
+        assert!(p.master().is_some(), "{:#?}", p.ledger.lock().unwrap());
+        // Force a grant in the new epoch: its token's epoch half is greater.
+        let first = p.ledger.lock().unwrap().terms[0].token;
+        let holder = if p.master().as_deref() == Some("node-a") {
+            &p.ctl_a
+        } else {
+            &p.ctl_b
+        };
+        holder.selector().relinquish().await.expect("relinquished");
+        sleep(secs(5)).await;
+        let last = p.ledger.lock().unwrap().terms.last().unwrap().token;
+        assert!(
+            last.value() >> 32 > first.value() >> 32,
+            "{first} then {last}"
+        );
         p.check();
     });
 }
