@@ -174,6 +174,19 @@
 //! node, so watching the whole (tiny) candidate set is the cheaper correct choice. A re-read
 //! costs the ensemble `2 + candidates` reads, served locally by the candidate's server.
 //!
+//! # Where it is tested
+//!
+//! - `decide::tests`: one table test per rule, an exhaustive check of every small view against
+//!   the safety rules, and a model check (several nodes, interleaved steps, faults).
+//! - `tests/election_sim.rs`: the selector unchanged on simulated hosts against the simulated
+//!   three-server ensemble, under 16 seeds each: failover on a master crash, relinquish
+//!   hand-over only after the master stopped, pre-emption by a higher-priority joiner,
+//!   withdrawal on failed health checks, a master cut from ZooKeeper stopping before the
+//!   standby starts (both client models), a pause longer than the session with no stale write
+//!   accepted, a restarted master waiting out its old session, a ZooKeeper leader crash, and
+//!   same seed, same history.
+//! - `tests/election_live.rs`: the same selector on tokio against real ZooKeeper 3.8.
+//!
 //! # Timing assumption
 //!
 //! Demotion on Disconnected keeps two masters apart only while the client notices a broken
