@@ -32,6 +32,21 @@
 //!     true
 //! }
 //!
+//! /// Steps down for an upgrade and stands again afterwards.
+//! async fn rolling_upgrade(selector: impl MasterSelector) {
+//!     // Returns once this node is no longer master (it acknowledged the demotion) and its
+//!     // candidacy is gone; the other node of the pair can take over.
+//!     if selector.relinquish().await.is_ok() {
+//!         // ... upgrade and restart the node's services ...
+//!         let _ = selector.rejoin();
+//!     }
+//! }
+//!
+//! /// Serves the node's admin API (not shown); an upgrade request runs `rolling_upgrade`.
+//! fn start_admin_endpoint(selector: impl MasterSelector + 'static) {
+//!     let _ = selector;
+//! }
+//!
 //! async fn run_node<C, F, Fut>(connect: F) -> Result<(), Box<dyn std::error::Error>>
 //! where
 //!     C: Coordination,
@@ -58,11 +73,9 @@
 //!     let (selector, mut events, task) = zk_selector(config, connect, env.clone(), health)?;
 //!     task.spawn();
 //!
-//!     // Rolling upgrade, from an admin endpoint: `selector.relinquish().await` returns once
-//!     // this node stopped being master and its candidacy is gone; `selector.rejoin()` stands
-//!     // again. Both must not be awaited from the task that handles the events below.
-//!     let admin = selector.clone();
-//!     let _ = admin;
+//!     // The admin endpoint gets a clone of the handle; it must run `rolling_upgrade` on its
+//!     // own task, never on the one below, which acknowledges demotions.
+//!     start_admin_endpoint(selector.clone());
 //!
 //!     let mut worker = None;
 //!     while let Some(event) = events.recv().await {
