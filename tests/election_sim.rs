@@ -193,6 +193,7 @@ impl Control {
 }
 
 struct NodeSpec {
+    pair: String,
     name: &'static str,
     priority: u32,
     policy: Policy,
@@ -228,12 +229,12 @@ async fn run_node(
     let name = spec.name.to_string();
     let config = SelectorConfig::new(
         "/splitbrain/election",
-        "pair-1",
+        &spec.pair,
         spec.name,
         Priority(spec.priority),
         spec.policy,
     )
-    .with_credentials(DigestCredentials::new("pair-1", "secret"));
+    .with_credentials(DigestCredentials::new(&spec.pair, "secret"));
     let client = ClientConfig::new(servers)
         .with_session_timeout(SESSION)
         .with_model(spec.model);
@@ -302,6 +303,33 @@ async fn run_node(
     }
 }
 
+/// Three voting ZooKeeper servers, one per site; returns their hosts and client addresses.
+fn start_ensemble(world: &World) -> (Vec<HostId>, Vec<Addr>) {
+    let zk: Vec<HostId> = ["dc1", "dc2", "dc3"]
+        .iter()
+        .enumerate()
+        .map(|(i, site)| world.add_host(&format!("zk{}", i + 1), site))
+        .collect();
+    let voters: Vec<(u64, HostId)> = zk
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (i as u64 + 1, *h))
+        .collect();
+    for (sid, host) in &voters {
+        let cfg = ServerConfig::new(*sid, voters.clone(), Vec::new(), TICK, 10, 5);
+        world.set_process(*host, server_process(cfg));
+        world.start(*host).expect("server starts");
+    }
+    let servers = zk
+        .iter()
+        .map(|h| Addr {
+            host: *h,
+            port: ports::ZK_CLIENT,
+        })
+        .collect();
+    (zk, servers)
+}
+
 struct Pair {
     world: World,
     zk: Vec<HostId>,
@@ -316,28 +344,7 @@ impl Pair {
     /// Starts the ensemble and both node hosts (b only if `start_b`), a first.
     async fn start(a: NodeSpec, b: NodeSpec, start_b: bool) -> Pair {
         let world = World::new(NetConfig::default(), false);
-        let zk: Vec<HostId> = ["dc1", "dc2", "dc3"]
-            .iter()
-            .enumerate()
-            .map(|(i, site)| world.add_host(&format!("zk{}", i + 1), site))
-            .collect();
-        let voters: Vec<(u64, HostId)> = zk
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (i as u64 + 1, *h))
-            .collect();
-        for (sid, host) in &voters {
-            let cfg = ServerConfig::new(*sid, voters.clone(), Vec::new(), TICK, 10, 5);
-            world.set_process(*host, server_process(cfg));
-            world.start(*host).expect("server starts");
-        }
-        let servers: Vec<Addr> = zk
-            .iter()
-            .map(|h| Addr {
-                host: *h,
-                port: ports::ZK_CLIENT,
-            })
-            .collect();
+        let (zk, servers) = start_ensemble(&world);
         let ledger = SharedLedger::default();
         let (ctl_a, ctl_b) = (Control::new(), Control::new());
         let host_a = world.add_host(a.name, "dc1");
@@ -398,6 +405,7 @@ impl Pair {
 
 fn spec(name: &'static str, priority: u32, policy: Policy) -> NodeSpec {
     NodeSpec {
+        pair: "pair-1".into(),
         name,
         priority,
         policy,
@@ -698,5 +706,65 @@ fn zookeeper_leader_crash_keeps_one_master_and_increasing_tokens() {
             "{first} then {last}"
         );
         p.check();
+    });
+}
+
+/// One ensemble serving 100 pairs: every pair settles on one master, a quiet ensemble sees no
+/// reads at all, and a failover in one pair wakes only that pair's standby (no herd).
+#[test]
+fn one_ensemble_serves_a_hundred_pairs_without_herds() {
+    const PAIRS: usize = 100;
+    sim(9, || async {
+        let world = World::new(NetConfig::default(), false);
+        let (_zk, servers) = start_ensemble(&world);
+        let mut pairs = Vec::new();
+        for i in 0..PAIRS {
+            let ledger = SharedLedger::default();
+            let mut hosts = Vec::new();
+            for (name, priority, site) in [("node-a", 9, "dc1"), ("node-b", 1, "dc2")] {
+                let host = world.add_host(&format!("p{i:03}-{name}"), site);
+                let node = NodeSpec {
+                    pair: format!("pair-{i:03}"),
+                    ..spec(name, priority, Policy::PreEmptive)
+                };
+                world.set_process(
+                    host,
+                    node_process(node, servers.clone(), ledger.clone(), Control::new()),
+                );
+                hosts.push(host);
+            }
+            pairs.push((ledger, hosts));
+        }
+        sleep(secs(5)).await;
+        for (_, hosts) in &pairs {
+            for host in hosts {
+                world.start(*host).unwrap();
+            }
+        }
+        sleep(secs(20)).await;
+        for (ledger, _) in &pairs {
+            assert_eq!(ledger.lock().unwrap().master(), Some("node-a"));
+        }
+        // Quiet: watches only, no polling (the 60 s recheck has not come round yet).
+        let ops = || world.metric("client.ops_ok") + world.metric("client.ops_failed");
+        let before = ops();
+        sleep(secs(20)).await;
+        assert_eq!(ops(), before, "reads on a quiet ensemble");
+        // One pair fails over: its standby (and nobody else) re-reads and claims.
+        let (ledger, hosts) = &pairs[42];
+        world.crash(hosts[0], false).unwrap();
+        ledger.lock().unwrap().end_term("node-a");
+        sleep(secs(15)).await;
+        assert_eq!(ledger.lock().unwrap().master(), Some("node-b"));
+        let failover_ops = ops() - before;
+        assert!(
+            failover_ops <= 20,
+            "{failover_ops} operations for one pair's failover"
+        );
+        for (ledger, _) in &pairs {
+            let l = ledger.lock().unwrap();
+            l.check_no_overlap();
+            l.check_fencing();
+        }
     });
 }
