@@ -186,6 +186,9 @@
 //! pre-emption) nor a priority change; with two candidates per pair the "herd" is one other
 //! node, so watching the whole (tiny) candidate set is the cheaper correct choice. A re-read
 //! costs the ensemble `2 + candidates` reads, served locally by the candidate's server.
+//! Measured in the simulator (`one_ensemble_serves_a_hundred_pairs_without_herds`): with 100
+//! pairs settled, the ensemble sees no client operations at all; one pair's failover costs
+//! about ten, all from that pair's standby.
 //!
 //! # Where it is tested
 //!
@@ -196,8 +199,8 @@
 //!   hand-over only after the master stopped, pre-emption by a higher-priority joiner,
 //!   withdrawal on failed health checks, a master cut from ZooKeeper stopping before the
 //!   standby starts (both client models), a pause longer than the session with no stale write
-//!   accepted, a restarted master waiting out its old session, a ZooKeeper leader crash, and
-//!   same seed, same history.
+//!   accepted, a restarted master waiting out its old session, a ZooKeeper leader crash,
+//!   100 pairs on one ensemble, and same seed, same history.
 //! - `tests/election_live.rs`: the same selector on tokio against real ZooKeeper 3.8.
 //!
 //! # Timing assumption
