@@ -13,7 +13,7 @@
 
 use splitbrain::election::{
     DemotionReason, DigestCredentials, FencingToken, Health, MasterSelector, Policy, Priority,
-    Role, RoleEvent, SelectorConfig, ZkSelector, zk_selector,
+    Role, RoleEvent, SelectorConfig, SelectorError, ZkSelector, zk_selector,
 };
 use splitbrain::env::Environment;
 use splitbrain::sim::clock::true_now;
@@ -766,5 +766,26 @@ fn one_ensemble_serves_a_hundred_pairs_without_herds() {
             l.check_no_overlap();
             l.check_fencing();
         }
+    });
+}
+
+#[test]
+fn shutdown_hands_over_without_waiting_for_expiry() {
+    each_seed(|| async {
+        let p = Pair::start(
+            spec("node-a", 5, Policy::Sticky),
+            spec("node-b", 5, Policy::Sticky),
+            true,
+        )
+        .await;
+        assert_eq!(p.master().as_deref(), Some("node-a"));
+        let selector = p.ctl_a.selector();
+        selector.shutdown().await.expect("shut down");
+        assert_eq!(*selector.role().borrow(), Role::Withdrawn);
+        // The session was closed, not left to expire: b takes over well within T.
+        p.until_master("node-b", SESSION / 2).await;
+        assert_eq!(selector.relinquish().await, Err(SelectorError::Stopped));
+        assert_eq!(selector.rejoin(), Err(SelectorError::Stopped));
+        p.check();
     });
 }
