@@ -194,7 +194,7 @@
 //!
 //! - `decide::tests`: one table test per rule, an exhaustive check of every small view against
 //!   the safety rules, and a model check (several nodes, interleaved steps, faults).
-//! - `tests/election_sim.rs`: the selector unchanged on simulated hosts against the simulated
+//! - `tests/election_sim/`: the selector unchanged on simulated hosts against the simulated
 //!   three-server ensemble, under 16 seeds each: failover on a master crash, relinquish
 //!   hand-over only after the master stopped, pre-emption by a higher-priority joiner,
 //!   withdrawal on failed health checks, a master cut from ZooKeeper stopping before the
