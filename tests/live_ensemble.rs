@@ -231,9 +231,11 @@ async fn reads_writes_multi_and_watches_on_a_three_server_ensemble() {
             }
         );
     } else {
-        // One transaction: every op carries the same zxid.
         assert_eq!(stat.czxid, set_stat.mzxid);
     }
+    // One transaction: every op carries the same zxid.
+    let created_in_multi = zk.exists("/app/m").await.unwrap().unwrap();
+    assert_eq!(created_in_multi.czxid, set_stat.mzxid);
     assert_eq!(set_stat.version, version + 1);
     assert_eq!(zk.exists("/app/later").await.unwrap(), None);
 
@@ -297,6 +299,49 @@ async fn reads_writes_multi_and_watches_on_a_three_server_ensemble() {
         "reads_writes_multi_and_watches: ensemble up in {started:?}, test took {:?}",
         began.elapsed()
     );
+}
+
+/// Facts about ZooKeeper 3.8 that the simulated ensemble reproduces, checked on the real one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zookeeper_semantics_the_model_relies_on() {
+    let began = Instant::now();
+    let ensemble = start(1);
+    let zk = connect(&ensemble.connect_string()).await;
+    let sequential = CreateOptions::new(CreateMode::PersistentSequential);
+
+    // A failed write still consumes a zxid (it goes through the quorum as an error txn).
+    let (_, first) = zk.create("/z", b"", &persistent()).await.unwrap();
+    assert_eq!(
+        zk.create("/z", b"", &persistent()).await,
+        Err(ErrorCode::NodeExists)
+    );
+    let (_, second) = zk.create("/z2", b"", &persistent()).await.unwrap();
+    assert_eq!(second.czxid, first.czxid + 2);
+
+    // The sequence suffix counts child creations only; cversion counts creations and
+    // deletions (client-visible cversion = 2 * creations - children).
+    zk.create("/seq", b"", &persistent()).await.unwrap();
+    let (s0, _) = zk.create("/seq/s-", b"", &sequential).await.unwrap();
+    zk.create("/seq/s-", b"", &sequential).await.unwrap();
+    zk.delete(&s0, None).await.unwrap();
+    let (s2, _) = zk.create("/seq/s-", b"", &sequential).await.unwrap();
+    assert_eq!(s2, "/seq/s-0000000002");
+    let parent = zk.exists("/seq").await.unwrap().unwrap();
+    assert_eq!((parent.cversion, parent.num_children), (4, 2));
+    // A child's deletion moves the parent's pzxid but not its mzxid.
+    assert_eq!(parent.mzxid, parent.czxid);
+    assert!(parent.pzxid > parent.mzxid);
+
+    // delete checks the version before emptiness.
+    assert_eq!(zk.delete("/seq", Some(7)).await, Err(ErrorCode::BadVersion));
+    assert_eq!(zk.delete("/seq", Some(0)).await, Err(ErrorCode::NotEmpty));
+
+    // setData bumps the version even when the data does not change.
+    let same = zk.set_data("/z", b"", None).await.unwrap();
+    assert_eq!(same.version, 1);
+
+    promptly("close", zk.close()).await.unwrap();
+    eprintln!("zookeeper_semantics: test took {:?}", began.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -482,6 +527,51 @@ async fn an_isolated_session_expires_and_its_ephemeral_goes() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_forwards_writes_and_stops_serving_without_its_leader() {
+    let began = Instant::now();
+    let config = EnsembleConfig {
+        observers: 1,
+        ..EnsembleConfig::with_servers(1)
+    };
+    let mut ensemble = blocking(|| RealEnsemble::start(config))
+        .unwrap_or_else(|err| panic!("cannot start a real ZooKeeper ensemble: {err}"));
+    assert_eq!(ensemble.len(), 2);
+    assert_eq!(ensemble.modes(), [ServerMode::Leader, ServerMode::Observer]);
+
+    let via_observer = connect(&ensemble.client_addr(1).unwrap().to_string()).await;
+    via_observer
+        .create("/o", b"1", &persistent())
+        .await
+        .unwrap();
+    assert_eq!(via_observer.get_data("/o").await.unwrap().0, b"1");
+
+    // An observer does not vote: without the only voter it serves nobody.
+    ensemble.kill9(0).unwrap();
+    blocking(|| ensemble.wait_for_mode(1, ServerMode::NotServing, PROMPTLY)).unwrap();
+    assert_eq!(ensemble.leader(), None);
+    eprintln!("observer: test took {:?}", began.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_to_nothing_fails_within_about_the_session_timeout() {
+    // A loopback port that nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let began = Instant::now();
+    let result = promptly(
+        "connect to nothing",
+        LiveZk::connect(&format!("127.0.0.1:{port}"), Duration::from_secs(1), &[]),
+    )
+    .await;
+    let err = result.err().expect("connected to nothing");
+    eprintln!("connect to nothing: {err} after {:?}", began.elapsed());
+    assert!(splitbrain::coord::is_connection_error(err), "{err}");
+}
+
 #[test]
 fn a_panicking_test_leaves_no_server_process_or_directory_behind() {
     let mut started = None;
@@ -557,6 +647,15 @@ async fn digest_acl_refuses_sessions_without_the_credentials() {
     // Authenticating later grants access.
     late.add_auth("digest", b"alice:secret").await.unwrap();
     assert_eq!(late.get_data("/private").await.unwrap().0, b"s3cret");
+
+    // An unknown scheme fails the session for good.
+    let failing = connect(&ensemble.connect_string()).await;
+    assert_eq!(
+        promptly("bad auth", failing.add_auth("nosuch", b"x")).await,
+        Err(ErrorCode::AuthFailed)
+    );
+    reaches(&failing, SessionState::AuthFailed).await;
+    assert_eq!(failing.get_data("/").await, Err(ErrorCode::AuthFailed));
 
     for zk in [owner, stranger, late] {
         promptly("close", zk.close()).await.unwrap();

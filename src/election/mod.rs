@@ -19,7 +19,7 @@
 //! use splitbrain::zk::types::ZkResult;
 //! use std::future::Future;
 //! use std::time::Duration;
-//! use tokio::sync::watch;
+//! use splitbrain::sync::watch;
 //!
 //! /// The master's work. Every write to the shared database carries `token`; the database keeps
 //! /// the highest token it has seen and refuses writes with a lower one.
@@ -227,8 +227,8 @@ pub use zk::{
     Connect, LogFn, RoleEvents, ZkSelector, ZkSelectorParts, ZkSelectorTask, zk_selector,
 };
 
+use crate::sync::watch;
 use std::future::Future;
-use tokio::sync::watch;
 
 /// A node's view of master selection for its pair, whatever the coordination backend.
 ///

@@ -8,8 +8,11 @@ use std::time::Duration;
 /// How an ensemble is laid out and tuned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnsembleConfig {
-    /// Number of voting servers: 1, 3 or 5 (any odd number up to 9 is accepted).
+    /// Number of voting servers (participants), 1 to 9; usually 1, 3 or 5.
     pub servers: usize,
+    /// Number of observers (non-voting servers that serve clients), 0 to 9. They come after
+    /// the voters: server `servers + k` is observer `k`.
+    pub observers: usize,
     /// ZooKeeper's `tickTime`. Small values (100–200 ms) keep elections and expiry fast.
     pub tick_time: Duration,
     /// `initLimit`, in ticks.
@@ -23,7 +26,7 @@ pub struct EnsembleConfig {
     pub max_session_timeout: Option<Duration>,
     /// Maximum Java heap per server.
     pub heap_mb: u32,
-    /// How long [`RealEnsemble::start`] waits for a leader and every server serving.
+    /// How long [`RealEnsemble::start`](super::RealEnsemble::start) waits for a leader and every server serving.
     pub start_timeout: Duration,
 }
 
@@ -31,6 +34,7 @@ impl Default for EnsembleConfig {
     fn default() -> Self {
         EnsembleConfig {
             servers: 3,
+            observers: 0,
             tick_time: Duration::from_millis(100),
             init_limit: 20,
             sync_limit: 5,
@@ -43,7 +47,7 @@ impl Default for EnsembleConfig {
 }
 
 impl EnsembleConfig {
-    /// The default layout with `servers` servers.
+    /// The default layout with `servers` voters and no observer.
     pub fn with_servers(servers: usize) -> Self {
         EnsembleConfig {
             servers,
@@ -51,12 +55,23 @@ impl EnsembleConfig {
         }
     }
 
+    /// Voters plus observers.
+    pub fn total_servers(&self) -> usize {
+        self.servers + self.observers
+    }
+
     pub(crate) fn validate(&self) -> Result<(), HarnessError> {
         let bad = |what: String| Err(HarnessError::BadConfig(what));
-        if self.servers == 0 || self.servers > 9 || self.servers.is_multiple_of(2) {
+        if !(1..=9).contains(&self.servers) {
             return bad(format!(
-                "servers must be odd and between 1 and 9, got {}",
+                "servers (voters) must be between 1 and 9, got {}",
                 self.servers
+            ));
+        }
+        if self.observers > 9 {
+            return bad(format!(
+                "observers must be at most 9, got {}",
+                self.observers
             ));
         }
         if self.tick_time < Duration::from_millis(10) {
@@ -79,22 +94,23 @@ impl EnsembleConfig {
     }
 }
 
-/// The loopback ports of one server.
+/// One server of the ensemble as the others know it: its loopback ports and its role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct PeerPorts {
+pub(crate) struct Peer {
     pub client: u16,
     pub quorum: u16,
     pub election: u16,
+    pub observer: bool,
 }
 
-/// The zoo.cfg of server `index` (myid `index + 1`) among `peers`. Every server is a voting
-/// participant, also alone (`standaloneEnabled=false`), so a 1-server ensemble reports "leader"
-/// like any other.
+/// The zoo.cfg of server `index` (myid `index + 1`) among `peers`. A single voter still runs
+/// as a quorum peer (`standaloneEnabled=false`), so a 1-server ensemble reports "leader" like
+/// any other and can take observers.
 pub(crate) fn zoo_cfg(
     config: &EnsembleConfig,
     index: usize,
     data_dir: &Path,
-    peers: &[PeerPorts],
+    peers: &[Peer],
 ) -> String {
     let mut cfg = String::new();
     let _ = writeln!(cfg, "tickTime={}", config.tick_time.as_millis());
@@ -118,10 +134,14 @@ pub(crate) fn zoo_cfg(
     let _ = writeln!(cfg, "forceSync=no");
     // Transaction logs are preallocated in blocks of this many KiB (default 64 MiB).
     let _ = writeln!(cfg, "preAllocSize=1024");
+    if peers[index].observer {
+        let _ = writeln!(cfg, "peerType=observer");
+    }
     for (i, peer) in peers.iter().enumerate() {
+        let role = if peer.observer { ":observer" } else { "" };
         let _ = writeln!(
             cfg,
-            "server.{}=127.0.0.1:{}:{}",
+            "server.{}=127.0.0.1:{}:{}{role}",
             i + 1,
             peer.quorum,
             peer.election
@@ -143,8 +163,11 @@ mod tests {
             )
         };
         bad(EnsembleConfig::with_servers(0));
-        bad(EnsembleConfig::with_servers(2));
-        bad(EnsembleConfig::with_servers(11));
+        bad(EnsembleConfig::with_servers(10));
+        bad(EnsembleConfig {
+            observers: 10,
+            ..EnsembleConfig::default()
+        });
         bad(EnsembleConfig {
             sync_limit: 0,
             ..EnsembleConfig::default()
@@ -154,25 +177,20 @@ mod tests {
             max_session_timeout: Some(Duration::from_secs(5)),
             ..EnsembleConfig::default()
         });
-        for servers in [1, 3, 5] {
+        for servers in [1, 2, 3, 5] {
             assert!(EnsembleConfig::with_servers(servers).validate().is_ok());
         }
     }
 
     #[test]
     fn zoo_cfg_names_every_peer_and_this_servers_client_port() {
-        let peers = [
-            PeerPorts {
-                client: 21001,
-                quorum: 21002,
-                election: 21003,
-            },
-            PeerPorts {
-                client: 21004,
-                quorum: 21005,
-                election: 21006,
-            },
-        ];
+        let peer = |first: u16, observer: bool| Peer {
+            client: first,
+            quorum: first + 1,
+            election: first + 2,
+            observer,
+        };
+        let peers = [peer(21001, false), peer(21004, false), peer(21007, true)];
         let config = EnsembleConfig {
             max_session_timeout: Some(Duration::from_secs(20)),
             ..EnsembleConfig::with_servers(3)
@@ -192,6 +210,11 @@ mod tests {
         ] {
             assert!(lines.contains(&expected), "{expected} missing from\n{cfg}");
         }
+        assert!(lines.contains(&"server.3=127.0.0.1:21008:21009:observer"));
         assert!(!cfg.contains("minSessionTimeout"));
+        assert!(!cfg.contains("peerType"));
+        let observer_cfg = zoo_cfg(&config, 2, Path::new("/tmp/o"), &peers);
+        assert!(observer_cfg.lines().any(|l| l == "peerType=observer"));
+        assert!(observer_cfg.lines().any(|l| l == "clientPort=21007"));
     }
 }

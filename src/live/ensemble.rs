@@ -7,10 +7,11 @@
 //! restart, and wiping a server's data. Dropping the ensemble (also while a test unwinds from a
 //! panic) kills every server's process group and deletes the directory.
 //!
-//! Servers are numbered from 0 in this API; server `i` has ZooKeeper `myid` `i + 1`.
+//! Servers are numbered from 0 in this API; server `i` has ZooKeeper `myid` `i + 1`. Voters
+//! come first, then observers.
 
 pub use super::config::EnsembleConfig;
-use super::config::{PeerPorts, zoo_cfg};
+use super::config::{Peer, zoo_cfg};
 pub use super::error::HarnessError;
 use super::error::io_error;
 use super::four_letter::{self, SrvrMode};
@@ -108,11 +109,12 @@ impl RealEnsemble {
     }
 
     fn launch(config: EnsembleConfig, install: ZkInstall) -> Result<RealEnsemble, HarnessError> {
-        let ports = PortReservation::reserve(3 * config.servers)
+        let ports = PortReservation::reserve(3 * config.total_servers())
             .map_err(io_error("reserving loopback ports"))?;
+        let launcher = Launcher::new()?;
         let root = create_root_dir()?;
         let port_list = ports.ports();
-        let servers = (0..config.servers)
+        let servers = (0..config.total_servers())
             .map(|i| {
                 let dir = root.join(format!("server-{}", i + 1));
                 Server {
@@ -135,7 +137,7 @@ impl RealEnsemble {
             install,
             root,
             servers,
-            launcher: Launcher::new()?,
+            launcher,
         };
         for i in 0..ensemble.servers.len() {
             ensemble.write_server_files(i)?;
@@ -159,13 +161,14 @@ impl RealEnsemble {
 
     /// The zoo.cfg of server `i`.
     fn server_config(&self, i: usize) -> String {
-        let peers: Vec<PeerPorts> = self
+        let peers: Vec<Peer> = self
             .servers
             .iter()
-            .map(|s| PeerPorts {
+            .map(|s| Peer {
                 client: s.client_port,
                 quorum: s.quorum_port,
                 election: s.election_port,
+                observer: s.myid > self.config.servers,
             })
             .collect();
         zoo_cfg(&self.config, i, &self.servers[i].data_dir, &peers)
@@ -315,6 +318,21 @@ impl RealEnsemble {
         self.wait_until(&format!("server {i} serving"), timeout, |ensemble| {
             ensemble.mode(i).ok().filter(|m| m.is_serving())
         })
+    }
+
+    /// Waits until server `i` reports `expected` (e.g. `NotServing` after its quorum is gone).
+    pub fn wait_for_mode(
+        &self,
+        i: usize,
+        expected: ServerMode,
+        timeout: Duration,
+    ) -> Result<(), HarnessError> {
+        self.server(i)?;
+        self.wait_until(
+            &format!("server {i} in mode {expected:?}"),
+            timeout,
+            |ensemble| (ensemble.mode(i).ok() == Some(expected)).then_some(()),
+        )
     }
 
     /// Waits until one server leads and every running, unpaused server serves.

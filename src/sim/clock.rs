@@ -25,6 +25,15 @@ pub fn true_now() -> Duration {
     madsim::time::TimeHandle::current().elapsed()
 }
 
+/// Sleeps until true simulated time `at`, to the nanosecond. (madsim's own `sleep_until`
+/// rounds every sleep up to at least 1 ms, as tokio does; links inside a site are faster.)
+pub async fn sleep_until_true(at: Duration) {
+    let deadline = madsim::time::Instant::now() - true_now() + at;
+    let mut sleep = pin!(madsim::time::sleep_until(deadline));
+    sleep.as_mut().reset(deadline);
+    sleep.await
+}
+
 /// Wall clock strobe: the wall clock flips between its value and value + `delta` every
 /// `period` until `until` (true time) — Jepsen's clock strobe.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -222,8 +231,7 @@ impl HostClock {
                 }
                 m.true_time_of(deadline)
             };
-            let origin = madsim::time::Instant::now() - true_now();
-            let mut sleep = pin!(madsim::time::sleep_until(origin + wake_at));
+            let mut sleep = pin!(sleep_until_true(wake_at));
             std::future::poll_fn(|cx| {
                 if sleep.as_mut().poll(cx).is_ready() || notified.as_mut().poll(cx).is_ready() {
                     std::task::Poll::Ready(())
@@ -240,11 +248,14 @@ impl HostClock {
 #[derive(Clone, Debug)]
 pub struct SimEnv {
     clock: HostClock,
+    /// The host's madsim node: tasks spawned through this environment run there (and pause and
+    /// die with the host) whoever calls `spawn` — the supervisor included.
+    node: madsim::task::NodeId,
 }
 
 impl SimEnv {
-    pub fn new(clock: HostClock) -> Self {
-        SimEnv { clock }
+    pub fn new(clock: HostClock, node: madsim::task::NodeId) -> Self {
+        SimEnv { clock, node }
     }
     pub fn clock(&self) -> &HostClock {
         &self.clock
@@ -265,12 +276,14 @@ impl Environment for SimEnv {
         async move { clock.sleep_until(deadline).await }
     }
 
-    /// Spawns on the madsim node of the calling task, which is this host's: code only ever
-    /// runs on its own host, so its tasks die and pause with it.
+    /// Spawns on this host's node, in its current incarnation.
     fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        madsim::task::spawn(task);
+        match madsim::runtime::Handle::current().get_node(self.node) {
+            Some(node) => drop(node.spawn(task)),
+            None => drop(madsim::task::spawn(task)),
+        }
     }
 }

@@ -51,8 +51,12 @@ pub enum Payload {
     ZkRequest(ClientRequest),
     ZkResponse(ServerResponse),
     ZkPeer(crate::zk::peer::PeerMsg),
+    /// Between a node and its pair's database, and between the database's two hosts.
+    Db(crate::db::proto::DbMsg),
     /// The sending process died: every connection between the two addresses is reset.
     Reset,
+    /// A bare numbered packet, for measuring the network itself (fault tests, latency probes).
+    Probe(u64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,7 +141,8 @@ pub(crate) struct LinkQueue {
     pub(crate) queue: VecDeque<(Duration, Packet)>,
     /// Delivery time of the last packet queued: later packets never overtake it.
     pub(crate) last_delivery: Duration,
-    pub(crate) pump_started: bool,
+    /// Wakes the link's delivery task; `None` until the first packet starts it.
+    pub(crate) pump: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 /// The network's state; owned by the world behind its lock.
@@ -155,6 +160,8 @@ pub(crate) struct NetState {
     /// Address pairs that have exchanged packets: who gets a reset when a process dies.
     pub(crate) peers: BTreeSet<(Addr, Addr)>,
     pub(crate) next_ephemeral: Vec<Port>,
+    /// Hosts that lost power: they answer nothing, not even resets.
+    pub(crate) powered_off: BTreeSet<HostId>,
     pub(crate) dropped: u64,
 }
 
@@ -170,6 +177,7 @@ impl NetState {
             bindings: BTreeMap::new(),
             peers: BTreeSet::new(),
             next_ephemeral: Vec::new(),
+            powered_off: BTreeSet::new(),
             dropped: 0,
         }
     }

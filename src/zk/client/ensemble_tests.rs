@@ -4,9 +4,10 @@
 use super::*;
 use crate::coord::{Coordination, CreateOptions};
 use crate::sim::clock::true_now;
+use crate::sim::ensemble::add_ensemble;
 use crate::sim::net::{Addr, HostId, NetConfig, ports};
+use crate::sim::topology::ZkSpec;
 use crate::sim::world::World;
-use crate::zk::server::{ServerConfig, server_process};
 use crate::zk::types::{CreateMode, ErrorCode, EventType, SessionState};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -29,25 +30,9 @@ impl Ensemble {
     /// hosts in dc1 and dc2; returns once a leader is elected.
     async fn start() -> Ensemble {
         let world = World::new(NetConfig::default(), true);
-        let sites = ["dc1", "dc2", "dc3"];
-        let servers: Vec<HostId> = (0..3)
-            .map(|i| world.add_host(&format!("zk{}", i + 1), sites[i]))
-            .collect();
-        let voters: Vec<(u64, HostId)> = servers
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (i as u64 + 1, *h))
-            .collect();
-        for (sid, host) in &voters {
-            let cfg = ServerConfig::new(
-                *sid,
-                voters.clone(),
-                vec![],
-                Duration::from_millis(2000),
-                10,
-                5,
-            );
-            world.set_process(*host, server_process(cfg));
+        let spec = ZkSpec::voters_in(&["dc1", "dc2", "dc3"], secs(2.0), 10, 5, secs(6.0));
+        let servers = add_ensemble(&world, &spec);
+        for host in &servers {
             world.start(*host).expect("server starts");
         }
         let app1 = world.add_host("app1", "dc1");
@@ -112,9 +97,8 @@ impl Ensemble {
     }
 }
 
-fn run<F: Future<Output = ()>>(seed: u64, f: impl FnOnce() -> F) {
-    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-    rt.block_on(f());
+fn run<F: Future<Output = ()>>(seed: u64, f: impl FnOnce() -> F + Send) {
+    crate::sim::run_seeded(seed, f);
 }
 
 /// Waits (true time) until the client reports `state`, for at most `limit`.

@@ -7,7 +7,7 @@
 //! write of the same connection waits for it (CommitProcessor's per-session queue), which is
 //! what gives clients FIFO order and "a watch event before any newer data".
 
-use crate::sim::net::{Addr, Packet, Payload, ports};
+use crate::sim::net::{Addr, HostId, Packet, Payload, ports};
 use crate::zk::peer::{Origin, Outcome, RequestKind};
 use crate::zk::proto::{
     ClientOp, ClientRequest, ConnId, OpReply, RequestBody, ResponseBody, ServerResponse,
@@ -104,6 +104,14 @@ impl Connections {
     pub fn is_empty(&self) -> bool {
         self.by_seq.is_empty()
     }
+}
+
+/// The address a server sees a client host connect from. Simulated hosts have no IP
+/// addresses, so each gets a distinct private one: host index i ↦ 10.0.x.y with
+/// x·256 + y = i + 1.
+pub fn client_ip(host: HostId) -> String {
+    let n = host.0 + 1;
+    format!("10.0.{}.{}", (n >> 8) & 0xff, n & 0xff)
 }
 
 /// The session password, derived from the id so every server can check it (ZooKeeper
@@ -231,7 +239,11 @@ impl Node {
                 password: session_password(session),
                 timeout_ms,
                 state: ConnState::Handshake,
-                auth: Vec::new(),
+                // Every connection is authenticated by its remote address (`NIOServerCnxn`).
+                auth: vec![AuthId {
+                    scheme: "ip".into(),
+                    id: client_ip(addr.host),
+                }],
                 queue: VecDeque::new(),
                 held: VecDeque::new(),
             },
@@ -567,6 +579,13 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_addresses_are_distinct_private_ips() {
+        assert_eq!(client_ip(HostId(0)), "10.0.0.1");
+        assert_eq!(client_ip(HostId(255)), "10.0.1.0");
+        assert_ne!(client_ip(HostId(3)), client_ip(HostId(4)));
+    }
 
     #[test]
     fn passwords_differ_between_sessions() {

@@ -26,8 +26,10 @@
 //!   PROPOSAL packets during the sync.
 //! - DIFF syncs come from the leader's last 500 committed txns only (no sync from the txn log
 //!   files); older learners get a SNAP. Snapshots are taken every 5 000 logged txns.
-//! - The session password is a fixed function of the session id. maxClientCnxns is not
-//!   enforced; local sessions and read-only mode are off, as by default.
+//! - The session password is a fixed function of the session id. Client hosts connect from
+//!   synthetic addresses 10.0.x.y (their `ip` auth id). maxClientCnxns is not enforced (a
+//!   client that abandons a connection sends no FIN, so the server cannot count live ones);
+//!   local sessions and read-only mode are off, as by default.
 
 pub mod config;
 pub mod connections;

@@ -11,8 +11,22 @@ pub(crate) struct Store {
     nodes: BTreeMap<String, Node>,
     ephemerals: BTreeMap<SessionId, BTreeSet<String>>,
     containers: BTreeSet<String>,
-    /// While a multi runs: the state of every path before each change, newest last.
-    journal: Option<Vec<(String, Option<Node>)>>,
+    /// While a multi runs: how to undo each change, newest last.
+    journal: Option<Vec<Undo>>,
+}
+
+/// One journaled change. Nodes are journaled without their children and child links on their
+/// own, so a multi under a parent with many children does not copy the child list per op.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Undo {
+    /// The node's data, ACL and stat before a change (`None`: it did not exist).
+    Node { path: String, before: Option<Node> },
+    /// A child name was linked to (`true`) or unlinked from its parent.
+    Child {
+        parent: String,
+        name: String,
+        linked: bool,
+    },
 }
 
 impl Store {
@@ -64,9 +78,16 @@ impl Store {
         let node = self.nodes.remove(path)?;
         self.index(path, node.stat.owner, false);
         if let Some((parent, name)) = split_parent(path) {
-            self.record(canonical(parent));
-            if let Some(parent) = self.nodes.get_mut(canonical(parent)) {
-                parent.children.remove(name);
+            let parent = canonical(parent);
+            if let Some(node) = self.nodes.get_mut(parent)
+                && node.children.remove(name)
+                && let Some(journal) = &mut self.journal
+            {
+                journal.push(Undo::Child {
+                    parent: parent.to_string(),
+                    name: name.to_string(),
+                    linked: false,
+                });
             }
         }
         Some(node)
@@ -107,13 +128,35 @@ impl Store {
         let Some(journal) = self.journal.take() else {
             return;
         };
-        for (path, before) in journal.into_iter().rev() {
-            if let Some(now) = self.nodes.remove(&path) {
-                self.index(&path, now.stat.owner, false);
-            }
-            if let Some(before) = before {
-                self.index(&path, before.stat.owner, true);
-                self.nodes.insert(path, before);
+        for undo in journal.into_iter().rev() {
+            match undo {
+                Undo::Child {
+                    parent,
+                    name,
+                    linked,
+                } => {
+                    if let Some(parent) = self.nodes.get_mut(&parent) {
+                        if linked {
+                            parent.children.remove(&name);
+                        } else {
+                            parent.children.insert(name);
+                        }
+                    }
+                }
+                Undo::Node { path, before } => {
+                    // Later child links are already undone: the current children are the
+                    // ones the node had when it was journaled.
+                    let mut children = BTreeSet::new();
+                    if let Some(now) = self.nodes.remove(&path) {
+                        self.index(&path, now.stat.owner, false);
+                        children = now.children;
+                    }
+                    if let Some(mut before) = before {
+                        before.children = children;
+                        self.index(&path, before.stat.owner, true);
+                        self.nodes.insert(path, before);
+                    }
+                }
             }
         }
     }
@@ -128,15 +171,29 @@ impl Store {
 
     fn record(&mut self, path: &str) {
         if let Some(journal) = &mut self.journal {
-            journal.push((path.to_string(), self.nodes.get(path).cloned()));
+            let before = self
+                .nodes
+                .get(path)
+                .map(|n| Node::new(n.data.clone(), n.acl.clone(), n.stat));
+            journal.push(Undo::Node {
+                path: path.to_string(),
+                before,
+            });
         }
     }
 
     fn link(&mut self, path: &str) {
         if let Some((parent, name)) = split_parent(path) {
-            self.record(canonical(parent));
-            if let Some(parent) = self.nodes.get_mut(canonical(parent)) {
-                parent.children.insert(name.to_string());
+            let parent = canonical(parent);
+            if let Some(node) = self.nodes.get_mut(parent)
+                && node.children.insert(name.to_string())
+                && let Some(journal) = &mut self.journal
+            {
+                journal.push(Undo::Child {
+                    parent: parent.to_string(),
+                    name: name.to_string(),
+                    linked: true,
+                });
             }
         }
     }

@@ -234,3 +234,42 @@ fn requests_pipelined_behind_a_reconnect_wait_for_the_session() {
         );
     });
 }
+
+#[test]
+fn every_connection_is_authenticated_by_its_address() {
+    sim(23, || async {
+        let e = Ensemble::start(3, 0, false);
+        sleep(secs(5)).await;
+        let f = e.followers()[0];
+        let app_ip = crate::zk::server::connections::client_ip(e.app);
+        let (mine, elsewhere) = e
+            .run_client(move |ctx| async move {
+                let mut c = RawClient::new(&ctx);
+                let ConnectOutcome::Connected(s) = c.connect(f, 10_000).await else {
+                    panic!("connect")
+                };
+                let ip_acl = |id: &str| {
+                    vec![crate::zk::types::Acl {
+                        perms: crate::zk::types::perms::ALL,
+                        scheme: "ip".into(),
+                        id: id.into(),
+                    }]
+                };
+                for (path, id) in [("/mine", app_ip.as_str()), ("/elsewhere", "192.168.0.0/16")] {
+                    let op = ClientOp::Create {
+                        path: path.into(),
+                        data: vec![],
+                        acl: ip_acl(id),
+                        mode: CreateMode::Persistent,
+                    };
+                    assert_eq!(c.op(&s, op).await.expect("reply").0, ErrorCode::Ok);
+                }
+                let mine = c.op(&s, get("/mine")).await.expect("reply").0;
+                let elsewhere = c.op(&s, get("/elsewhere")).await.expect("reply").0;
+                (mine, elsewhere)
+            })
+            .await;
+        assert_eq!(mine, ErrorCode::Ok);
+        assert_eq!(elsewhere, ErrorCode::NoAuth);
+    });
+}

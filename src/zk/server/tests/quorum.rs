@@ -281,8 +281,7 @@ fn observers_follow_serve_and_never_lead() {
 #[test]
 fn same_seed_gives_the_same_trace_hash() {
     fn run(seed: u64) -> u64 {
-        let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-        rt.block_on(async {
+        crate::sim::run_seeded(seed, || async {
             let e = Ensemble::start(3, 0, false);
             sleep(secs(3)).await;
             let leader = e.leader().expect("leader");
@@ -500,7 +499,7 @@ fn a_full_ensemble_restart_keeps_data_and_sessions_until_they_expire() {
 fn random_faults_run(seed: u64) {
     use madsim::rand::Rng;
     sim(seed, || async move {
-        let e = Ensemble::start(5, 1, false);
+        let e = Ensemble::start(5, 1, true);
         sleep(secs(3)).await;
         let servers = e.servers.clone();
         let world = e.world.clone();
@@ -630,6 +629,24 @@ fn random_faults_run(seed: u64) {
             "seed {seed}: replicas converge: {probes:?}"
         );
         assert_eq!(e.world.hosts_with_role("leading").len(), 1, "seed {seed}");
+        // Zab: one established leader per epoch, ever.
+        let mut epochs = std::collections::BTreeMap::new();
+        for line in e.world.take_trace_lines() {
+            if let Some(rest) = line.text.strip_prefix("leader established: epoch ") {
+                let epoch: u32 = rest
+                    .split(',')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("epoch");
+                if let Some(other) = epochs.insert(epoch, line.host.clone()) {
+                    panic!(
+                        "seed {seed}: epoch {epoch} led by {other} and {}",
+                        line.host
+                    );
+                }
+            }
+        }
+        assert!(!epochs.is_empty());
     });
 }
 

@@ -1,0 +1,22 @@
+# splitbrain recipes. `just --list` shows them.
+
+# Run the standard world for one seed.
+sim seed="7" duration="10m":
+    cargo run --release -- sim --seed {{seed}} --duration {{duration}}
+
+# The test command of README and CI (needs Debian's zookeeper package for the live tests).
+test:
+    cargo test --release
+
+# Speed-up over real time and peak memory of the standard world.
+bench seeds="10":
+    cargo run --release -- bench --seeds {{seeds}}
+
+# Formatting and lints, as required before every commit.
+check:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings
+
+# Install what the real-ZooKeeper tests need (Debian).
+deps:
+    apt-get update && apt-get install -y zookeeper

@@ -1,0 +1,181 @@
+//! Writes a chaos run's report directory: `summary.json` (for scripts and dashboards; fields
+//! `seeds_run`, `violations`, `failures[{seed, invariant, scenario}]`), `junit.xml` (one case
+//! per seed) and `index.html` (the summary and a timeline picture per failure). Shrunk scenario
+//! files are written beside them by the caller; `scenario` paths are relative to the directory.
+
+use crate::report::html::{FailureSection, index_html};
+use crate::report::junit::{JunitCase, junit_xml};
+use crate::report::svg::{Marker, timeline_svg};
+use crate::sim::history::Entry;
+use std::path::Path;
+use std::time::Duration;
+
+/// One failing seed, with what the page needs to draw it.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub seed: u64,
+    /// `2M`, `SW`, `NM`, `WP`, `panic` or `hang`.
+    pub invariant: String,
+    /// True simulated time of the violation.
+    pub at: Duration,
+    pub detail: String,
+    /// The shrunk scenario file, relative to the report directory.
+    pub scenario: String,
+    pub history: Vec<Entry>,
+    /// Simulated length of the run, for the picture's time axis.
+    pub end: Duration,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FailureSummary {
+    pub seed: u64,
+    pub invariant: String,
+    pub at_seconds: f64,
+    pub detail: String,
+    pub scenario: String,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ChaosSummary {
+    pub seeds_run: u64,
+    pub violations: u64,
+    pub failures: Vec<FailureSummary>,
+    pub first_seed: u64,
+    pub jobs: usize,
+    /// Which election code ran (`real`, or a broken variant such as `p1`).
+    pub election: String,
+    pub wall_seconds: f64,
+    pub seeds_per_minute: f64,
+    /// Stopped by Ctrl-C before every seed ran.
+    pub interrupted: bool,
+}
+
+impl ChaosSummary {
+    pub fn failure_summaries(failures: &[Failure]) -> Vec<FailureSummary> {
+        failures
+            .iter()
+            .map(|f| FailureSummary {
+                seed: f.seed,
+                invariant: f.invariant.clone(),
+                at_seconds: f.at.as_secs_f64(),
+                detail: f.detail.clone(),
+                scenario: f.scenario.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Writes `summary.json`, `junit.xml` and `index.html` into `dir` (created if missing).
+pub fn write_report(
+    dir: &Path,
+    summary: &ChaosSummary,
+    failures: &[Failure],
+    cases: &[JunitCase],
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let json = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("summary.json"), json + "\n")?;
+    std::fs::write(dir.join("junit.xml"), junit_xml("splitbrain-chaos", cases))?;
+    let rows = vec![
+        ("election code".to_string(), summary.election.clone()),
+        (
+            "seeds run".to_string(),
+            format!("{} (from seed {})", summary.seeds_run, summary.first_seed),
+        ),
+        ("violations".to_string(), summary.violations.to_string()),
+        ("jobs".to_string(), summary.jobs.to_string()),
+        (
+            "wall time".to_string(),
+            format!(
+                "{:.1} s ({:.0} seeds/min)",
+                summary.wall_seconds, summary.seeds_per_minute
+            ),
+        ),
+        (
+            "complete".to_string(),
+            if summary.interrupted {
+                "no: interrupted".into()
+            } else {
+                "yes".into()
+            },
+        ),
+    ];
+    let sections: Vec<FailureSection> = failures
+        .iter()
+        .map(|f| FailureSection {
+            seed: f.seed,
+            invariant: f.invariant.clone(),
+            detail: format!("at {:.3} s: {}", f.at.as_secs_f64(), f.detail),
+            scenario: f.scenario.clone(),
+            svg: timeline_svg(
+                &f.history,
+                f.end,
+                &[Marker {
+                    at: f.at,
+                    label: f.invariant.clone(),
+                }],
+            ),
+        })
+        .collect();
+    std::fs::write(
+        dir.join("index.html"),
+        index_html("splitbrain chaos report", &rows, &sections),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::history::Record;
+
+    #[test]
+    fn writes_the_three_files() {
+        let dir =
+            std::env::temp_dir().join(format!("splitbrain-report-test-{}", std::process::id()));
+        let failure = Failure {
+            seed: 42,
+            invariant: "2M".into(),
+            at: Duration::from_secs(12),
+            detail: "n1 (token 5) and n2 (token 7) both master".into(),
+            scenario: "seed-42.toml".into(),
+            history: vec![Entry {
+                at: Duration::ZERO,
+                record: Record::HostStarted { host: "n1".into() },
+            }],
+            end: Duration::from_secs(60),
+        };
+        let summary = ChaosSummary {
+            seeds_run: 10,
+            violations: 1,
+            failures: ChaosSummary::failure_summaries(std::slice::from_ref(&failure)),
+            first_seed: 0,
+            jobs: 2,
+            election: "real".into(),
+            wall_seconds: 1.5,
+            seeds_per_minute: 400.0,
+            interrupted: false,
+        };
+        let cases = vec![JunitCase {
+            name: "seed 42".into(),
+            seconds: 0.1,
+            failure: Some(("2M".into(), "detail".into())),
+        }];
+        write_report(&dir, &summary, &[failure], &cases).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["seeds_run"], 10);
+        assert_eq!(json["violations"], 1);
+        assert_eq!(json["failures"][0]["seed"], 42);
+        assert_eq!(json["failures"][0]["invariant"], "2M");
+        assert_eq!(json["failures"][0]["scenario"], "seed-42.toml");
+        assert!(
+            std::fs::read_to_string(dir.join("junit.xml"))
+                .unwrap()
+                .contains("failures=\"1\"")
+        );
+        let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+        assert!(html.contains("<svg") && html.contains("splitbrain run seed-42.toml"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

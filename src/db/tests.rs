@@ -1,0 +1,235 @@
+//! The database hosts on the simulated network, driven by a bare client host: replication,
+//! the replica's own failover, split brain at the database level, the run-once row on the
+//! database's clock, multi-master.
+
+use super::client::DbClient;
+use super::proto::{DbRequest, DbResponse, RunOnceVerdict};
+use super::server::{DbServerConfig, database_process};
+use crate::sim::clock::{sleep_until_true, true_now};
+use crate::sim::history::{Record, WriteOutcome};
+use crate::sim::net::{HostId, NetConfig};
+use crate::sim::topology::DatabaseMode;
+use crate::sim::world::{HostCtx, World};
+use std::future::Future;
+use std::time::Duration;
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+struct Setup {
+    world: World,
+    primary: HostId,
+    replica: HostId,
+    client: HostCtx,
+}
+
+/// A primary in dc1, its peer in dc2 (a replica, or a second member in multi-master), and a
+/// client host in dc1 with nothing running on it.
+fn setup(mode: DatabaseMode, run_once_wait: Option<Duration>) -> Setup {
+    let world = World::new(NetConfig::default(), false);
+    let primary = world.add_host("db", "dc1");
+    let replica = world.add_host("db-replica", "dc2");
+    let client = world.add_host("app", "dc1");
+    let config = |acting, peer| {
+        let mut c = DbServerConfig::new("p", mode, acting, Some(peer));
+        c.write_latency = Duration::from_millis(1);
+        c.run_once_wait = run_once_wait;
+        c
+    };
+    world.set_process(primary, database_process(config(true, replica)));
+    let replica_acts = mode == DatabaseMode::MultiMaster;
+    world.set_process(replica, database_process(config(replica_acts, primary)));
+    world.set_process(
+        client,
+        std::sync::Arc::new(|_ctx: HostCtx| Box::pin(std::future::pending())),
+    );
+    for host in [primary, replica, client] {
+        world.start(host).unwrap();
+    }
+    let client = world.host_ctx(client);
+    Setup {
+        world,
+        primary,
+        replica,
+        client,
+    }
+}
+
+fn sim<F: Future<Output = ()>>(seed: u64, test: impl FnOnce() -> F + Send) {
+    crate::sim::run_seeded(seed, test);
+}
+
+async fn write(db: &DbClient, token: i64) -> Option<WriteOutcome> {
+    match db.call(write_request(token)).await {
+        Ok(DbResponse::Write(outcome)) => Some(outcome),
+        _ => None,
+    }
+}
+
+fn write_request(token: i64) -> DbRequest {
+    DbRequest::Write {
+        node: "n".into(),
+        token,
+        write: token as u64,
+    }
+}
+
+async fn acting(db: &DbClient) -> Option<bool> {
+    match db.call(DbRequest::Ping).await {
+        Ok(DbResponse::Pong { acting, .. }) => Some(acting),
+        _ => None,
+    }
+}
+
+#[test]
+fn writes_are_fenced_and_every_verdict_is_recorded_when_applied() {
+    sim(1, || async {
+        let s = setup(DatabaseMode::Single, None);
+        let db = DbClient::start(&s.client, vec![s.primary], secs(1.0));
+        assert_eq!(write(&db, 5).await, Some(WriteOutcome::Accepted));
+        assert_eq!(
+            write(&db, 4).await,
+            Some(WriteOutcome::RejectedStaleToken { newest: 5 })
+        );
+        // Durable: a restart keeps the newest token.
+        s.world.restart(s.primary).unwrap();
+        sleep_until_true(true_now() + secs(0.1)).await;
+        let db = DbClient::start(&s.client, vec![s.primary], secs(1.0));
+        assert_eq!(
+            write(&db, 3).await,
+            Some(WriteOutcome::RejectedStaleToken { newest: 5 })
+        );
+        let verdicts: Vec<_> = s
+            .world
+            .history()
+            .into_iter()
+            .filter_map(|e| match e.record {
+                Record::WriteResult { token, outcome, .. } => Some((token, outcome)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(verdicts.len(), 3);
+        assert_eq!(verdicts[0], (5, WriteOutcome::Accepted));
+    });
+}
+
+#[test]
+fn the_replica_takes_over_by_its_own_clock_with_the_replicated_token() {
+    for (seed, drift, takes) in [(2, 1.0, 3.0), (3, 2.0, 1.5)] {
+        sim(seed, || async move {
+            let s = setup(DatabaseMode::PrimaryReplica, None);
+            s.world.clock_drift(s.replica, drift).unwrap();
+            let db = DbClient::start(&s.client, vec![s.primary, s.replica], secs(0.5));
+            assert_eq!(write(&db, 5).await, Some(WriteOutcome::Accepted));
+            let replica = DbClient::start(&s.client, vec![s.replica], secs(0.5));
+            assert_eq!(acting(&replica).await, Some(false));
+            assert_eq!(write(&replica, 6).await, Some(WriteOutcome::Unavailable));
+
+            let crashed = true_now();
+            s.world.crash(s.primary, true).unwrap();
+            // The replica's detector: `takes` of true time (3 s on its clock) plus at most one
+            // heartbeat interval of its clock.
+            sleep_until_true(crashed + secs(takes - 0.1)).await;
+            assert_eq!(acting(&replica).await, Some(false), "promoted too early");
+            sleep_until_true(crashed + secs(takes + 0.6)).await;
+            assert_eq!(acting(&replica).await, Some(true), "not promoted");
+            assert_eq!(s.world.metric("db.failovers"), 1);
+
+            // The node's client moves to the replica after the primary fails to answer.
+            assert_eq!(write(&db, 6).await, None);
+            assert_eq!(db.current_host(), s.replica);
+            assert_eq!(
+                write(&db, 4).await,
+                Some(WriteOutcome::RejectedStaleToken { newest: 5 })
+            );
+            assert_eq!(write(&db, 6).await, Some(WriteOutcome::Accepted));
+        });
+    }
+}
+
+#[test]
+fn a_cut_between_primary_and_replica_gives_two_acting_databases_until_it_heals() {
+    sim(4, || async {
+        let s = setup(DatabaseMode::PrimaryReplica, None);
+        let primary = DbClient::start(&s.client, vec![s.primary], secs(0.5));
+        let replica = DbClient::start(&s.client, vec![s.replica], secs(0.5));
+        assert_eq!(write(&primary, 5).await, Some(WriteOutcome::Accepted));
+        s.world.partition(&[s.primary], &[s.replica]);
+        sleep_until_true(true_now() + secs(4.0)).await;
+        // Split brain at the database level: both accept, each fenced only by what it saw.
+        assert_eq!(write(&replica, 5).await, Some(WriteOutcome::Accepted));
+        assert_eq!(write(&primary, 7).await, Some(WriteOutcome::Accepted));
+        assert_eq!(write(&replica, 6).await, Some(WriteOutcome::Accepted));
+        s.world.heal();
+        sleep_until_true(true_now() + secs(1.0)).await;
+        // The old primary heard the later epoch and stepped down; the tokens merged.
+        assert_eq!(acting(&primary).await, Some(false));
+        assert_eq!(
+            write(&replica, 6).await,
+            Some(WriteOutcome::RejectedStaleToken { newest: 7 })
+        );
+    });
+}
+
+#[test]
+fn the_run_once_row_is_taken_over_by_the_database_clock() {
+    sim(5, || async {
+        let s = setup(DatabaseMode::Single, Some(secs(10.0)));
+        let db = DbClient::start(&s.client, vec![s.primary], secs(0.5));
+        let claim = |node: &str| DbRequest::RunOnce { node: node.into() };
+        assert_eq!(
+            db.call(claim("a")).await,
+            Ok(DbResponse::RunOnce(RunOnceVerdict::Held))
+        );
+        sleep_until_true(true_now() + secs(1.0)).await;
+        assert!(matches!(
+            db.call(claim("b")).await,
+            Ok(DbResponse::RunOnce(RunOnceVerdict::Refused { .. }))
+        ));
+        // Only a second of true time, but the database's wall clock steps 20 s ahead.
+        s.world.clock_jump(s.primary, 20_000, false).unwrap();
+        assert_eq!(
+            db.call(claim("b")).await,
+            Ok(DbResponse::RunOnce(RunOnceVerdict::TookOver {
+                from: "a".into()
+            }))
+        );
+        let guarded = |node: &str, token| DbRequest::Write {
+            node: node.into(),
+            token,
+            write: 1,
+        };
+        assert_eq!(
+            db.call(guarded("a", 9)).await,
+            Ok(DbResponse::Write(WriteOutcome::RejectedNotOwner {
+                owner: "b".into()
+            }))
+        );
+        assert_eq!(
+            db.call(guarded("b", 1)).await,
+            Ok(DbResponse::Write(WriteOutcome::Accepted))
+        );
+    });
+}
+
+#[test]
+fn multi_master_members_fence_only_with_what_replication_brought() {
+    sim(6, || async {
+        let s = setup(DatabaseMode::MultiMaster, None);
+        let first = DbClient::start(&s.client, vec![s.primary], secs(0.5));
+        let second = DbClient::start(&s.client, vec![s.replica], secs(0.5));
+        // Replication between the members stalls; each accepts what it alone has seen.
+        s.world.partition(&[s.primary], &[s.replica]);
+        assert_eq!(write(&first, 5).await, Some(WriteOutcome::Accepted));
+        assert_eq!(write(&second, 3).await, Some(WriteOutcome::Accepted));
+        s.world.heal();
+        // Once the first member's token reached the second, the older writer is refused there.
+        sleep_until_true(true_now() + secs(0.1)).await;
+        assert_eq!(
+            write(&second, 4).await,
+            Some(WriteOutcome::RejectedStaleToken { newest: 5 })
+        );
+        assert_eq!(acting(&second).await, Some(true));
+    });
+}

@@ -1,0 +1,209 @@
+//! The master's work: a stream of guarded database writes (one per "flow"), each carrying the
+//! fencing token of the grant it runs under, each checked against the node's current
+//! mastership just before it is sent.
+
+use super::lease::SessionLease;
+use crate::db::DbClient;
+use crate::db::proto::{DbRequest, DbResponse, RunOnceVerdict};
+use crate::election::{FencingToken, Role};
+use crate::env::Environment;
+use crate::sim::history::{Record, WriteOutcome};
+use crate::sim::topology::RunOnceSpec;
+use crate::sim::world::HostCtx;
+use crate::sync::watch;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Numbers the node's writes: unique per node across restarts and wipes, since the
+/// incarnation (bumped by the world at every start) is the high half.
+#[derive(Clone, Debug)]
+pub struct WriteIds {
+    incarnation: u64,
+    issued: Arc<AtomicU64>,
+}
+
+impl WriteIds {
+    pub fn new(incarnation: u64) -> Self {
+        WriteIds {
+            incarnation,
+            issued: Arc::default(),
+        }
+    }
+
+    fn next(&self) -> u64 {
+        let n = self.issued.fetch_add(1, Ordering::Relaxed) + 1;
+        (self.incarnation << 32) | (n & 0xffff_ffff)
+    }
+}
+
+/// How soon a new master tries its fence again.
+const FENCE_RETRY: Duration = Duration::from_millis(10);
+
+/// Called once the node starts acting under a grant (its fence was accepted).
+pub type OnActing = Arc<dyn Fn(FencingToken) + Send + Sync>;
+
+/// Everything a master's workload needs; cloned for each grant.
+#[derive(Clone)]
+pub struct Workload {
+    pub ctx: HostCtx,
+    pub pair: String,
+    pub node: String,
+    pub db: DbClient,
+    pub lease: SessionLease,
+    pub role: watch::Receiver<Role>,
+    pub period: Duration,
+    pub run_once: Option<RunOnceSpec>,
+    pub write_ids: WriteIds,
+    /// Records the promotion and announces the role, once the fence is up.
+    pub on_acting: OnActing,
+}
+
+/// Where a grant's work stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// The database has not yet confirmed the grant's token.
+    Fencing,
+    Acting,
+    /// The database has seen a newer token: this grant is over, whatever the selector says.
+    Superseded,
+}
+
+impl Workload {
+    /// Whether the node may act as master under `token` right now: the selector still says so
+    /// for this very grant, and the session lease is fresh (see [`SessionLease`]).
+    fn still_master(&self, token: FencingToken) -> bool {
+        *self.role.borrow() == Role::Master { token } && self.lease.valid(self.ctx.env.now())
+    }
+
+    /// Fences the database with the grant's token, then writes every `period`, until `stop`
+    /// turns true. Returns whether the node acted (its fence was accepted), after the request
+    /// in flight (if any) got its answer or timed out: the demotion is acknowledged only then.
+    ///
+    /// The fence comes first so that a write of an earlier grant still in flight (its node
+    /// gave up waiting for it, or was cut off) is refused from the moment this node acts:
+    /// the promotion is recorded once the database holds the new token.
+    pub async fn run(self, token: FencingToken, mut stop: watch::Receiver<bool>) -> bool {
+        let mut stage = Stage::Fencing;
+        let mut next = self.ctx.env.now();
+        // With the run-once guard: when this master last took or refreshed the row.
+        let mut row_refreshed: Option<Duration> = None;
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|stop| *stop) => return stage != Stage::Fencing,
+                () = self.ctx.env.sleep_until(next) => {}
+            }
+            // Until the fence is up the node retries soon: its lease is confirmed one
+            // ZooKeeper round trip after the grant. Then it writes once per period; after a
+            // pause it does not burst.
+            let delay = if stage == Stage::Fencing {
+                FENCE_RETRY
+            } else {
+                self.period
+            };
+            next = (next + delay).max(self.ctx.env.now());
+            if *stop.borrow() || stage == Stage::Superseded || !self.still_master(token) {
+                continue;
+            }
+            if stage == Stage::Fencing {
+                stage = self.fence(token).await;
+                if stage == Stage::Acting {
+                    // The grant may have ended during the round trip: then the node never
+                    // acted (fencing again later is harmless).
+                    if *stop.borrow() || !self.still_master(token) {
+                        stage = Stage::Fencing;
+                    } else {
+                        (self.on_acting)(token);
+                    }
+                }
+                continue;
+            }
+            if let Some(spec) = self.run_once {
+                let due =
+                    row_refreshed.is_none_or(|at| self.ctx.env.now() >= at + spec.update_interval);
+                if due {
+                    row_refreshed = self.refresh_row().await;
+                }
+                if row_refreshed.is_none() {
+                    continue;
+                }
+            }
+            // Checked again: the row refresh above took time.
+            if *stop.borrow() || !self.still_master(token) {
+                continue;
+            }
+            self.write(token).await;
+        }
+    }
+
+    async fn fence(&self, token: FencingToken) -> Stage {
+        let answer = self
+            .db
+            .call(DbRequest::Fence {
+                node: self.node.clone(),
+                token: token.value(),
+            })
+            .await;
+        match answer {
+            Ok(DbResponse::Write(WriteOutcome::Accepted)) => Stage::Acting,
+            Ok(DbResponse::Write(WriteOutcome::RejectedStaleToken { newest })) => {
+                self.ctx.trace(
+                    "node",
+                    format_args!("grant {token} superseded: the database has seen {newest:#x}"),
+                );
+                Stage::Superseded
+            }
+            other => {
+                self.ctx
+                    .trace("node", format_args!("fence not answered: {other:?}"));
+                Stage::Fencing
+            }
+        }
+    }
+
+    /// Takes or refreshes the run-once row; the time of the refresh if the row is ours.
+    async fn refresh_row(&self) -> Option<Duration> {
+        let started = self.ctx.env.now();
+        let answer = self
+            .db
+            .call(DbRequest::RunOnce {
+                node: self.node.clone(),
+            })
+            .await;
+        match answer {
+            Ok(DbResponse::RunOnce(RunOnceVerdict::Held | RunOnceVerdict::TookOver { .. })) => {
+                Some(started)
+            }
+            other => {
+                self.ctx
+                    .trace("node", format_args!("run-once row not ours: {other:?}"));
+                None
+            }
+        }
+    }
+
+    async fn write(&self, token: FencingToken) {
+        let write = self.write_ids.next();
+        self.ctx.world.record(Record::WriteAttempt {
+            pair: self.pair.clone(),
+            node: self.node.clone(),
+            token: token.value(),
+            write,
+        });
+        let answer = self
+            .db
+            .call(DbRequest::Write {
+                node: self.node.clone(),
+                token: token.value(),
+                write,
+            })
+            .await;
+        if !matches!(answer, Ok(DbResponse::Write(_))) {
+            self.ctx.trace(
+                "node",
+                format_args!("write {write} not answered: {answer:?}"),
+            );
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The human page of a report: one self-contained HTML file (inline style, inline SVG, no
+//! scripts, no fonts or CDNs), readable offline.
+
+use super::escape;
+use std::fmt::Write as _;
+
+/// One failure's section.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FailureSection {
+    pub seed: u64,
+    pub invariant: String,
+    pub detail: String,
+    /// Path of the shrunk scenario file, relative to the report.
+    pub scenario: String,
+    /// The timeline picture (`svg::timeline_svg`).
+    pub svg: String,
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}\
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}section{margin-top:2em}\
+.fail{color:#b2182b}.pass{color:#1b7837}code{background:#f4f4f4;padding:1px 4px}\
+.legend span{display:inline-block;padding:2px 6px;margin-right:4px;font-size:12px}";
+
+const LEGEND: &str = "<p class=\"legend\"><span style=\"background:#1b7837;color:#fff\">leading</span>\
+<span style=\"background:#a6dba0\">following</span><span style=\"background:#fdb863\">looking</span>\
+<span style=\"background:#d6604d;color:#fff\">master</span><span style=\"background:#f4a582\">slave</span>\
+<span style=\"background:#fee090\">withdrawn</span><span style=\"background:#bdbdbd\">down</span>\
+<span style=\"background:#ddd\">paused (hatched)</span><span style=\"background:rgba(117,112,179,.3)\">network fault</span>\
+<span style=\"color:#d7191c\">| violation</span></p>";
+
+/// Renders the page. `summary` rows are shown as a two-column table, in order.
+pub fn index_html(
+    title: &str,
+    summary: &[(String, String)],
+    failures: &[FailureSection],
+) -> String {
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{STYLE}</style></head><body><h1>{t}</h1>",
+        t = escape(title)
+    );
+    page.push_str("<table>");
+    for (key, value) in summary {
+        let _ = write!(
+            page,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            escape(key),
+            escape(value)
+        );
+    }
+    page.push_str("</table>");
+    if failures.is_empty() {
+        page.push_str("<p class=\"pass\">No violations.</p>");
+    } else {
+        let _ = write!(
+            page,
+            "<h2 class=\"fail\">{} failure(s)</h2>{LEGEND}",
+            failures.len()
+        );
+    }
+    for f in failures {
+        let _ = write!(
+            page,
+            "<section><h3 class=\"fail\">seed {} — {}</h3><p>{}</p><p>Reproduce: <code>splitbrain run {}</code></p>{}</section>",
+            f.seed,
+            escape(&f.invariant),
+            escape(&f.detail),
+            escape(&f.scenario),
+            f.svg
+        );
+    }
+    page.push_str("</body></html>\n");
+    page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_is_self_contained() {
+        let page = index_html(
+            "chaos <nightly>",
+            &[("seeds run".into(), "2000".into())],
+            &[FailureSection {
+                seed: 7,
+                invariant: "2M".into(),
+                detail: "n1 & n2 overlap".into(),
+                scenario: "failures/seed-7.toml".into(),
+                svg: "<svg></svg>".into(),
+            }],
+        );
+        assert!(page.contains("<title>chaos &lt;nightly&gt;</title>"));
+        assert!(page.contains("n1 &amp; n2 overlap"));
+        assert!(page.contains("splitbrain run failures/seed-7.toml"));
+        assert!(page.contains("<svg></svg>"), "pictures are inlined");
+        for external in ["<script", "http://", "https://", "<link"] {
+            assert!(!page.contains(external), "no {external}");
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The shape of a simulated deployment: sites, the ZooKeeper ensemble, the node pairs and their
+//! databases. Scenario files parse into it; the pair world builder turns it into hosts and
+//! processes; the chaos generator draws it.
+
+use crate::election::Policy;
+use crate::zk::client::ClientModel;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Topology {
+    pub sites: Vec<String>,
+    pub zk: ZkSpec,
+    pub pairs: Vec<PairSpec>,
+    /// Which client library the nodes' ZooKeeper sessions behave like.
+    pub client_model: ClientModel,
+    /// Latency overrides between sites (defaults: `sim::net::NetConfig`).
+    pub latencies: Vec<SiteLatency>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZkSpec {
+    pub servers: Vec<ZkServerSpec>,
+    pub tick_time: Duration,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    /// What the nodes request; the servers clamp it into [2, 20] ticks.
+    pub session_timeout: Duration,
+}
+
+impl ZkSpec {
+    /// One voter per site, named `zk1`, `zk2`, … in site order.
+    pub fn voters_in(
+        sites: &[&str],
+        tick_time: Duration,
+        init_limit: u32,
+        sync_limit: u32,
+        session_timeout: Duration,
+    ) -> Self {
+        ZkSpec {
+            servers: sites
+                .iter()
+                .enumerate()
+                .map(|(i, site)| ZkServerSpec {
+                    name: format!("zk{}", i + 1),
+                    site: site.to_string(),
+                    observer: false,
+                })
+                .collect(),
+            tick_time,
+            init_limit,
+            sync_limit,
+            session_timeout,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZkServerSpec {
+    /// Host name, e.g. `zk1`; its myid is its position in the list, from 1.
+    pub name: String,
+    pub site: String,
+    pub observer: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairSpec {
+    pub name: String,
+    pub nodes: Vec<NodeSpec>,
+    pub database: DatabaseSpec,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeSpec {
+    /// Host name (unique in the world).
+    pub name: String,
+    pub site: String,
+    pub priority: u32,
+    pub policy: Policy,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatabaseSpec {
+    /// Host name of the (primary) database; the replica, if any, is `<name>-replica`.
+    pub name: String,
+    pub site: String,
+    pub mode: DatabaseMode,
+    /// Site of the replica in primary/replica mode.
+    pub replica_site: Option<String>,
+    /// Time the database takes to apply a write.
+    pub write_latency: Duration,
+    /// The Corda-style run-once table as a second guard, if enabled.
+    pub run_once: Option<RunOnceSpec>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseMode {
+    Single,
+    /// A primary and a replica that fails over on its own (its own failure detector and clock).
+    PrimaryReplica,
+    /// Galera-like: both nodes may write, no election of its own.
+    MultiMaster,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunOnceSpec {
+    /// How often the holder refreshes its row.
+    pub update_interval: Duration,
+    /// How stale a row must be (by the database's own clock) before another node may take it.
+    pub wait_interval: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SiteLatency {
+    pub a: String,
+    pub b: String,
+    pub base: Duration,
+    pub jitter: Duration,
+}

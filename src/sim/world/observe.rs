@@ -1,0 +1,148 @@
+//! What the world lets others see of a run: the trace, counters, announced roles, the history.
+
+use super::World;
+use crate::sim::clock::true_now;
+use crate::sim::history::{Entry, Record};
+use crate::sim::net::HostId;
+use crate::sim::trace::TraceLine;
+use std::collections::BTreeMap;
+use std::fmt;
+
+impl World {
+    pub(super) fn names(&self, hosts: &[HostId]) -> String {
+        let all = self.hosts();
+        hosts
+            .iter()
+            .map(|h| all[h.index()].name.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Records an event of the world itself (faults, nemesis).
+    pub fn trace_world(&self, category: &'static str, text: fmt::Arguments<'_>) {
+        self.inner.trace.lock().expect("trace lock").record(
+            true_now(),
+            "world",
+            None,
+            category,
+            text,
+        );
+    }
+
+    /// Records an event on a host, with the host's wall clock beside true time.
+    pub fn trace_host(&self, host: HostId, category: &'static str, text: fmt::Arguments<'_>) {
+        // Lock order: hosts, then trace (nothing takes them the other way round).
+        let hosts = self.hosts();
+        let h = &hosts[host.index()];
+        let wall = h.clock.wall_now_millis();
+        self.inner.trace.lock().expect("trace lock").record(
+            true_now(),
+            &h.name,
+            Some(wall),
+            category,
+            text,
+        );
+    }
+
+    pub fn trace_hash(&self) -> u64 {
+        self.inner.trace.lock().expect("trace lock").hash()
+    }
+
+    pub fn trace_events(&self) -> u64 {
+        self.inner.trace.lock().expect("trace lock").events()
+    }
+
+    pub fn packets_delivered(&self) -> u64 {
+        self.inner.trace.lock().expect("trace lock").packets()
+    }
+
+    pub fn packets_dropped(&self) -> u64 {
+        self.net().dropped
+    }
+
+    pub fn take_trace_lines(&self) -> Vec<TraceLine> {
+        self.inner.trace.lock().expect("trace lock").take_lines()
+    }
+
+    /// A process announces its role (traced when it changes). Cleared when the host crashes.
+    pub fn set_role(&self, host: HostId, role: &str) {
+        let changed = {
+            let mut roles = self.inner.roles.lock().expect("roles lock");
+            if roles.get(&host).map(String::as_str) == Some(role) {
+                false
+            } else {
+                roles.insert(host, role.to_string());
+                true
+            }
+        };
+        if changed {
+            self.trace_host(host, "role", format_args!("{role}"));
+            self.record(Record::Role {
+                host: self.host_name(host),
+                role: role.to_string(),
+            });
+        }
+    }
+
+    /// Appends to the run's history, stamped with true simulated time.
+    pub fn record(&self, record: Record) {
+        self.inner
+            .history
+            .lock()
+            .expect("history lock")
+            .push(Entry {
+                at: true_now(),
+                record,
+            });
+    }
+
+    /// The history so far.
+    pub fn history(&self) -> Vec<Entry> {
+        self.inner.history.lock().expect("history lock").clone()
+    }
+
+    /// The role a host's process last announced, if it runs.
+    pub fn role(&self, host: HostId) -> Option<String> {
+        self.inner
+            .roles
+            .lock()
+            .expect("roles lock")
+            .get(&host)
+            .cloned()
+    }
+
+    /// Hosts whose process currently announces `role`.
+    pub fn hosts_with_role(&self, role: &str) -> Vec<HostId> {
+        let roles = self.inner.roles.lock().expect("roles lock");
+        roles
+            .iter()
+            .filter(|(_, r)| r.as_str() == role)
+            .map(|(h, _)| *h)
+            .collect()
+    }
+
+    /// Adds to a named counter (e.g. `zk.leader_changes`).
+    pub fn count(&self, metric: &'static str, by: u64) {
+        *self
+            .inner
+            .metrics
+            .lock()
+            .expect("metrics lock")
+            .entry(metric)
+            .or_insert(0) += by;
+    }
+
+    pub fn metric(&self, metric: &str) -> u64 {
+        self.inner
+            .metrics
+            .lock()
+            .expect("metrics lock")
+            .get(metric)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn metrics(&self) -> BTreeMap<&'static str, u64> {
+        self.inner.metrics.lock().expect("metrics lock").clone()
+    }
+}
