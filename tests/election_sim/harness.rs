@@ -9,11 +9,12 @@ use splitbrain::env::Environment;
 use splitbrain::sim::clock::true_now;
 use splitbrain::sim::net::{Addr, HostId, NetConfig, ports};
 use splitbrain::sim::world::{HostCtx, ProcessFn, World};
+use splitbrain::sync::watch;
 use splitbrain::zk::client::{ClientConfig, ClientModel, SimZkClient};
 use splitbrain::zk::server::{ServerConfig, server_process};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 pub const TICK: Duration = Duration::from_secs(2);
 pub const SESSION: Duration = Duration::from_secs(6);
@@ -27,9 +28,9 @@ pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-pub fn sim<F: std::future::Future<Output = ()>>(seed: u64, f: impl FnOnce() -> F) {
-    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-    rt.block_on(f());
+/// A seeded simulation on a fresh thread; simulated time past ten minutes means a hang.
+pub fn sim<F: std::future::Future<Output = ()>>(seed: u64, f: impl FnOnce() -> F + Send) {
+    splitbrain::sim::run_seeded_with_limit(seed, Duration::from_secs(600), f);
 }
 
 /// Seeds each scenario runs with: each seed shuffles link latencies and the order of
@@ -37,7 +38,7 @@ pub fn sim<F: std::future::Future<Output = ()>>(seed: u64, f: impl FnOnce() -> F
 pub const SEEDS: std::ops::Range<u64> = 1..17;
 
 /// Runs `scenario` under every seed of [`SEEDS`], naming the seed of a failure.
-pub fn each_seed<F: std::future::Future<Output = ()>>(scenario: impl Fn() -> F) {
+pub fn each_seed<F: std::future::Future<Output = ()>>(scenario: impl Fn() -> F + Sync) {
     for seed in SEEDS {
         let result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim(seed, &scenario)));
