@@ -5,12 +5,13 @@
 //! trait mirrors ZooKeeper's client API closely enough that the conformance suite can run the
 //! same case on both and compare what each observed.
 
+use crate::sync::watch;
 use crate::zk::types::{
     Acl, CreateMode, ErrorCode, EventType, Op, OpResult, SessionId, SessionState, Stat,
     WatchedEvent, ZkResult,
 };
 use std::future::Future;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 /// Options of a create call.
 #[derive(Clone, Debug, PartialEq, Eq)]

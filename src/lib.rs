@@ -1,12 +1,14 @@
 //! splitbrain — a deterministic-simulation testbed for ZooKeeper-based master election.
 //!
 //! Production code (usable by a real node): [`env`], [`coord`], [`zk::types`], and the master
-//! selector [`election`].
+//! selector [`election`]; [`node`] runs one node of a pair as a real process.
 //! Simulation: [`sim`] (world, clocks, network, faults, trace) and the simulated ZooKeeper
 //! ensemble and client under [`zk`]; the hot/cold node pairs ([`pair`]) and the databases
-//! they guard with fencing tokens ([`db`]).
+//! they guard with fencing tokens ([`db`]); scenario files
+//! ([`scenario`]) and the invariant checkers that judge a run's history ([`check`]).
 
 pub mod chaos;
+pub mod check;
 pub mod conformance;
 pub mod coord;
 pub mod db;
@@ -14,7 +16,10 @@ pub mod duration;
 pub mod election;
 pub mod env;
 pub mod live;
+pub mod node;
 pub mod pair;
 pub mod report;
+pub mod scenario;
 pub mod sim;
+pub mod sync;
 pub mod zk;

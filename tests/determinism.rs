@@ -60,3 +60,33 @@ fn kept_trace_lines_do_not_change_the_hash() {
     assert!(a.trace.is_empty());
     assert_eq!(b.trace.len() as u64, b.events);
 }
+
+/// Wake order of several tasks waiting on one `watch` channel, in one simulation.
+async fn watch_wake_order() -> Vec<usize> {
+    let (tx, rx) = splitbrain::sync::watch::channel(0u32);
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    for i in 0..8 {
+        let mut rx = rx.clone();
+        let order = order.clone();
+        madsim::task::spawn(async move {
+            let _ = rx.changed().await;
+            order.lock().unwrap().push(i);
+        });
+    }
+    madsim::time::sleep(std::time::Duration::from_millis(1)).await;
+    tx.send_replace(1);
+    madsim::time::sleep(std::time::Duration::from_millis(1)).await;
+    order.lock().unwrap().clone()
+}
+
+/// tokio's `watch` wakes several waiters in an order drawn from a process-wide RNG, so runs of
+/// one seed in one process diverged; `splitbrain::sync::watch` wakes them first come, first
+/// served. (With tokio's channel this test fails: every run gives another order.)
+#[test]
+fn watch_waiters_wake_in_the_same_order_on_every_run() {
+    let runs: Vec<Vec<usize>> = (0..6)
+        .map(|_| splitbrain::sim::run_seeded(9, watch_wake_order))
+        .collect();
+    assert_eq!(runs[0].len(), 8);
+    assert!(runs.iter().all(|r| *r == runs[0]), "{runs:?}");
+}

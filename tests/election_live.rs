@@ -13,11 +13,11 @@ use splitbrain::election::{
 };
 use splitbrain::env::TokioEnv;
 use splitbrain::live::{EnsembleConfig, LiveZk, RealEnsemble};
+use splitbrain::sync::watch;
 use splitbrain::zk::types::{ANY_VERSION, CreateMode, ErrorCode, Op, OpResult};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(4);

@@ -68,7 +68,7 @@ fn single_db() -> DatabaseSpec {
 /// scenario must keep, and returns the history.
 fn run<F, Fut>(seed: u64, topology: Topology, scenario: F) -> Vec<Entry>
 where
-    F: FnOnce(PairWorld) -> Fut,
+    F: FnOnce(PairWorld) -> Fut + Send,
     Fut: std::future::Future<Output = PairWorld>,
 {
     splitbrain::sim::run_seeded(seed, || async move {

@@ -56,7 +56,7 @@ fn setup(mode: DatabaseMode, run_once_wait: Option<Duration>) -> Setup {
     }
 }
 
-fn sim<F: Future<Output = ()>>(seed: u64, test: impl FnOnce() -> F) {
+fn sim<F: Future<Output = ()>>(seed: u64, test: impl FnOnce() -> F + Send) {
     crate::sim::run_seeded(seed, test);
 }
 

@@ -19,7 +19,7 @@
 //! use splitbrain::zk::types::ZkResult;
 //! use std::future::Future;
 //! use std::time::Duration;
-//! use tokio::sync::watch;
+//! use splitbrain::sync::watch;
 //!
 //! /// The master's work. Every write to the shared database carries `token`; the database keeps
 //! /// the highest token it has seen and refuses writes with a lower one.
@@ -30,6 +30,21 @@
 //!
 //! async fn database_and_bus_reachable() -> bool {
 //!     true
+//! }
+//!
+//! /// Steps down for an upgrade and stands again afterwards.
+//! async fn rolling_upgrade(selector: impl MasterSelector) {
+//!     // Returns once this node is no longer master (it acknowledged the demotion) and its
+//!     // candidacy is gone; the other node of the pair can take over.
+//!     if selector.relinquish().await.is_ok() {
+//!         // ... upgrade and restart the node's services ...
+//!         let _ = selector.rejoin();
+//!     }
+//! }
+//!
+//! /// Serves the node's admin API (not shown); an upgrade request runs `rolling_upgrade`.
+//! fn start_admin_endpoint(selector: impl MasterSelector + 'static) {
+//!     let _ = selector;
 //! }
 //!
 //! async fn run_node<C, F, Fut>(connect: F) -> Result<(), Box<dyn std::error::Error>>
@@ -58,11 +73,9 @@
 //!     let (selector, mut events, task) = zk_selector(config, connect, env.clone(), health)?;
 //!     task.spawn();
 //!
-//!     // Rolling upgrade, from an admin endpoint: `selector.relinquish().await` returns once
-//!     // this node stopped being master and its candidacy is gone; `selector.rejoin()` stands
-//!     // again. Both must not be awaited from the task that handles the events below.
-//!     let admin = selector.clone();
-//!     let _ = admin;
+//!     // The admin endpoint gets a clone of the handle; it must run `rolling_upgrade` on its
+//!     // own task, never on the one below, which acknowledges demotions.
+//!     start_admin_endpoint(selector.clone());
 //!
 //!     let mut worker = None;
 //!     while let Some(event) = events.recv().await {
@@ -173,6 +186,22 @@
 //! pre-emption) nor a priority change; with two candidates per pair the "herd" is one other
 //! node, so watching the whole (tiny) candidate set is the cheaper correct choice. A re-read
 //! costs the ensemble `2 + candidates` reads, served locally by the candidate's server.
+//! Measured in the simulator (`one_ensemble_serves_a_hundred_pairs_without_herds`): with 100
+//! pairs settled, the ensemble sees no client operations at all; one pair's failover costs
+//! about ten, all from that pair's standby.
+//!
+//! # Where it is tested
+//!
+//! - `decide::tests`: one table test per rule, an exhaustive check of every small view against
+//!   the safety rules, and a model check (several nodes, interleaved steps, faults).
+//! - `tests/election_sim/`: the selector unchanged on simulated hosts against the simulated
+//!   three-server ensemble, under 16 seeds each: failover on a master crash, relinquish
+//!   hand-over only after the master stopped, pre-emption by a higher-priority joiner,
+//!   withdrawal on failed health checks, a master cut from ZooKeeper stopping before the
+//!   standby starts (both client models), a pause longer than the session with no stale write
+//!   accepted, a restarted master waiting out its old session, a ZooKeeper leader crash,
+//!   100 pairs on one ensemble, and same seed, same history.
+//! - `tests/election_live.rs`: the same selector on tokio against real ZooKeeper 3.8.
 //!
 //! # Timing assumption
 //!
@@ -198,8 +227,8 @@ pub use zk::{
     Connect, LogFn, RoleEvents, ZkSelector, ZkSelectorParts, ZkSelectorTask, zk_selector,
 };
 
+use crate::sync::watch;
 use std::future::Future;
-use tokio::sync::watch;
 
 /// A node's view of master selection for its pair, whatever the coordination backend.
 ///

@@ -12,11 +12,12 @@ use super::role::{
 };
 use crate::coord::Coordination;
 use crate::env::{Environment, timeout};
+use crate::sync::watch;
 use crate::zk::types::{SessionState, ZkResult};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 /// Opens a new ZooKeeper session. Called at start and after a session ended (expired, closed,
 /// authentication failed); the selector never reuses a terminal session.

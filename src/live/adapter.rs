@@ -7,10 +7,10 @@
 
 use super::convert;
 use crate::coord::{Coordination, CreateOptions, StateWatcher, Watch};
+use crate::sync::watch;
 use crate::zk::types::{Acl, ErrorCode, Op, OpResult, SessionId, SessionState, Stat, ZkResult};
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zookeeper_client as zk;
 

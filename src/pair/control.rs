@@ -2,8 +2,8 @@
 //! state rather than as a queue of commands: a restarted node reads it afresh, so a relinquish,
 //! a priority change or a broken link outlives the process it was sent to.
 
+use crate::sync::watch;
 use std::collections::BTreeSet;
-use tokio::sync::watch;
 
 /// A dependency the node's health check probes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

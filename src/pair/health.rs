@@ -8,9 +8,9 @@ use crate::election::Health;
 use crate::env::Environment;
 use crate::sim::history::Record;
 use crate::sim::world::HostCtx;
+use crate::sync::watch;
 use std::collections::BTreeSet;
 use std::time::Duration;
-use tokio::sync::watch;
 
 pub struct HealthCheck {
     ctx: HostCtx,

@@ -17,6 +17,7 @@ use crate::sim::history::Record;
 use crate::sim::net::HostId;
 use crate::sim::topology::RunOnceSpec;
 use crate::sim::world::{HostCtx, ProcessFn};
+use crate::sync::watch;
 use crate::zk::client::{ClientConfig, SimZkClient};
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -24,7 +25,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 /// Where every pair's election lives in ZooKeeper.
 pub const ELECTION_ROOT: &str = "/splitbrain/election";

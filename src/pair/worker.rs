@@ -10,10 +10,10 @@ use crate::env::Environment;
 use crate::sim::history::{Record, WriteOutcome};
 use crate::sim::topology::RunOnceSpec;
 use crate::sim::world::HostCtx;
+use crate::sync::watch;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// Numbers the node's writes: unique per node across restarts and wipes, since the
 /// incarnation (bumped by the world at every start) is the high half.

@@ -444,7 +444,7 @@ mod tests {
         }
     }
 
-    fn build_error(change: impl FnOnce(&mut Topology)) -> BuildError {
+    fn build_error(change: impl FnOnce(&mut Topology) + Send) -> BuildError {
         crate::sim::run_seeded(1, || async move {
             let mut t = topology();
             change(&mut t);

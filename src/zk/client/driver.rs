@@ -5,6 +5,7 @@
 use crate::env::Environment;
 use crate::sim::net::{Addr, Mailbox, Payload};
 use crate::sim::world::HostCtx;
+use crate::sync::watch;
 use crate::zk::client::requests::Request;
 use crate::zk::client::session::{Notice, SessionCore};
 use crate::zk::types::SessionState;
@@ -12,7 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 /// A wake-up on the host's clock.
 type Sleep<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;

@@ -97,9 +97,8 @@ impl Ensemble {
     }
 }
 
-fn run<F: Future<Output = ()>>(seed: u64, f: impl FnOnce() -> F) {
-    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-    rt.block_on(f());
+fn run<F: Future<Output = ()>>(seed: u64, f: impl FnOnce() -> F + Send) {
+    crate::sim::run_seeded(seed, f);
 }
 
 /// Waits (true time) until the client reports `state`, for at most `limit`.

@@ -5,6 +5,7 @@ use crate::coord::{Coordination, CreateOptions, StateWatcher, Watch};
 use crate::env::Environment;
 use crate::sim::net::Addr;
 use crate::sim::world::HostCtx;
+use crate::sync::watch;
 use crate::zk::client::config::ClientConfig;
 use crate::zk::client::driver;
 use crate::zk::client::requests::{OpOutcome, Request, error_for_state, op_label};
@@ -17,7 +18,7 @@ use crate::zk::types::{
 use madsim::rand::Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 /// A simulated ZooKeeper session on one host. Clones share the session; when the last clone
 /// is dropped the session is closed, as the crate does.

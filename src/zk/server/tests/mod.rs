@@ -6,9 +6,8 @@ mod sessions;
 
 use std::time::Duration;
 
-pub(super) fn sim<F: std::future::Future<Output = ()>>(seed: u64, f: impl FnOnce() -> F) {
-    let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-    rt.block_on(f());
+pub(super) fn sim<F: std::future::Future<Output = ()>>(seed: u64, f: impl FnOnce() -> F + Send) {
+    crate::sim::run_seeded(seed, f);
 }
 
 pub(super) fn secs(s: u64) -> Duration {

@@ -281,8 +281,7 @@ fn observers_follow_serve_and_never_lead() {
 #[test]
 fn same_seed_gives_the_same_trace_hash() {
     fn run(seed: u64) -> u64 {
-        let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-        rt.block_on(async {
+        crate::sim::run_seeded(seed, || async {
             let e = Ensemble::start(3, 0, false);
             sleep(secs(3)).await;
             let leader = e.leader().expect("leader");

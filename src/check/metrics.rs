@@ -1,0 +1,131 @@
+//! What a run measured besides its verdict: failover times, ZooKeeper leader changes, writes.
+
+use super::state::terms;
+use crate::sim::history::{Entry, Record, WriteOutcome};
+use std::time::Duration;
+
+/// A change of master: the old one stopped (or crashed) and, maybe, a new one took over.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Failover {
+    pub pair: String,
+    pub from_node: String,
+    /// When the old master stopped acting (seconds).
+    pub lost_at: f64,
+    /// `None` if no node was promoted again before the end.
+    pub to_node: Option<String>,
+    pub promoted_at: Option<f64>,
+    /// `promoted_at - lost_at`.
+    pub seconds: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Measures {
+    pub failovers: Vec<Failover>,
+    /// Times a ZooKeeper server announced it leads, after the first.
+    pub zk_leader_changes: u64,
+    pub writes_accepted: u64,
+    pub writes_rejected: u64,
+    /// Writes the database could not take (down, unreachable).
+    pub writes_unavailable: u64,
+}
+
+pub fn measure(history: &[Entry], end: Duration) -> Measures {
+    let terms = terms(history, end);
+    let mut failovers = Vec::new();
+    for term in terms.iter().filter(|t| t.until < end) {
+        // Another node still acting when this one stopped: the pair never lost its master.
+        if terms
+            .iter()
+            .any(|t| t.pair == term.pair && t.node != term.node && t.contains(term.until))
+        {
+            continue;
+        }
+        let next = terms
+            .iter()
+            .filter(|t| t.pair == term.pair && t.from >= term.until)
+            .min_by_key(|t| t.from);
+        // A node re-claiming after a reconnection is a new term, but not a failover.
+        if next.is_some_and(|n| n.node == term.node && n.from == term.until) {
+            continue;
+        }
+        failovers.push(Failover {
+            pair: term.pair.clone(),
+            from_node: term.node.clone(),
+            lost_at: term.until.as_secs_f64(),
+            to_node: next.map(|n| n.node.clone()),
+            promoted_at: next.map(|n| n.from.as_secs_f64()),
+            seconds: next.map(|n| (n.from - term.until).as_secs_f64()),
+        });
+    }
+    failovers.sort_by(|a, b| {
+        (a.lost_at, &a.pair)
+            .partial_cmp(&(b.lost_at, &b.pair))
+            .expect("times are finite")
+    });
+    let mut m = Measures {
+        failovers,
+        ..Measures::default()
+    };
+    let mut leaders = 0u64;
+    for entry in history {
+        match &entry.record {
+            Record::Role { role, .. } if role == "leading" => leaders += 1,
+            Record::WriteResult { outcome, .. } => match outcome {
+                WriteOutcome::Accepted => m.writes_accepted += 1,
+                WriteOutcome::Unavailable => m.writes_unavailable += 1,
+                _ => m.writes_rejected += 1,
+            },
+            _ => {}
+        }
+    }
+    m.zk_leader_changes = leaders.saturating_sub(1);
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::state::tests::{at, demoted, promoted};
+
+    #[test]
+    fn failovers_leader_changes_and_writes_are_counted() {
+        let role = |ms, host: &str| {
+            at(
+                ms,
+                Record::Role {
+                    host: host.into(),
+                    role: "leading".into(),
+                },
+            )
+        };
+        let result = |ms, outcome| {
+            at(
+                ms,
+                Record::WriteResult {
+                    pair: "p".into(),
+                    node: "a".into(),
+                    token: 1,
+                    write: 1,
+                    outcome,
+                },
+            )
+        };
+        let history = vec![
+            role(100, "zk1"),
+            promoted(1_000, "a", 1),
+            result(1_100, WriteOutcome::Accepted),
+            at(10_000, Record::HostCrashed { host: "a".into() }),
+            role(11_000, "zk2"),
+            promoted(22_500, "b", 2),
+            result(23_000, WriteOutcome::RejectedStaleToken { newest: 2 }),
+            demoted(40_000, "b", 2),
+        ];
+        let m = measure(&history, Duration::from_secs(60));
+        assert_eq!(m.zk_leader_changes, 1);
+        assert_eq!((m.writes_accepted, m.writes_rejected), (1, 1));
+        assert_eq!(m.failovers.len(), 2);
+        assert_eq!(m.failovers[0].seconds, Some(12.5));
+        assert_eq!(m.failovers[0].to_node.as_deref(), Some("b"));
+        assert_eq!(m.failovers[1].to_node, None);
+    }
+}

@@ -1,0 +1,120 @@
+//! WP: under the pre-emptive policy, a node is master while a node of higher priority could
+//! be master (up, standing, healthy) for longer than the bound. Judged from the start of the
+//! liveness phase, like NM: during the fault phase a better node may be cut off from
+//! ZooKeeper, which the history does not show.
+
+use super::state::{bad_runs, pair_segments};
+use super::{CheckSettings, Invariant, Violation, secs};
+use crate::election::Policy;
+use crate::sim::history::Entry;
+use crate::sim::topology::Topology;
+
+pub fn check(history: &[Entry], topology: &Topology, settings: &CheckSettings) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for pair in &topology.pairs {
+        let policy = |node: &str| pair.nodes.iter().find(|n| n.name == node).map(|n| n.policy);
+        let segments = pair_segments(history, pair, settings.end);
+        let better = |s: &super::state::Segment| -> Option<(String, String)> {
+            let master = s.master.as_ref()?;
+            if policy(master) != Some(Policy::PreEmptive) {
+                return None;
+            }
+            let own = s.eligible.iter().find(|(n, _)| n == master).map_or_else(
+                || {
+                    pair.nodes
+                        .iter()
+                        .find(|n| &n.name == master)
+                        .map_or(0, |n| n.priority)
+                },
+                |(_, p)| *p,
+            );
+            s.eligible
+                .iter()
+                .filter(|(n, p)| n != master && *p > own)
+                .max_by_key(|(_, p)| *p)
+                .map(|(n, _)| (master.clone(), n.clone()))
+        };
+        for (from, until, last) in
+            bad_runs(&segments, settings.judged_from, |s| better(s).is_some())
+        {
+            if until - from <= settings.wrong_priority_bound {
+                continue;
+            }
+            let (master, waiting) = better(last).expect("a bad run's segment is bad");
+            violations.push(Violation {
+                invariant: Invariant::WrongPriority,
+                at: from + settings.wrong_priority_bound,
+                detail: format!(
+                    "pair {}: {master} master from {} to {} while {waiting} (higher priority) could be (bound {})",
+                    pair.name,
+                    secs(from),
+                    secs(until),
+                    secs(settings.wrong_priority_bound)
+                ),
+            });
+        }
+    }
+    violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::no_master::tests::{settings, topology};
+    use crate::check::state::tests::{at, promoted, started};
+    use crate::sim::history::Record;
+    use std::time::Duration;
+
+    fn history() -> Vec<Entry> {
+        vec![
+            started(0, "b"),
+            promoted(1_000, "b", 1),
+            // The better node a comes up at 5 s and b never hands over.
+            started(5_000, "a"),
+        ]
+    }
+
+    #[test]
+    fn a_lower_priority_master_that_keeps_the_role_is_reported_under_pre_emption() {
+        let v = check(&history(), &topology(Policy::PreEmptive), &settings(0, 60));
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].at, Duration::from_secs(15));
+        assert!(
+            v[0].detail.contains("b master from 5.000s"),
+            "{}",
+            v[0].detail
+        );
+    }
+
+    #[test]
+    fn sticky_pairs_short_waits_and_unhealthy_better_nodes_are_fine() {
+        assert!(check(&history(), &topology(Policy::Sticky), &settings(0, 60)).is_empty());
+        assert!(check(&history(), &topology(Policy::PreEmptive), &settings(0, 12)).is_empty());
+        let mut unhealthy = history();
+        unhealthy.push(at(
+            6_000,
+            Record::Health {
+                pair: "p".into(),
+                node: "a".into(),
+                healthy: false,
+            },
+        ));
+        assert!(check(&unhealthy, &topology(Policy::PreEmptive), &settings(0, 60)).is_empty());
+    }
+
+    #[test]
+    fn a_priority_change_counts() {
+        let mut h = vec![started(0, "a"), started(0, "b"), promoted(1_000, "a", 1)];
+        h.push(at(
+            2_000,
+            Record::PriorityChanged {
+                pair: "p".into(),
+                node: "b".into(),
+                priority: 500,
+            },
+        ));
+        let v = check(&h, &topology(Policy::PreEmptive), &settings(0, 60));
+        assert_eq!(v.len(), 1);
+        assert!(v[0].detail.contains("while b"), "{}", v[0].detail);
+    }
+}

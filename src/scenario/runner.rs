@@ -1,0 +1,278 @@
+//! Plays a [`Scenario`] in the simulator: builds its pair world, applies each step at its
+//! true time, heals everything for the liveness phase, then judges the history by the
+//! invariants and the scenario's expectations.
+
+use super::timeline;
+use super::{Action, Expectation, HealthLink, Scenario};
+use crate::check::metrics::{Measures, measure};
+use crate::check::state::terms;
+use crate::check::{CheckSettings, Invariant, Violation, check_all, secs};
+use crate::pair::{self, PairWorld};
+use crate::sim::clock::sleep_until_true;
+use crate::sim::fault::FaultApplier;
+use crate::sim::history::{Entry, Record};
+use crate::sim::net::{HostId, NetConfig};
+use crate::sim::trace::TraceLine;
+use crate::sim::world::{HostStatus, World};
+use std::time::Duration;
+
+/// How an expectation fared.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ExpectationResult {
+    pub expectation: String,
+    pub met: bool,
+    pub detail: String,
+}
+
+/// The outcome of one run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunReport {
+    pub scenario: String,
+    pub seed: u64,
+    pub passed: bool,
+    /// Violations the scenario did not expect (these fail the run).
+    pub violations: Vec<Violation>,
+    /// Violations of invariants the scenario expects to break.
+    pub expected_violations: Vec<Violation>,
+    pub expectations: Vec<ExpectationResult>,
+    /// Steps that could not be applied when due (these fail the run).
+    pub step_errors: Vec<String>,
+    pub measures: Measures,
+    pub sessions_expired: u64,
+    /// FNV-1a 64 of the full event trace, as 16 hex digits.
+    pub trace_hash: String,
+    /// The canonical timeline: true time, events, verdict (what the snapshots hold).
+    #[serde(skip)]
+    pub timeline: String,
+    #[serde(skip)]
+    pub trace: Vec<TraceLine>,
+}
+
+/// Why a scenario could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the topology cannot be built: {0}")]
+    Build(#[from] pair::BuildError),
+}
+
+/// Runs `scenario` with `seed`. Must be called outside any simulation.
+///
+/// Only the first simulation of a process replays exactly: tokio's `watch` channel registers
+/// each waiting receiver on one of eight `Notify` buckets drawn from tokio's thread-local RNG,
+/// which is seeded from a process-wide counter and carries over between runs, so the order in
+/// which several receivers wake (and with it madsim's schedule) depends on what ran before in
+/// the process. `splitbrain run` and the scenario tests therefore give every scenario a
+/// process of its own.
+pub fn run(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunReport, RunError> {
+    crate::sim::run_seeded(seed, || play(scenario, seed, keep_trace))
+}
+
+async fn play(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunReport, RunError> {
+    let net = pair::net_config(&scenario.topology, NetConfig::default());
+    let world = World::new(net, keep_trace);
+    let pairs = pair::build(&world, &scenario.topology)?;
+    let mut applier = FaultApplier::new();
+    let mut step_errors = Vec::new();
+    for step in &scenario.steps {
+        sleep_until_true(step.at).await;
+        if let Err(e) = apply(&pairs, &mut applier, &step.action) {
+            let message = format!("{}: '{}' not applied: {e}", secs(step.at), step.action);
+            world.record(Record::Fault {
+                description: format!("'{}' NOT APPLIED: {e}", step.action),
+            });
+            step_errors.push(message);
+        }
+    }
+    sleep_until_true(scenario.duration).await;
+    heal_everything(&pairs);
+    sleep_until_true(scenario.end()).await;
+
+    let history = world.history();
+    Ok(judge(
+        scenario,
+        seed,
+        &history,
+        step_errors,
+        world.metric("zk.sessions_expired"),
+        format!("{:016x}", world.trace_hash()),
+        world.take_trace_lines(),
+    ))
+}
+
+fn apply(pairs: &PairWorld, applier: &mut FaultApplier, action: &Action) -> Result<(), String> {
+    let world = pairs.world();
+    let control = |result: Result<(), pair::ControlError>| {
+        result.map_err(|e| e.to_string())?;
+        world.record(Record::Fault {
+            description: action.to_string(),
+        });
+        Ok(())
+    };
+    let link = |l: HealthLink| match l {
+        HealthLink::Database => pair::HealthLink::Database,
+        HealthLink::Bus => pair::HealthLink::Bus,
+    };
+    match action {
+        Action::Fault(fault) => applier.apply(world, fault).map_err(|e| e.to_string()),
+        Action::Relinquish { node } => control(pairs.relinquish(node)),
+        Action::Rejoin { node } => control(pairs.rejoin(node)),
+        // The pair world records the change (PriorityChanged) for the WP checker.
+        Action::SetPriority { node, priority } => control(pairs.set_priority(node, *priority)),
+        Action::BreakHealth { node, link: l } => control(pairs.break_health(node, link(*l))),
+        Action::HealHealth { node, link: l } => control(pairs.heal_health(node, link(*l))),
+    }
+}
+
+/// The start of the liveness phase: every world fault undone (links, hosts, clocks, health
+/// links). Operator decisions (relinquish, priorities) stay as they are.
+fn heal_everything(pairs: &PairWorld) {
+    let world = pairs.world();
+    world.record(Record::Fault {
+        description: "liveness phase: heal every fault".into(),
+    });
+    world.heal();
+    world.clear_link_faults();
+    for index in 0..world.host_count() {
+        let host = HostId(index as u32);
+        world.clock_reset(host);
+        // Both calls only fail for a host in another state, which the status rules out.
+        let _ = match world.status(host) {
+            HostStatus::Paused => world.resume(host),
+            HostStatus::Down => world.start(host),
+            HostStatus::Up => Ok(()),
+        };
+    }
+    for pair_name in pairs.pairs().map(str::to_string).collect::<Vec<_>>() {
+        for node in pairs.nodes_of(&pair_name).unwrap_or_default() {
+            for link in [pair::HealthLink::Database, pair::HealthLink::Bus] {
+                let _ = pairs.heal_health(node, link);
+            }
+        }
+    }
+}
+
+/// Judges a finished run's history.
+pub fn judge(
+    scenario: &Scenario,
+    seed: u64,
+    history: &[Entry],
+    step_errors: Vec<String>,
+    sessions_expired: u64,
+    trace_hash: String,
+    trace: Vec<TraceLine>,
+) -> RunReport {
+    let end = scenario.end();
+    let settings = CheckSettings {
+        skip: scenario.invariants.skip.clone(),
+        no_master_bound: scenario.invariants.no_master_bound,
+        wrong_priority_bound: scenario.invariants.wrong_priority_bound,
+        judged_from: scenario.duration,
+        end,
+    };
+    let all = check_all(history, &scenario.topology, &settings);
+    let expected: Vec<Invariant> = scenario
+        .expectations
+        .iter()
+        .filter_map(|e| match e {
+            Expectation::Violation(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    let (expected_violations, violations): (Vec<Violation>, Vec<Violation>) = all
+        .into_iter()
+        .partition(|v| expected.contains(&v.invariant));
+    let expectations: Vec<ExpectationResult> = scenario
+        .expectations
+        .iter()
+        .map(|e| evaluate(e, history, end, &expected_violations))
+        .collect();
+    let passed =
+        violations.is_empty() && step_errors.is_empty() && expectations.iter().all(|e| e.met);
+    let measures = measure(history, end);
+    let mut report = RunReport {
+        scenario: scenario.name.clone(),
+        seed,
+        passed,
+        violations,
+        expected_violations,
+        expectations,
+        step_errors,
+        measures,
+        sessions_expired,
+        trace_hash,
+        timeline: String::new(),
+        trace,
+    };
+    report.timeline = timeline::render(scenario, history, &report);
+    report
+}
+
+fn evaluate(
+    expectation: &Expectation,
+    history: &[Entry],
+    end: Duration,
+    expected_violations: &[Violation],
+) -> ExpectationResult {
+    let terms = terms(history, end);
+    let of = |pair: &String| {
+        let pair = pair.clone();
+        terms.iter().filter(move |t| t.pair == pair)
+    };
+    let (met, detail) = match expectation {
+        Expectation::MasterAt { pair, node, at } => {
+            let master = of(pair)
+                .filter(|t| t.contains(*at))
+                .max_by_key(|t| t.from)
+                .map(|t| t.node.as_str());
+            (
+                master == Some(node.as_str()),
+                format!("master at {}: {}", secs(*at), master.unwrap_or("none")),
+            )
+        }
+        Expectation::NoMaster { pair, from, until } => {
+            let overlapping: Vec<String> = of(pair)
+                .filter(|t| t.from <= *until && t.until > *from)
+                .map(|t| format!("{} {}..{}", t.node, secs(t.from), secs(t.until)))
+                .collect();
+            (
+                overlapping.is_empty(),
+                if overlapping.is_empty() {
+                    "no master in the interval".to_string()
+                } else {
+                    format!("master: {}", overlapping.join(", "))
+                },
+            )
+        }
+        Expectation::FailoverWithin {
+            pair,
+            after,
+            within,
+        } => {
+            let promoted = of(pair).find(|t| t.from > *after);
+            match promoted {
+                Some(t) => (
+                    t.from <= *after + *within,
+                    format!(
+                        "{} promoted at {} ({} after)",
+                        t.node,
+                        secs(t.from),
+                        secs(t.from - *after)
+                    ),
+                ),
+                None => (false, "nobody promoted afterwards".to_string()),
+            }
+        }
+        Expectation::Violation(invariant) => {
+            let count = expected_violations
+                .iter()
+                .filter(|v| v.invariant == *invariant)
+                .count();
+            (count > 0, format!("{count} {invariant} violations"))
+        }
+    };
+    ExpectationResult {
+        expectation: expectation.to_string(),
+        met,
+        detail,
+    }
+}

@@ -1,0 +1,621 @@
+//! From the file as written ([`super::format`]) to a [`Scenario`]: defaults, names resolved,
+//! times checked, one [`Diagnostic`] per problem (all of them, not just the first).
+
+use super::error::{Diagnostic, suggestion};
+use super::format::{self, S, ScenarioFile};
+use super::{Scenario, Step};
+use crate::check::Invariant;
+use crate::duration::parse_duration;
+use crate::election::Policy;
+use crate::sim::topology::{
+    DatabaseMode, DatabaseSpec, NodeSpec, PairSpec, RunOnceSpec, SiteLatency, Topology,
+    ZkServerSpec, ZkSpec,
+};
+use crate::zk::client::ClientModel;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::time::Duration;
+
+/// The word that targets whichever ZooKeeper server leads when the step runs.
+pub const ZK_LEADER: &str = "zk-leader";
+
+const DEFAULT_DURATION: Duration = Duration::from_secs(60);
+const DEFAULT_LIVENESS: Duration = Duration::from_secs(60);
+pub(super) const DEFAULT_NO_MASTER_BOUND: Duration = Duration::from_secs(40);
+pub(super) const DEFAULT_WRONG_PRIORITY_BOUND: Duration = Duration::from_secs(30);
+const DEFAULT_WRITE_LATENCY: Duration = Duration::from_millis(2);
+
+/// Parses and validates `text`; `name` becomes the scenario's name.
+pub fn scenario(name: &str, text: &str) -> Result<Scenario, Vec<Diagnostic>> {
+    let file: ScenarioFile = toml::from_str(text).map_err(|e| vec![toml_error(&e)])?;
+    let mut v = Validator {
+        text: text.to_string(),
+        ..Validator::default()
+    };
+    let result = v.scenario(name, file);
+    if v.errors.is_empty() {
+        Ok(result)
+    } else {
+        v.errors.sort_by_key(|d| (d.span.start, d.span.end));
+        Err(v.errors)
+    }
+}
+
+/// toml's message, with a "did you mean" for misspelt keys.
+fn toml_error(e: &toml::de::Error) -> Diagnostic {
+    let message = e.message().trim().to_string();
+    let span = e.span().unwrap_or(0..0);
+    // serde: "unknown field `dration`, expected one of `duration`, `liveness`, `seed`"
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once('`')
+    {
+        let valid: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let hint = if field == "sites" {
+            // TOML puts a key written after a [table] header into that table.
+            "; 'sites' belongs at the top of the file, before the first [table]".to_string()
+        } else {
+            suggestion(field, &valid)
+        };
+        return Diagnostic::new(span, format!("unknown key '{field}'{hint}"));
+    }
+    // serde: "missing field `sites`"
+    if let Some(rest) = message.strip_prefix("missing field `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        return Diagnostic::new(span, format!("missing key '{field}'"));
+    }
+    Diagnostic::new(span, message)
+}
+
+#[derive(Default)]
+pub(super) struct Validator {
+    /// The file's text, to name lines in messages.
+    pub(super) text: String,
+    pub(super) errors: Vec<Diagnostic>,
+    pub(super) sites: Vec<String>,
+    /// Every host name with the span where it was defined.
+    pub(super) hosts: BTreeMap<String, Range<usize>>,
+    /// Node name -> pair name.
+    pub(super) node_pair: BTreeMap<String, String>,
+    pub(super) pairs: BTreeSet<String>,
+    pub(super) end: Duration,
+    /// End of the fault phase: steps happen before it.
+    pub(super) duration: Duration,
+}
+
+impl Validator {
+    pub(super) fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.errors.push(Diagnostic::new(span, message));
+    }
+
+    pub(super) fn duration(&mut self, value: &S<String>) -> Option<Duration> {
+        match parse_duration(value.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(value.span(), e);
+                None
+            }
+        }
+    }
+
+    pub(super) fn duration_or(&mut self, value: &Option<S<String>>, default: Duration) -> Duration {
+        value
+            .as_ref()
+            .and_then(|v| self.duration(v))
+            .unwrap_or(default)
+    }
+
+    /// A point of the run: not negative, not past its end.
+    pub(super) fn time(&mut self, value: &S<String>, what: &str) -> Option<Duration> {
+        self.time_until(value, what, self.end, "the end of the run")
+    }
+
+    /// A point of the run: not negative, not past `limit`.
+    pub(super) fn time_until(
+        &mut self,
+        value: &S<String>,
+        what: &str,
+        limit: Duration,
+        limit_name: &str,
+    ) -> Option<Duration> {
+        if value.get_ref().trim_start().starts_with('-') {
+            self.error(
+                value.span(),
+                format!(
+                    "{what} '{}' is before the start of the run (0s)",
+                    value.get_ref()
+                ),
+            );
+            return None;
+        }
+        let at = self.duration(value)?;
+        if at > limit {
+            self.error(
+                value.span(),
+                format!(
+                    "{what} '{}' is after {limit_name} at {}",
+                    value.get_ref(),
+                    crate::check::secs(limit)
+                ),
+            );
+            return None;
+        }
+        Some(at)
+    }
+
+    pub(super) fn word<T: Copy>(
+        &mut self,
+        value: &S<String>,
+        what: &str,
+        words: &[(&str, T)],
+    ) -> Option<T> {
+        if let Some((_, v)) = words.iter().find(|(w, _)| *w == value.get_ref()) {
+            return Some(*v);
+        }
+        let names: Vec<&str> = words.iter().map(|(w, _)| *w).collect();
+        let hint = suggestion(value.get_ref(), &names);
+        self.error(
+            value.span(),
+            format!("unknown {what} '{}'{hint}", value.get_ref()),
+        );
+        None
+    }
+
+    pub(super) fn site(&mut self, value: &S<String>) -> String {
+        if !self.sites.contains(value.get_ref()) {
+            let sites: Vec<&str> = self.sites.iter().map(String::as_str).collect();
+            let hint = suggestion(value.get_ref(), &sites);
+            let message = format!("unknown site '{}'{hint}", value.get_ref());
+            self.error(value.span(), message);
+        }
+        value.get_ref().clone()
+    }
+
+    /// Defines a host name; names must be unique among hosts, sites and pairs.
+    fn define_host(&mut self, name: &str, span: Range<usize>) {
+        if let Some(first) = self.hosts.get(name) {
+            let first = first.clone();
+            self.error(
+                span,
+                format!(
+                    "host name '{name}' is already used on line {}",
+                    self.text[..first.start.min(self.text.len())]
+                        .matches('\n')
+                        .count()
+                        + 1
+                ),
+            );
+        } else if self.sites.iter().any(|s| s == name) {
+            self.error(
+                span,
+                format!("'{name}' is a site's name; a host needs a name of its own"),
+            );
+        } else if name == ZK_LEADER {
+            self.error(
+                span,
+                format!("'{ZK_LEADER}' is reserved for the current ZooKeeper leader"),
+            );
+        } else {
+            self.hosts.insert(name.to_string(), span);
+        }
+    }
+
+    pub(super) fn unknown_host(&mut self, span: Range<usize>, name: &str, extra: &[&str]) {
+        let mut known: Vec<&str> = self.hosts.keys().map(String::as_str).collect();
+        known.extend_from_slice(extra);
+        let hint = suggestion(name, &known);
+        self.error(span, format!("unknown host '{name}'{hint}"));
+    }
+
+    fn scenario(&mut self, name: &str, file: ScenarioFile) -> Scenario {
+        let run = file.run.map(S::into_inner);
+        let duration = self.duration_or(
+            &run.as_ref().and_then(|r| r.duration.clone()),
+            DEFAULT_DURATION,
+        );
+        let liveness = self.duration_or(
+            &run.as_ref().and_then(|r| r.liveness.clone()),
+            DEFAULT_LIVENESS,
+        );
+        let seed = run
+            .as_ref()
+            .and_then(|r| r.seed.as_ref())
+            .map_or(1, |s| *s.get_ref());
+        self.end = duration + liveness;
+        self.duration = duration;
+
+        let mut seen_sites = BTreeSet::new();
+        for site in file.sites.get_ref() {
+            if !seen_sites.insert(site.get_ref().clone()) {
+                self.error(
+                    site.span(),
+                    format!("site '{}' is listed twice", site.get_ref()),
+                );
+            }
+        }
+        if seen_sites.is_empty() {
+            self.error(file.sites.span(), "list at least one site");
+        }
+        self.sites = file
+            .sites
+            .get_ref()
+            .iter()
+            .map(|s| s.get_ref().clone())
+            .collect();
+
+        let (zk, client_model) = self.zookeeper(file.zookeeper);
+        let pairs: Vec<PairSpec> = file.pair.into_iter().flat_map(|p| self.pair(p)).collect();
+        let latencies = file
+            .latency
+            .into_iter()
+            .filter_map(|l| self.latency(l))
+            .collect();
+
+        let mut steps = Vec::new();
+        for step in file.step {
+            self.step(step, &mut steps);
+        }
+        steps.sort_by_key(|s: &Step| s.at);
+
+        let invariants_span = file.invariants.as_ref().map(|t| t.span());
+        let invariants = self.invariants(file.invariants);
+        // A liveness bound no longer than the liveness phase can never be exceeded: the
+        // invariant would pass without being judged.
+        let liveness_span = run
+            .as_ref()
+            .and_then(|r| r.liveness.as_ref().map(|l| l.span()))
+            .or(invariants_span)
+            .unwrap_or(0..0);
+        for (invariant, bound, key) in [
+            (
+                Invariant::NoMaster,
+                invariants.no_master_bound,
+                "no_master_bound",
+            ),
+            (
+                Invariant::WrongPriority,
+                invariants.wrong_priority_bound,
+                "wrong_priority_bound",
+            ),
+        ] {
+            if !invariants.skip.contains(&invariant) && liveness <= bound {
+                self.error(
+                    liveness_span.clone(),
+                    format!(
+                        "the liveness phase ({}) must be longer than {key} ({}) for {invariant} to be judged: lengthen [run] liveness, shorten the bound in [invariants], or skip {invariant}",
+                        crate::check::secs(liveness),
+                        crate::check::secs(bound)
+                    ),
+                );
+            }
+        }
+        let expectations = file
+            .expect
+            .into_iter()
+            .filter_map(|e| self.expectation(e, &invariants))
+            .collect();
+
+        Scenario {
+            name: name.to_string(),
+            topology: Topology {
+                sites: self.sites.clone(),
+                zk,
+                pairs,
+                client_model,
+                latencies,
+            },
+            duration,
+            liveness,
+            seed,
+            steps,
+            expectations,
+            invariants,
+        }
+    }
+
+    fn zookeeper(&mut self, table: S<format::ZooKeeperTable>) -> (ZkSpec, ClientModel) {
+        let table = table.into_inner();
+        let mut servers = Vec::new();
+        if table.voters.get_ref().is_empty() {
+            self.error(table.voters.span(), "an ensemble needs at least one voter");
+        }
+        let voters = table.voters.into_inner().into_iter().map(|v| (v, false));
+        for (entry, observer) in voters.chain(table.observers.into_iter().map(|o| (o, true))) {
+            let entry = entry.into_inner();
+            self.define_host(entry.name.get_ref(), entry.name.span());
+            let site = self.site(&entry.site);
+            servers.push(ZkServerSpec {
+                name: entry.name.into_inner(),
+                site,
+                observer,
+            });
+        }
+        let tick_time = self.duration_or(&table.tick_time, Duration::from_secs(2));
+        if tick_time.is_zero()
+            && let Some(t) = &table.tick_time
+        {
+            self.error(t.span(), "tick_time must be more than 0");
+        }
+        let session_timeout = self.duration_or(&table.session_timeout, Duration::from_secs(10));
+        let client_model = table.client_model.as_ref().and_then(|m| {
+            self.word(
+                m,
+                "client model",
+                &[("rust", ClientModel::Rust), ("java", ClientModel::Java)],
+            )
+        });
+        (
+            ZkSpec {
+                servers,
+                tick_time,
+                init_limit: table.init_limit.map_or(10, S::into_inner),
+                sync_limit: table.sync_limit.map_or(5, S::into_inner),
+                session_timeout,
+            },
+            client_model.unwrap_or_default(),
+        )
+    }
+
+    fn pair(&mut self, table: S<format::PairTable>) -> Vec<PairSpec> {
+        let table = table.into_inner();
+        let count = match &table.count {
+            Some(c) if *c.get_ref() == 0 => {
+                self.error(c.span(), "count must be at least 1");
+                return vec![];
+            }
+            Some(c) => {
+                // Every name must be stamped, or the copies would collide.
+                let mut names = vec![&table.name, &table.database.get_ref().name];
+                names.extend(table.nodes.get_ref().iter().map(|n| &n.get_ref().name));
+                for name in names {
+                    if !name.get_ref().contains("{i}") {
+                        self.error(
+                            name.span(),
+                            format!(
+                                "with count, every name needs '{{i}}' (e.g. '{}-{{i}}')",
+                                name.get_ref()
+                            ),
+                        );
+                    }
+                }
+                *c.get_ref()
+            }
+            None => 1,
+        };
+        if table.nodes.get_ref().is_empty() {
+            self.error(table.nodes.span(), "a pair needs at least one node");
+        }
+        let database = table.database.into_inner();
+        let mode = database.mode.as_ref().and_then(|m| {
+            self.word(
+                m,
+                "database mode",
+                &[
+                    ("single", DatabaseMode::Single),
+                    ("primary-replica", DatabaseMode::PrimaryReplica),
+                    ("multi-master", DatabaseMode::MultiMaster),
+                ],
+            )
+        });
+        let mode = mode.unwrap_or(DatabaseMode::Single);
+        let replica_site = database.replica_site.as_ref().map(|s| self.site(s));
+        if mode == DatabaseMode::PrimaryReplica && replica_site.is_none() {
+            self.error(
+                database.name.span(),
+                "a primary-replica database needs replica_site",
+            );
+        }
+        let db_site = self.site(&database.site);
+        let write_latency = self.duration_or(&database.write_latency, DEFAULT_WRITE_LATENCY);
+        let run_once = database.run_once.as_ref().map(|r| RunOnceSpec {
+            update_interval: self
+                .duration(&r.get_ref().update_interval)
+                .unwrap_or_default(),
+            wait_interval: self
+                .duration(&r.get_ref().wait_interval)
+                .unwrap_or_default(),
+        });
+        let mut nodes = Vec::new();
+        for node in table.nodes.get_ref() {
+            let node = node.get_ref();
+            let policy = self.word(
+                &node.policy,
+                "policy",
+                &[
+                    ("pre-emptive", Policy::PreEmptive),
+                    ("sticky", Policy::Sticky),
+                ],
+            );
+            let site = self.site(&node.site);
+            nodes.push((node, site, policy.unwrap_or(Policy::Sticky)));
+        }
+
+        let mut pairs = Vec::new();
+        for i in 1..=count {
+            let stamp = |name: &S<String>| name.get_ref().replace("{i}", &i.to_string());
+            let pair_name = stamp(&table.name);
+            if self.hosts.contains_key(&pair_name) || !self.pairs.insert(pair_name.clone()) {
+                self.error(
+                    table.name.span(),
+                    format!("pair name '{pair_name}' is already a pair's or host's name"),
+                );
+            }
+            let db_name = stamp(&database.name);
+            self.define_host(&db_name, database.name.span());
+            if mode == DatabaseMode::PrimaryReplica {
+                self.define_host(&format!("{db_name}-replica"), database.name.span());
+            }
+            let mut specs = Vec::new();
+            for (node, site, policy) in &nodes {
+                let name = stamp(&node.name);
+                self.define_host(&name, node.name.span());
+                self.node_pair.insert(name.clone(), pair_name.clone());
+                specs.push(NodeSpec {
+                    name,
+                    site: site.clone(),
+                    priority: *node.priority.get_ref(),
+                    policy: *policy,
+                });
+            }
+            pairs.push(PairSpec {
+                name: pair_name,
+                nodes: specs,
+                database: DatabaseSpec {
+                    name: db_name,
+                    site: db_site.clone(),
+                    mode,
+                    replica_site: replica_site.clone(),
+                    write_latency,
+                    run_once,
+                },
+            });
+        }
+        pairs
+    }
+
+    fn latency(&mut self, table: S<format::LatencyTable>) -> Option<SiteLatency> {
+        let table = table.into_inner();
+        let between = table.between.get_ref();
+        if between.len() != 2 {
+            self.error(
+                table.between.span(),
+                "between takes exactly two sites, e.g. [\"dc1\", \"dc2\"]",
+            );
+            return None;
+        }
+        let a = self.site(&between[0]);
+        let b = self.site(&between[1]);
+        let base = self.duration(&table.base)?;
+        let jitter = self.duration_or(&table.jitter, Duration::ZERO);
+        Some(SiteLatency { a, b, base, jitter })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+sites = ["dc1", "dc2", "tb"]
+
+[zookeeper]
+voters = [
+  { name = "zk1", site = "dc1" },
+  { name = "zk2", site = "dc2" },
+  { name = "zk3", site = "tb" },
+]
+
+[[pair]]
+name = "bank"
+nodes = [
+  { name = "a1", site = "dc1", priority = 100, policy = "pre-emptive" },
+  { name = "a2", site = "dc2", priority = 50, policy = "sticky" },
+]
+database = { name = "db", site = "dc1" }
+"#;
+
+    fn parse(extra: &str) -> Result<Scenario, Vec<Diagnostic>> {
+        scenario("t", &format!("{BASE}{extra}"))
+    }
+
+    fn messages(extra: &str) -> Vec<String> {
+        parse(extra)
+            .expect_err("the scenario is invalid")
+            .into_iter()
+            .map(|d| d.message)
+            .collect()
+    }
+
+    #[test]
+    fn defaults_fill_in_what_is_not_written() {
+        let s = parse("").unwrap();
+        assert_eq!(
+            (s.duration, s.liveness, s.seed),
+            (DEFAULT_DURATION, DEFAULT_LIVENESS, 1)
+        );
+        assert_eq!(s.topology.zk.session_timeout, Duration::from_secs(10));
+        assert_eq!(s.topology.zk.servers[2].name, "zk3");
+        assert_eq!(s.topology.pairs[0].nodes[1].policy, Policy::Sticky);
+        assert_eq!(s.topology.pairs[0].database.mode, DatabaseMode::Single);
+        assert_eq!(s.topology.client_model, ClientModel::Rust);
+    }
+
+    #[test]
+    fn steps_are_ordered_and_a_timed_pause_resumes_by_itself() {
+        let s = parse(
+            r#"
+[[step]]
+at = "20s"
+do = "partition"
+a = "dc1"
+b = ["zk2", "zk3"]
+
+[[step]]
+at = "10s"
+do = "pause"
+target = "zk-leader"
+for = "15s"
+"#,
+        )
+        .unwrap();
+        let steps: Vec<(u64, String)> = s
+            .steps
+            .iter()
+            .map(|s| (s.at.as_secs(), s.action.to_string()))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                (10, "pause zk-leader".to_string()),
+                (20, "partition site:dc1 | [zk2,zk3]".to_string()),
+                (25, "resume zk-leader".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn count_stamps_out_pairs_and_needs_the_placeholder() {
+        let text = BASE
+            .replace("name = \"bank\"", "name = \"bank-{i}\"\ncount = 3")
+            .replace("\"a1\"", "\"a{i}-1\"")
+            .replace("\"a2\"", "\"a{i}-2\"")
+            .replace("\"db\"", "\"db-{i}\"");
+        let s = scenario("t", &text).unwrap();
+        let names: Vec<&str> = s.topology.pairs.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["bank-1", "bank-2", "bank-3"]);
+        assert_eq!(s.topology.pairs[2].nodes[1].name, "a3-2");
+        let missing = scenario(
+            "t",
+            &BASE.replace("name = \"bank\"", "name = \"bank\"\ncount = 2"),
+        );
+        assert!(
+            missing.unwrap_err()[0].message.contains("needs '{i}'"),
+            "a stamped pair without {{i}} must be refused"
+        );
+    }
+
+    #[test]
+    fn operator_steps_need_a_node_and_expectations_one_kind() {
+        let m = messages("[[step]]\nat = \"1s\"\ndo = \"relinquish\"\ntarget = \"zk1\"\n");
+        assert_eq!(
+            m,
+            ["'zk1' is not a node of a pair (expected one of: a1, a2)"]
+        );
+        let m = messages("[[expect]]\nmaster = \"a1\"\nno_master = \"bank\"\nat = \"1s\"\n");
+        assert!(m[0].contains("exactly one of"), "{m:?}");
+        let m = messages("[[expect]]\nmaster = \"a1\"\nat = \"10m\"\n");
+        assert!(m[0].contains("after the end of the run"), "{m:?}");
+        let m = messages("[[expect]]\nno_master = \"bank\"\nfrom = \"20s\"\nuntil = \"10s\"\n");
+        assert_eq!(m, ["'until' is before 'from'"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_just_the_first() {
+        let m = messages(
+            "[[step]]\nat = \"1s\"\ndo = \"crash\"\ntarget = \"a9\"\n\n[[step]]\nat = \"2s\"\ndo = \"loss\"\na = \"dc1\"\nb = \"dc2\"\nprobability = 1.5\n",
+        );
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(m[0].starts_with("unknown host 'a9'"), "{m:?}");
+        assert_eq!(m[1], "probability must be between 0 and 1");
+    }
+}
