@@ -115,6 +115,24 @@ pub trait Backend {
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static);
 }
 
+/// `states` without the Disconnected → SyncConnected blips of a session that reconnects at
+/// once. A state watcher keeps only the latest value (in the crate as in `StateWatcher`), so a
+/// Disconnected that a reconnect ends within milliseconds may or may not reach any watcher;
+/// comparing it would compare scheduling, not ZooKeeper.
+pub fn without_blips(states: Vec<SessionState>) -> Vec<SessionState> {
+    let mut lasting: Vec<SessionState> = Vec::new();
+    for state in states {
+        if state == SessionState::SyncConnected
+            && lasting.last() == Some(&SessionState::Disconnected)
+        {
+            lasting.pop();
+            continue;
+        }
+        lasting.push(state);
+    }
+    lasting
+}
+
 /// The states a session went through, in order, as a background task saw them.
 #[derive(Clone, Debug, Default)]
 pub struct StateLog {
@@ -150,6 +168,16 @@ impl StateLog {
         self.states.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// The states so far without blips (see [`without_blips`]), once the follower has caught
+    /// up with the session's current state.
+    pub async fn lasting<B: Backend>(
+        &self,
+        backend: &B,
+        session: &B::Session,
+    ) -> Vec<SessionState> {
+        without_blips(self.caught_up(backend, session).await)
+    }
+
     /// The states so far, once the follower has caught up with the session's current state
     /// (it runs as its own task, so it may lag a step behind the case; bounded wait).
     pub async fn caught_up<B: Backend>(
@@ -166,5 +194,22 @@ impl StateLog {
             backend.sleep(Duration::from_millis(10)).await;
         }
         self.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SessionState::*;
+
+    #[test]
+    fn blips_go_and_lasting_states_stay() {
+        assert_eq!(without_blips(vec![Disconnected, SyncConnected]), vec![]);
+        assert_eq!(
+            without_blips(vec![Disconnected, SyncConnected, Disconnected, Expired]),
+            vec![Disconnected, Expired]
+        );
+        assert_eq!(without_blips(vec![Closed]), vec![Closed]);
+        assert_eq!(without_blips(vec![SyncConnected]), vec![SyncConnected]);
     }
 }

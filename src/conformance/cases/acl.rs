@@ -209,7 +209,7 @@ pub async fn unknown_auth_scheme<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
     cx.see("add_auth bogus", s.add_auth("bogus", b"x").await);
     cx.b.sleep(QUIET).await;
     cx.see("state", s.state());
-    cx.see("states", states.caught_up(cx.b, &s).await);
+    cx.see("lasting states", states.lasting(cx.b, &s).await);
     cx.see(
         "call after",
         s.exists(cx.root()).await.map(|st| st.is_some()),

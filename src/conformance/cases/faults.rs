@@ -102,7 +102,7 @@ pub async fn session_moves_with_ephemerals<B: Backend>(cx: &mut Cx<'_, B>) -> Ca
         "moved",
         class("reconnect", took, Duration::ZERO, Duration::from_secs(1)),
     );
-    cx.see("states", states.caught_up(cx.b, &s).await);
+    cx.see("lasting states", states.lasting(cx.b, &s).await);
     cx.see("ephemeral", s.get_data(&cx.path("e")).await);
     cx.see("write", s.set_data(&cx.path("e"), b"still", None).await);
     let other = cx.session().await?;
@@ -248,7 +248,7 @@ pub async fn zxid_ahead_is_not_served_stale<B: Backend>(cx: &mut Cx<'_, B>) -> C
     };
     cx.see("now on", now_on);
     cx.see("first read there", w.get_data(&a).await);
-    cx.see("states", states.caught_up(cx.b, &w).await);
+    cx.see("lasting states", states.lasting(cx.b, &w).await);
     Ok(())
 }
 
@@ -295,7 +295,7 @@ pub async fn quorum_loss_fails_writes_and_disconnects<B: Backend>(
         "write after recovery",
         w.set_data(&cx.path("a"), b"y", None).await,
     );
-    cx.see("states", states.caught_up(cx.b, &w).await);
+    cx.see("lasting states", states.lasting(cx.b, &w).await);
     Ok(())
 }
 
@@ -330,7 +330,7 @@ pub async fn leader_kill_sessions_survive<B: Backend>(cx: &mut Cx<'_, B>) -> Cas
         );
     }
     cx.see("ephemeral", s.exists(&cx.path("e")).await);
-    cx.see("states", states.caught_up(cx.b, &s).await);
+    cx.see("lasting states", states.lasting(cx.b, &s).await);
     Ok(())
 }
 
@@ -365,7 +365,8 @@ pub async fn leader_change_restarts_timeouts<B: Backend>(cx: &mut Cx<'_, B>) -> 
 }
 
 /// zookeeper-client gives up on a silent server after 2/5·T (8 ticks of T/20) without any
-/// reply, then moves to another; the session survives.
+/// reply, then moves on (to another server, or to the same one once more); the session
+/// survives.
 pub async fn paused_server_client_moves<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResult {
     let timeout = Duration::from_secs(4);
     let leader = cx.b.leader().await?;
@@ -382,21 +383,24 @@ pub async fn paused_server_client_moves<B: Backend>(cx: &mut Cx<'_, B>) -> CaseR
     );
     let paused_at = cx.b.now();
     cx.b.pause(first).await?;
-    cx.reach(&s, SessionState::Disconnected).await?;
-    let noticed = cx.b.now() - paused_at;
+    // Measured by the move itself: the Disconnected in between lasts only as long as the
+    // reconnect and may never reach a watcher of the state.
+    reconnected_elsewhere(cx, &s, first).await?;
+    let moved = cx.b.now() - paused_at;
+    // The crate's next attempt may go to the paused server again (its endpoint order is
+    // random), which costs one more give-up: one or two of them, never less than one.
     let give_up = timeout * 2 / 5;
     let tick = timeout / 20;
     cx.see(
-        "noticed",
+        "moved",
         class(
-            "2/5·T",
-            noticed,
+            "one or two give-ups of 2/5·T",
+            moved,
             give_up - Duration::from_millis(20),
-            give_up + tick + LAG,
+            (give_up + tick) * 2 + LAG,
         ),
     );
-    reconnected_elsewhere(cx, &s, first).await?;
-    cx.see("states", states.caught_up(cx.b, &s).await);
+    cx.see("lasting states", states.lasting(cx.b, &s).await);
     cx.see(
         "ephemeral",
         s.exists(&cx.path("e")).await.map(|st| st.is_some()),
@@ -451,6 +455,6 @@ pub async fn wiped_ensemble_refuses_a_client_from_the_future<B: Backend>(
         "old session expired by its client",
         class("7/5·T", after, local_expiry - Duration::from_millis(50), hi),
     );
-    cx.see("states", states.caught_up(cx.b, &old).await);
+    cx.see("lasting states", states.lasting(cx.b, &old).await);
     Ok(())
 }

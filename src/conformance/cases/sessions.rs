@@ -56,7 +56,7 @@ pub async fn closed_session_refuses_calls<B: Backend>(cx: &mut Cx<'_, B>) -> Cas
     );
     cx.see("close again", s.close().await);
     cx.b.sleep(QUIET).await;
-    cx.see("states", states.caught_up(cx.b, &s).await);
+    cx.see("lasting states", states.lasting(cx.b, &s).await);
     Ok(())
 }
 
@@ -140,7 +140,7 @@ pub async fn expired_session_states<B: Backend>(cx: &mut Cx<'_, B>) -> CaseResul
     );
     cx.b.thaw(&victim).await?;
     cx.b.sleep(QUIET).await;
-    cx.see("states", states.caught_up(cx.b, &victim).await);
+    cx.see("lasting states", states.lasting(cx.b, &victim).await);
     cx.see("call after expiry", victim.get_data(cx.root()).await);
     cx.see("close after expiry", victim.close().await);
     Ok(())
