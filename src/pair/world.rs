@@ -351,12 +351,19 @@ impl PairWorld {
         self.control_change(node, format_args!("rejoin"), |c| c.relinquished = false)
     }
 
-    /// The node applies it when it runs (at once, or at its next start). The history record
-    /// of the change is the caller's (the scenario runner records it with the step).
+    /// The node applies it when it runs (at once, or at its next start). The change is
+    /// recorded in the history (the WP checker judges priorities by it).
     pub fn set_priority(&self, node: &str, priority: u32) -> Result<(), ControlError> {
         self.control_change(node, format_args!("priority {priority}"), |c| {
             c.priority = priority
-        })
+        })?;
+        let pair = self.pair_of(node).map(str::to_string).unwrap_or_default();
+        self.world.record(Record::PriorityChanged {
+            pair,
+            node: node.to_string(),
+            priority,
+        });
+        Ok(())
     }
 
     /// The node's health check fails on `link` until healed (across restarts too: the link is
