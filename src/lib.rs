@@ -23,3 +23,8 @@ pub mod scenario;
 pub mod sim;
 pub mod sync;
 pub mod zk;
+
+/// The README's Rust examples compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -90,3 +90,24 @@ fn watch_waiters_wake_in_the_same_order_on_every_run() {
     assert_eq!(runs[0].len(), 8);
     assert!(runs.iter().all(|r| *r == runs[0]), "{runs:?}");
 }
+
+/// A scenario replays identically several times in one process (no per-process state leaks
+/// from one run into the next).
+#[test]
+fn scenarios_replay_identically_within_one_process() {
+    for file in [
+        "scenarios/master-crash.toml",
+        "scenarios/gc-pause-longer-than-session.toml",
+    ] {
+        let scenario =
+            splitbrain::scenario::load(std::path::Path::new(file)).expect("valid scenario");
+        let hashes: Vec<String> = (0..3)
+            .map(|_| {
+                splitbrain::scenario::runner::run(&scenario, 4, false)
+                    .expect("runs")
+                    .trace_hash
+            })
+            .collect();
+        assert!(hashes.iter().all(|h| *h == hashes[0]), "{file}: {hashes:?}");
+    }
+}

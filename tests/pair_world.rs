@@ -79,6 +79,7 @@ where
         assert_fenced(&history);
         assert_no_accepted_write_under_an_older_grant(&history);
         assert_no_write_under_a_superseded_grant(&history);
+        pairs.world().shutdown();
         history
     })
 }

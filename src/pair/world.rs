@@ -6,12 +6,12 @@
 use super::control::{ControlHandle, HealthLink, NodeControl};
 use super::node::{NodeConfig, node_process};
 use crate::db::{DbServerConfig, database_process};
+use crate::sim::ensemble::{add_ensemble, client_addrs};
 use crate::sim::history::{Entry, Record};
-use crate::sim::net::{Addr, HostId, LinkLatency, NetConfig, ports};
+use crate::sim::net::{HostId, LinkLatency, NetConfig};
 use crate::sim::topology::{DatabaseMode, DatabaseSpec, Topology};
 use crate::sim::world::World;
 use crate::zk::client::{ClientConfig, DEFAULT_SESSION_TIMEOUT};
-use crate::zk::server::{ServerConfig, server_process};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -99,41 +99,10 @@ pub fn build(world: &World, topology: &Topology) -> Result<PairWorld, BuildError
     let add = |name: &str, site: &str| world.add_host(name, site);
 
     // The ensemble: myid is the position in the list, from 1.
-    let mut voters = Vec::new();
-    let mut observers = Vec::new();
-    let mut zk_hosts = Vec::new();
-    for (i, server) in topology.zk.servers.iter().enumerate() {
-        let host = add(&server.name, &server.site);
-        let sid = i as u64 + 1;
-        if server.observer {
-            observers.push((sid, host));
-        } else {
-            voters.push((sid, host));
-        }
-        zk_hosts.push((sid, host));
-    }
-    for (sid, host) in &zk_hosts {
-        let config = ServerConfig::new(
-            *sid,
-            voters.clone(),
-            observers.clone(),
-            topology.zk.tick_time,
-            topology.zk.init_limit,
-            topology.zk.sync_limit,
-        );
-        world.set_process(*host, server_process(config));
-    }
-    let zk_client = ClientConfig::new(
-        zk_hosts
-            .iter()
-            .map(|(_, host)| Addr {
-                host: *host,
-                port: ports::ZK_CLIENT,
-            })
-            .collect(),
-    )
-    .with_session_timeout(topology.zk.session_timeout)
-    .with_model(topology.client_model);
+    let zk_hosts = add_ensemble(world, &topology.zk);
+    let zk_client = ClientConfig::new(client_addrs(&zk_hosts))
+        .with_session_timeout(topology.zk.session_timeout)
+        .with_model(topology.client_model);
     let session_timeout = negotiated_session_timeout(topology);
 
     let mut nodes = BTreeMap::new();
@@ -351,12 +320,19 @@ impl PairWorld {
         self.control_change(node, format_args!("rejoin"), |c| c.relinquished = false)
     }
 
-    /// The node applies it when it runs (at once, or at its next start). The history record
-    /// of the change is the caller's (the scenario runner records it with the step).
+    /// The node applies it when it runs (at once, or at its next start). The change is
+    /// recorded in the history (the WP checker judges priorities by it).
     pub fn set_priority(&self, node: &str, priority: u32) -> Result<(), ControlError> {
         self.control_change(node, format_args!("priority {priority}"), |c| {
             c.priority = priority
-        })
+        })?;
+        let pair = self.pair_of(node).map(str::to_string).unwrap_or_default();
+        self.world.record(Record::PriorityChanged {
+            pair,
+            node: node.to_string(),
+            priority,
+        });
+        Ok(())
     }
 
     /// The node's health check fails on `link` until healed (across restarts too: the link is

@@ -57,12 +57,10 @@ pub enum RunError {
 
 /// Runs `scenario` with `seed`. Must be called outside any simulation.
 ///
-/// Only the first simulation of a process replays exactly: tokio's `watch` channel registers
-/// each waiting receiver on one of eight `Notify` buckets drawn from tokio's thread-local RNG,
-/// which is seeded from a process-wide counter and carries over between runs, so the order in
-/// which several receivers wake (and with it madsim's schedule) depends on what ran before in
-/// the process. `splitbrain run` and the scenario tests therefore give every scenario a
-/// process of its own.
+/// Same scenario, same seed: same run, also several times in one process (simulated code uses
+/// `crate::sync::watch`, whose waiters wake in a fixed order; tokio's drew it from a
+/// process-wide RNG). `splitbrain run` still gives each scenario of a directory a process of
+/// its own, so one that panics cannot take the others down.
 pub fn run(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunReport, RunError> {
     crate::sim::run_seeded(seed, || play(scenario, seed, keep_trace))
 }
@@ -88,7 +86,7 @@ async fn play(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunRep
     sleep_until_true(scenario.end()).await;
 
     let history = world.history();
-    Ok(judge(
+    let report = judge(
         scenario,
         seed,
         &history,
@@ -96,7 +94,9 @@ async fn play(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunRep
         world.metric("zk.sessions_expired"),
         format!("{:016x}", world.trace_hash()),
         world.take_trace_lines(),
-    ))
+    );
+    world.shutdown();
+    Ok(report)
 }
 
 fn apply(pairs: &PairWorld, applier: &mut FaultApplier, action: &Action) -> Result<(), String> {

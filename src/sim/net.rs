@@ -143,6 +143,8 @@ pub(crate) struct LinkQueue {
     pub(crate) last_delivery: Duration,
     /// Wakes the link's delivery task; `None` until the first packet starts it.
     pub(crate) pump: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// The link's latency model, looked up once (sites and config do not change in a run).
+    pub(crate) latency: Option<LinkLatency>,
 }
 
 /// The network's state; owned by the world behind its lock.
@@ -216,7 +218,14 @@ impl NetState {
         to: HostId,
         mut draw: impl FnMut() -> f64,
     ) -> Duration {
-        let model = self.latency_model(from, to);
+        let model = match self.links.get(&(from, to)).and_then(|l| l.latency) {
+            Some(model) => model,
+            None => {
+                let model = self.latency_model(from, to);
+                self.links.entry((from, to)).or_default().latency = Some(model);
+                model
+            }
+        };
         let jitter = Duration::from_nanos((model.jitter.as_nanos() as f64 * draw()) as u64);
         let mut delay = model.base + jitter;
         if let Some(extra) = self.extra_latency.get(&(from, to)) {

@@ -146,7 +146,7 @@ async fn run_inside(seed: u64, config: StandardWorldConfig) -> RunSummary {
     }
     sleep_until_true(config.duration).await;
 
-    RunSummary {
+    let summary = RunSummary {
         seed,
         sim_seconds: true_now().as_secs_f64(),
         events: world.trace_events(),
@@ -161,5 +161,7 @@ async fn run_inside(seed: u64, config: StandardWorldConfig) -> RunSummary {
         ops_failed: world.metric("client.ops_failed"),
         trace_hash: format!("{:016x}", world.trace_hash()),
         trace: world.take_trace_lines(),
-    }
+    };
+    world.shutdown();
+    summary
 }

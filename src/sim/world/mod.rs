@@ -176,6 +176,24 @@ impl World {
         }
     }
 
+    /// Ends the world: kills every process and the network, and drops queued packets and
+    /// bindings. Call it when a run is over, before its runtime is dropped: a task waiting on a
+    /// channel the world holds would otherwise keep the world alive (and its memory) forever,
+    /// which adds up over thousands of seeds in one process.
+    pub fn shutdown(&self) {
+        let nodes: Vec<madsim::task::NodeId> = self.hosts().iter().map(|h| h.node).collect();
+        for node in nodes {
+            self.inner.handle.kill(node);
+        }
+        self.inner.handle.kill(self.inner.net_node.id());
+        let mut net = self.net();
+        net.bindings.clear();
+        net.links.clear();
+        net.peers.clear();
+        drop(net);
+        self.inner.roles.lock().expect("roles lock").clear();
+    }
+
     fn hosts(&self) -> MutexGuard<'_, Vec<HostRecord>> {
         self.inner.hosts.lock().expect("world lock poisoned")
     }
