@@ -167,6 +167,8 @@ pub fn run_model(case: &CaseInfo, seed: u64) -> Observed {
                 eprintln!("[{}] {line}", case.name);
             }
         }
+        // Hundreds of worlds run in one process: end each, so none outlives its run.
+        backend.world().shutdown();
         observed
     })
 }
