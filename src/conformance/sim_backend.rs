@@ -7,10 +7,11 @@ use super::backend::{Backend, CaseError, CaseResult, SessionOptions};
 use crate::coord::Coordination;
 use crate::live::EnsembleConfig;
 use crate::sim::clock::true_now;
+use crate::sim::ensemble::add_ensemble_with;
 use crate::sim::net::{Addr, HostId, NetConfig, ports};
+use crate::sim::topology::ZkSpec;
 use crate::sim::world::{HostStatus, ProcessFn, World};
 use crate::zk::client::{ClientConfig, SimZkClient};
-use crate::zk::server::{ServerConfig, server_process};
 use crate::zk::types::{ErrorCode, SessionId, ZkResult};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -41,29 +42,22 @@ impl SimBackend {
     /// With `keep_trace`, the world keeps its trace lines (see [`World::take_trace_lines`]).
     pub async fn start(config: &EnsembleConfig, keep_trace: bool) -> Result<SimBackend, CaseError> {
         let world = World::new(NetConfig::default(), keep_trace);
-        let servers: Vec<HostId> = (0..config.servers)
-            .map(|i| world.add_host(&format!("zk{}", i + 1), SITE))
-            .collect();
-        let voters: Vec<(u64, HostId)> = servers
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (i as u64 + 1, *h))
-            .collect();
-        for (sid, host) in &voters {
-            let mut server = ServerConfig::new(
-                *sid,
-                voters.clone(),
-                Vec::new(),
-                config.tick_time,
-                config.init_limit,
-                config.sync_limit,
-            );
+        let sites = vec![SITE; config.servers];
+        let spec = ZkSpec::voters_in(
+            &sites,
+            config.tick_time,
+            config.init_limit,
+            config.sync_limit,
+            Duration::ZERO,
+        );
+        let servers = add_ensemble_with(&world, &spec, |server| {
             server.min_session_timeout = config.min_session_timeout;
             server.max_session_timeout = config.max_session_timeout;
             if let Some(interval) = config.container_check_interval {
                 server.container_check_interval = interval;
             }
-            world.set_process(*host, server_process(server));
+        });
+        for host in &servers {
             world.start(*host).map_err(|e| e.to_string())?;
         }
         let backend = SimBackend {

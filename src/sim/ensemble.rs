@@ -9,6 +9,16 @@ use crate::zk::server::{ServerConfig, server_process};
 /// Adds the servers of `spec` (myid = position in the list + 1) and sets their processes.
 /// Returns their hosts in list order; start them with `World::start`.
 pub fn add_ensemble(world: &World, spec: &ZkSpec) -> Vec<HostId> {
+    add_ensemble_with(world, spec, |_| {})
+}
+
+/// [`add_ensemble`], with `tune` adjusting each server's configuration beyond what a
+/// [`ZkSpec`] says (session timeout bounds, container reaping interval, ...).
+pub fn add_ensemble_with(
+    world: &World,
+    spec: &ZkSpec,
+    tune: impl Fn(&mut ServerConfig),
+) -> Vec<HostId> {
     let hosts: Vec<HostId> = spec
         .servers
         .iter()
@@ -25,7 +35,7 @@ pub fn add_ensemble(world: &World, spec: &ZkSpec) -> Vec<HostId> {
     };
     let (voters, observers) = (members(false), members(true));
     for (i, host) in hosts.iter().enumerate() {
-        let config = ServerConfig::new(
+        let mut config = ServerConfig::new(
             i as u64 + 1,
             voters.clone(),
             observers.clone(),
@@ -33,6 +43,7 @@ pub fn add_ensemble(world: &World, spec: &ZkSpec) -> Vec<HostId> {
             spec.init_limit,
             spec.sync_limit,
         );
+        tune(&mut config);
         world.set_process(*host, server_process(config));
     }
     hosts
