@@ -163,6 +163,20 @@ async fn eventually(board: &SharedBoard, what: &str, condition: impl Fn(&Board) 
     }
 }
 
+/// Starts node-a, waits until it leads, then starts node-b and waits until it stands as slave.
+async fn start_pair(
+    connect_string: &str,
+    board: &SharedBoard,
+    priorities: (u32, u32),
+    policy: Policy,
+) -> (Node, Node) {
+    let a = Node::start(connect_string, board, "node-a", priorities.0, policy);
+    eventually(board, "a leads", |b| master(b) == Some("node-a")).await;
+    let b = Node::start(connect_string, board, "node-b", priorities.1, policy);
+    eventually(board, "b stands", |_| b.role() == Role::Slave).await;
+    (a, b)
+}
+
 fn master(b: &Board) -> Option<&str> {
     match b.acting.keys().collect::<Vec<_>>().as_slice() {
         [one] => Some(one.as_str()),
@@ -188,22 +202,7 @@ async fn admin(connect_string: &str, auth: Option<&DigestCredentials>) -> LiveZk
 async fn failover_when_the_master_crashes() {
     let server = start_server();
     let board = SharedBoard::default();
-    let a = Node::start(
-        &server.connect_string(),
-        &board,
-        "node-a",
-        5,
-        Policy::Sticky,
-    );
-    eventually(&board, "a leads", |b| master(b) == Some("node-a")).await;
-    let b = Node::start(
-        &server.connect_string(),
-        &board,
-        "node-b",
-        5,
-        Policy::Sticky,
-    );
-    eventually(&board, "b stands", |_| b.role() == Role::Slave).await;
+    let (a, b) = start_pair(&server.connect_string(), &board, (5, 5), Policy::Sticky).await;
     a.crash(&board);
     eventually(&board, "b takes over", |b| master(b) == Some("node-b")).await;
     no_violations(&board);
@@ -214,22 +213,7 @@ async fn failover_when_the_master_crashes() {
 async fn relinquish_hands_over_only_after_the_master_stopped() {
     let server = start_server();
     let board = SharedBoard::default();
-    let a = Node::start(
-        &server.connect_string(),
-        &board,
-        "node-a",
-        9,
-        Policy::Sticky,
-    );
-    eventually(&board, "a leads", |b| master(b) == Some("node-a")).await;
-    let b = Node::start(
-        &server.connect_string(),
-        &board,
-        "node-b",
-        1,
-        Policy::Sticky,
-    );
-    eventually(&board, "b stands", |_| b.role() == Role::Slave).await;
+    let (a, _b) = start_pair(&server.connect_string(), &board, (9, 1), Policy::Sticky).await;
     // A long in-flight transaction: the node needs a while to stop.
     *a.stop_delay.lock().unwrap() = Duration::from_millis(1500);
     tokio::time::timeout(PROMPTLY, a.selector.relinquish())
@@ -304,22 +288,7 @@ async fn higher_priority_joiner_pre_empts_and_priority_changes_at_run_time() {
 async fn unhealthy_master_withdraws_and_healthy_node_rejoins() {
     let server = start_server();
     let board = SharedBoard::default();
-    let a = Node::start(
-        &server.connect_string(),
-        &board,
-        "node-a",
-        9,
-        Policy::PreEmptive,
-    );
-    eventually(&board, "a leads", |b| master(b) == Some("node-a")).await;
-    let b = Node::start(
-        &server.connect_string(),
-        &board,
-        "node-b",
-        1,
-        Policy::PreEmptive,
-    );
-    eventually(&board, "b stands", |_| b.role() == Role::Slave).await;
+    let (a, _b) = start_pair(&server.connect_string(), &board, (9, 1), Policy::PreEmptive).await;
     a.health.send_replace(Health::Unhealthy);
     eventually(&board, "b takes over", |b| master(b) == Some("node-b")).await;
     assert_eq!(a.role(), Role::Withdrawn);
@@ -444,22 +413,7 @@ async fn pair_acl_keeps_other_identities_out() {
 async fn disconnected_master_stops_at_once_and_reclaims_with_a_fresh_token() {
     let mut server = start_server();
     let board = SharedBoard::default();
-    let a = Node::start(
-        &server.connect_string(),
-        &board,
-        "node-a",
-        1,
-        Policy::Sticky,
-    );
-    eventually(&board, "a leads", |b| master(b) == Some("node-a")).await;
-    let b = Node::start(
-        &server.connect_string(),
-        &board,
-        "node-b",
-        1,
-        Policy::Sticky,
-    );
-    eventually(&board, "b stands", |_| b.role() == Role::Slave).await;
+    let (a, _b) = start_pair(&server.connect_string(), &board, (1, 1), Policy::Sticky).await;
     let first = board.lock().unwrap().highest.unwrap();
     // The server stops answering; the session is not expired (yet), but the client notices the
     // silence after 2/5 of the session timeout: the master must stop then, not at expiry.
@@ -495,22 +449,7 @@ async fn disconnected_master_stops_at_once_and_reclaims_with_a_fresh_token() {
 async fn tokens_keep_increasing_across_a_zookeeper_leader_change() {
     let mut ensemble = start_ensemble(3);
     let board = SharedBoard::default();
-    let a = Node::start(
-        &ensemble.connect_string(),
-        &board,
-        "node-a",
-        5,
-        Policy::Sticky,
-    );
-    eventually(&board, "a leads", |b| master(b) == Some("node-a")).await;
-    let b = Node::start(
-        &ensemble.connect_string(),
-        &board,
-        "node-b",
-        5,
-        Policy::Sticky,
-    );
-    eventually(&board, "b stands", |_| b.role() == Role::Slave).await;
+    let (a, _b) = start_pair(&ensemble.connect_string(), &board, (5, 5), Policy::Sticky).await;
     let first = board.lock().unwrap().highest.unwrap();
     // Kill the ZooKeeper leader: a new epoch starts; whoever is connected to the old leader is
     // disconnected (and demoted, if master) and reconnects elsewhere.
