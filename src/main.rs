@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use splitbrain::duration::parse_duration;
-use splitbrain::election::{DigestCredentials, Policy, Priority};
+use splitbrain::election::{DigestCredentials, ElectionCode, Policy, Priority};
 use splitbrain::node::{self, NodeConfig, NodeError, parse_credentials};
 use splitbrain::scenario;
 use splitbrain::sim::nemesis::NemesisOptions;
@@ -121,6 +121,21 @@ struct RunArgs {
     /// Print the full event trace (true time, and each host's clock) before the timeline.
     #[arg(long)]
     trace: bool,
+    /// Election code the nodes run: real, or a known-bug variant p1 … p8 (default: the
+    /// scenario's own, from [run] election, else real).
+    #[arg(long, value_parser = parse_election)]
+    election: Option<ElectionCode>,
+}
+
+fn parse_election(text: &str) -> Result<ElectionCode, String> {
+    let code: ElectionCode = text.parse().map_err(|e| format!("{e}"))?;
+    if code.available() {
+        Ok(code)
+    } else {
+        Err(format!(
+            "election code '{code}' needs a build with the `testbed` feature"
+        ))
+    }
 }
 
 #[derive(Args)]
@@ -279,7 +294,7 @@ fn run(args: RunArgs) -> ExitCode {
 /// Runs one scenario in this process and prints its timeline (or JSON); 0 if it passed.
 fn run_one(file: &Path, args: &RunArgs) -> ExitCode {
     use std::io::Write;
-    let scenario = match scenario::load(file) {
+    let mut scenario = match scenario::load(file) {
         Ok(s) => s,
         Err(errors) => {
             for error in errors {
@@ -289,6 +304,9 @@ fn run_one(file: &Path, args: &RunArgs) -> ExitCode {
         }
     };
     let seed = args.seed.unwrap_or(scenario.seed);
+    if let Some(code) = args.election {
+        scenario.topology.election = code;
+    }
     let report = match scenario::runner::run(&scenario, seed, args.trace) {
         Ok(report) => report,
         Err(e) => {
@@ -326,6 +344,9 @@ fn run_many(files: &[PathBuf], args: &RunArgs) -> ExitCode {
     for file in files {
         let mut command = std::process::Command::new(&exe);
         command.arg("run").arg(file);
+        if let Some(code) = args.election {
+            command.arg("--election").arg(code.to_string());
+        }
         if let Some(seed) = args.seed {
             command.arg("--seed").arg(seed.to_string());
         }

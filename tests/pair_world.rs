@@ -50,6 +50,7 @@ fn topology(policy: Policy, database: DatabaseSpec) -> Topology {
         }],
         client_model: ClientModel::Rust,
         latencies: vec![],
+        election: splitbrain::election::ElectionCode::Real,
     }
 }
 

@@ -83,6 +83,7 @@ pub(crate) mod tests {
             }],
             client_model: ClientModel::Rust,
             latencies: vec![],
+            election: crate::election::ElectionCode::Real,
         }
     }
 

@@ -28,6 +28,10 @@ pub struct SelectorConfig {
     /// Re-read the election this often even without a watch event, as a safety net against a
     /// lost notification. `None` relies on watches alone.
     pub recheck_interval: Option<Duration>,
+    /// A deliberately broken variant of the election (testbed builds only; see
+    /// [`super::known_bugs`]).
+    #[cfg(feature = "testbed")]
+    known_bug: Option<super::KnownBug>,
 }
 
 impl SelectorConfig {
@@ -49,7 +53,26 @@ impl SelectorConfig {
             retry_delay: Duration::from_millis(200),
             max_retry_delay: Duration::from_secs(5),
             recheck_interval: Some(Duration::from_secs(60)),
+            #[cfg(feature = "testbed")]
+            known_bug: None,
         }
+    }
+
+    /// Runs a deliberately broken variant of the election instead of the real one, so the
+    /// testbed can show it catches that bug. Testbed builds only.
+    #[cfg(feature = "testbed")]
+    pub fn with_known_bug(mut self, bug: super::KnownBug) -> Self {
+        self.known_bug = Some(bug);
+        self
+    }
+
+    /// The broken variant this selector runs, if any; always `None` in production builds, so
+    /// the compiler drops every broken branch.
+    pub fn known_bug(&self) -> Option<super::KnownBug> {
+        #[cfg(feature = "testbed")]
+        return self.known_bug;
+        #[cfg(not(feature = "testbed"))]
+        None
     }
 
     pub fn with_credentials(mut self, credentials: DigestCredentials) -> Self {

@@ -214,11 +214,13 @@
 pub mod config;
 pub mod decide;
 pub mod io;
+pub mod known_bugs;
 pub mod record;
 pub mod role;
 pub mod zk;
 
 pub use config::{ConfigError, DigestCredentials, SelectorConfig};
+pub use known_bugs::{ElectionCode, KnownBug};
 pub use role::{
     DemotionAck, DemotionReason, FencingToken, Health, Policy, Priority, Role, RoleEvent,
     SelectorError,

@@ -9,8 +9,8 @@ use super::lease::SessionLease;
 use super::worker::{Workload, WriteIds};
 use crate::db::DbClient;
 use crate::election::{
-    DigestCredentials, FencingToken, MasterSelector, Policy, Priority, Role, RoleEvent,
-    SelectorConfig, SelectorError, ZkSelector, zk_selector,
+    DigestCredentials, ElectionCode, FencingToken, MasterSelector, Policy, Priority, Role,
+    RoleEvent, SelectorConfig, SelectorError, ZkSelector, zk_selector,
 };
 use crate::env::Environment;
 use crate::sim::history::Record;
@@ -50,6 +50,8 @@ pub struct NodeConfig {
     /// unhealthy (longer than the database's own failover, so that does not move the master).
     pub db_unhealthy_after: Duration,
     pub db_timeout: Duration,
+    /// The real election code, or a known-bug variant (testbed builds only).
+    pub election: ElectionCode,
 }
 
 impl NodeConfig {
@@ -74,6 +76,7 @@ impl NodeConfig {
             health_period: Duration::from_secs(1),
             db_unhealthy_after: Duration::from_secs(5),
             db_timeout: Duration::from_secs(1),
+            election: ElectionCode::Real,
         }
     }
 }
@@ -130,6 +133,11 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         config.policy,
     )
     .with_credentials(config.credentials.clone());
+    #[cfg(feature = "testbed")]
+    let selector_config = match config.election.known_bug() {
+        Some(bug) => selector_config.with_known_bug(bug),
+        None => selector_config,
+    };
     let connect = {
         let (ctx, zk, lease) = (ctx.clone(), config.zk.clone(), lease.clone());
         move || {

@@ -26,6 +26,8 @@ pub enum BuildError {
     UnknownSite { host: String, site: String },
     #[error("the ZooKeeper ensemble needs at least one voting server")]
     NoVoters,
+    #[error("election code '{0}' needs a build with the `testbed` feature")]
+    ElectionUnavailable(crate::election::ElectionCode),
     #[error("pair '{0}' has no nodes")]
     NoNodes(String),
     #[error("database '{0}' is {1:?} but names no replica site")]
@@ -148,6 +150,7 @@ pub fn build(world: &World, topology: &Topology) -> Result<PairWorld, BuildError
                 db_hosts,
             );
             config.run_once = spec.run_once;
+            config.election = topology.election;
             let control = ControlHandle::new(NodeControl::new(node.priority));
             world.set_process(host, node_process(config, control.clone()));
             nodes.insert(
@@ -233,6 +236,9 @@ fn validate(world: &World, topology: &Topology) -> Result<(), BuildError> {
         if world.host_id(&name).is_ok() || !names.insert(name.clone()) {
             return Err(BuildError::DuplicateHost(name));
         }
+    }
+    if !topology.election.available() {
+        return Err(BuildError::ElectionUnavailable(topology.election));
     }
     let mut pair_names = BTreeSet::new();
     for pair in &topology.pairs {
@@ -417,6 +423,7 @@ mod tests {
             }],
             client_model: ClientModel::Rust,
             latencies: vec![],
+            election: crate::election::ElectionCode::Real,
         }
     }
 

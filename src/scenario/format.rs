@@ -32,6 +32,8 @@ pub struct RunTable {
     /// Length of the liveness phase that follows (everything healed).
     pub liveness: Option<S<String>>,
     pub seed: Option<S<u64>>,
+    /// `real` (default) or a known-bug variant `p1` … `p8` (shrunk chaos findings name theirs).
+    pub election: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,7 +19,18 @@ pub fn render(scenario: &Scenario, history: &[Entry], report: &RunReport) -> Str
         .map(|s| s.name.as_str())
         .collect();
     let mut out = String::new();
-    let _ = writeln!(out, "scenario {} (seed {})", scenario.name, report.seed);
+    let _ = match scenario.topology.election {
+        crate::election::ElectionCode::Real => {
+            writeln!(out, "scenario {} (seed {})", scenario.name, report.seed)
+        }
+        code => writeln!(
+            out,
+            "scenario {} (seed {}, election code {code}: {})",
+            scenario.name,
+            report.seed,
+            code.known_bug().map_or("", |b| b.description())
+        ),
+    };
     let starts = history
         .iter()
         .take_while(|e| e.at.is_zero())

@@ -6,7 +6,7 @@ use super::format::{self, S, ScenarioFile};
 use super::{Scenario, Step};
 use crate::check::Invariant;
 use crate::duration::parse_duration;
-use crate::election::Policy;
+use crate::election::{ElectionCode, Policy};
 use crate::sim::topology::{
     DatabaseMode, DatabaseSpec, NodeSpec, PairSpec, RunOnceSpec, SiteLatency, Topology,
     ZkServerSpec, ZkSpec,
@@ -200,6 +200,27 @@ impl Validator {
         }
     }
 
+    fn election_code(&mut self, name: &S<String>) -> ElectionCode {
+        match name.get_ref().parse::<ElectionCode>() {
+            Ok(code) if code.available() => code,
+            Ok(code) => {
+                self.error(
+                    name.span(),
+                    format!("election code '{code}' needs a build with the `testbed` feature"),
+                );
+                ElectionCode::Real
+            }
+            Err(_) => {
+                let hint = suggestion(name.get_ref(), &ElectionCode::NAMES);
+                self.error(
+                    name.span(),
+                    format!("unknown election code '{}'{hint}", name.get_ref()),
+                );
+                ElectionCode::Real
+            }
+        }
+    }
+
     pub(super) fn unknown_host(&mut self, span: Range<usize>, name: &str, extra: &[&str]) {
         let mut known: Vec<&str> = self.hosts.keys().map(String::as_str).collect();
         known.extend_from_slice(extra);
@@ -221,6 +242,10 @@ impl Validator {
             .as_ref()
             .and_then(|r| r.seed.as_ref())
             .map_or(1, |s| *s.get_ref());
+        let election = run
+            .as_ref()
+            .and_then(|r| r.election.as_ref())
+            .map_or(ElectionCode::Real, |e| self.election_code(e));
         self.end = duration + liveness;
         self.duration = duration;
 
@@ -303,6 +328,7 @@ impl Validator {
                 pairs,
                 client_model,
                 latencies,
+                election,
             },
             duration,
             liveness,

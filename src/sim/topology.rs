@@ -2,7 +2,7 @@
 //! databases. Scenario files parse into it; the pair world builder turns it into hosts and
 //! processes; the chaos generator draws it.
 
-use crate::election::Policy;
+use crate::election::{ElectionCode, Policy};
 use crate::zk::client::ClientModel;
 use std::time::Duration;
 
@@ -15,6 +15,8 @@ pub struct Topology {
     pub client_model: ClientModel,
     /// Latency overrides between sites (defaults: `sim::net::NetConfig`).
     pub latencies: Vec<SiteLatency>,
+    /// Which election code the nodes run: the real one, or a known-bug variant.
+    pub election: ElectionCode,
 }
 
 #[derive(Clone, Debug, PartialEq)]

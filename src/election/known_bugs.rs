@@ -1,0 +1,145 @@
+//! The public catalogue of election bugs (P1–P8 in `election-prior-art.md`), as deliberately
+//! broken variants of this crate's election code. They exist so the testbed can prove it
+//! catches each one: a scenario under `scenarios/known-bugs/` and random chaos must fail with
+//! the variant and pass with the real code.
+//!
+//! Only builds with the `testbed` feature (on by default) can select a variant
+//! ([`SelectorConfig::with_known_bug`](super::SelectorConfig)); a production build
+//! (`default-features = false`) runs the real code only, whatever it is asked.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One entry of the catalogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KnownBug {
+    /// Acts on leadership after a process pause longer than the session.
+    P1,
+    /// Only session expiry counts as loss; Disconnected is ignored.
+    P2,
+    /// Priorities compared as text.
+    P3,
+    /// Equal priorities broken by a tie-break that does not survive restarts.
+    P4,
+    /// Timed hand-over instead of a fence: the new master just waits.
+    P5,
+    /// The election's parent path, once lost, is never recreated.
+    P6,
+    /// Demotion is asynchronous: in-flight transactions still commit after loss.
+    P7,
+    /// Leadership released before the guarded work has stopped.
+    P8,
+}
+
+impl KnownBug {
+    pub const ALL: [KnownBug; 8] = [
+        KnownBug::P1,
+        KnownBug::P2,
+        KnownBug::P3,
+        KnownBug::P4,
+        KnownBug::P5,
+        KnownBug::P6,
+        KnownBug::P7,
+        KnownBug::P8,
+    ];
+
+    /// `p1` … `p8`, as the command line and scenario files write it.
+    pub fn code(self) -> &'static str {
+        match self {
+            KnownBug::P1 => "p1",
+            KnownBug::P2 => "p2",
+            KnownBug::P3 => "p3",
+            KnownBug::P4 => "p4",
+            KnownBug::P5 => "p5",
+            KnownBug::P6 => "p6",
+            KnownBug::P7 => "p7",
+            KnownBug::P8 => "p8",
+        }
+    }
+
+    /// One line: what the broken code does.
+    pub fn description(self) -> &'static str {
+        match self {
+            KnownBug::P1 => "acts on leadership after a process pause longer than the session",
+            KnownBug::P2 => "only session expiry counts as loss; Disconnected is ignored",
+            KnownBug::P3 => "priorities compared as text",
+            KnownBug::P4 => "equal priorities broken by a tie-break that does not survive restarts",
+            KnownBug::P5 => "timed hand-over instead of a fence: the new master just waits",
+            KnownBug::P6 => "the election's parent path, once lost, is never recreated",
+            KnownBug::P7 => "demotion is asynchronous: in-flight transactions commit after loss",
+            KnownBug::P8 => "leadership released before the guarded work has stopped",
+        }
+    }
+}
+
+/// Which election code the nodes of a simulated world run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ElectionCode {
+    /// This crate's election, as shipped.
+    #[default]
+    Real,
+    /// A deliberately broken variant (testbed builds only).
+    Broken(KnownBug),
+}
+
+impl ElectionCode {
+    /// Every accepted spelling, for error messages.
+    pub const NAMES: [&'static str; 9] = ["real", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"];
+
+    pub fn known_bug(self) -> Option<KnownBug> {
+        match self {
+            ElectionCode::Real => None,
+            ElectionCode::Broken(bug) => Some(bug),
+        }
+    }
+
+    /// Whether this build can run the code (broken variants need the `testbed` feature).
+    pub fn available(self) -> bool {
+        self == ElectionCode::Real || cfg!(feature = "testbed")
+    }
+}
+
+impl fmt::Display for ElectionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ElectionCode::Real => f.write_str("real"),
+            ElectionCode::Broken(bug) => f.write_str(bug.code()),
+        }
+    }
+}
+
+/// An election code name that is not `real` or `p1` … `p8`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown election code '{0}': expected one of real, p1, p2, p3, p4, p5, p6, p7, p8")]
+pub struct UnknownElectionCode(pub String);
+
+impl FromStr for ElectionCode {
+    type Err = UnknownElectionCode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        if lower == "real" {
+            return Ok(ElectionCode::Real);
+        }
+        KnownBug::ALL
+            .into_iter()
+            .find(|bug| bug.code() == lower)
+            .map(ElectionCode::Broken)
+            .ok_or_else(|| UnknownElectionCode(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for name in ElectionCode::NAMES {
+            let code: ElectionCode = name.parse().unwrap();
+            assert_eq!(code.to_string(), name);
+        }
+        assert_eq!("P3".parse(), Ok(ElectionCode::Broken(KnownBug::P3)));
+        assert!("p9".parse::<ElectionCode>().is_err());
+    }
+}
