@@ -388,6 +388,7 @@ fn run_json(report: &scenario::runner::RunReport) -> serde_json::Value {
     serde_json::json!({
         "scenario": report.scenario,
         "seed": report.seed,
+        "election": report.election,
         "verdict": if report.passed { "pass" } else { "fail" },
         "violations": report.violations,
         "expected_violations": report.expected_violations,

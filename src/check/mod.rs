@@ -10,6 +10,7 @@
 //! scenario's liveness phase, when every fault has healed), as TigerBeetle's VOPR judges
 //! liveness only after its fault phase.
 
+pub mod catalogue;
 pub mod metrics;
 pub mod no_master;
 pub mod stale_write;

@@ -29,6 +29,8 @@ pub struct ExpectationResult {
 pub struct RunReport {
     pub scenario: String,
     pub seed: u64,
+    /// The election code the nodes ran (`real`, or a known-bug variant such as `p3`).
+    pub election: String,
     pub passed: bool,
     /// Violations the scenario did not expect (these fail the run).
     pub violations: Vec<Violation>,
@@ -192,6 +194,7 @@ pub fn judge(
     let mut report = RunReport {
         scenario: scenario.name.clone(),
         seed,
+        election: scenario.topology.election.to_string(),
         passed,
         violations,
         expected_violations,
