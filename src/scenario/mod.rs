@@ -12,6 +12,7 @@ pub mod runner;
 mod steps;
 pub mod timeline;
 pub mod validate;
+pub mod write;
 
 pub use error::ScenarioError;
 
