@@ -1,7 +1,8 @@
 //! Writes a chaos run's report directory: `summary.json` (for scripts and dashboards; fields
 //! `seeds_run`, `violations`, `failures[{seed, invariant, scenario}]`), `junit.xml` (one case
-//! per seed) and `index.html` (the summary and a timeline picture per failure). Shrunk scenario
-//! files are written beside them by the caller; `scenario` paths are relative to the directory.
+//! per seed), `index.html` (the summary and, per failure, its scenario, replay command and
+//! timeline picture) and one shrunk scenario file per finding. `scenario` paths are relative to
+//! the directory, so a report can be moved or archived whole.
 
 use crate::report::html::{FailureSection, index_html};
 use crate::report::junit::{JunitCase, junit_xml};
@@ -14,13 +15,22 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct Failure {
     pub seed: u64,
-    /// `2M`, `SW`, `NM`, `WP`, `panic` or `hang`.
+    /// `2M`, `SW`, `NM`, `WP`, `step`, `expectation`, `panic` or `hang`.
     pub invariant: String,
     /// True simulated time of the violation.
     pub at: Duration,
     pub detail: String,
-    /// The shrunk scenario file, relative to the report directory.
-    pub scenario: String,
+    /// The shrunk scenario file, relative to the report directory (none when exploring the
+    /// seed itself crashed: then only the seed replays it).
+    pub scenario: Option<String>,
+    /// The shrunk scenario's text, shown on the page.
+    pub scenario_text: String,
+    /// The command that replays the failure, from where the chaos run was started.
+    pub replay: String,
+    pub steps_before: usize,
+    pub steps_after: usize,
+    pub shrink_runs: usize,
+    /// History of the shrunk run.
     pub history: Vec<Entry>,
     /// Simulated length of the run, for the picture's time axis.
     pub end: Duration,
@@ -32,22 +42,38 @@ pub struct FailureSummary {
     pub invariant: String,
     pub at_seconds: f64,
     pub detail: String,
-    pub scenario: String,
+    /// Path of the shrunk scenario file, relative to the report directory.
+    pub scenario: Option<String>,
+    pub replay: String,
+    pub steps_before: usize,
+    pub steps_after: usize,
+    pub shrink_runs: usize,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ChaosSummary {
     pub seeds_run: u64,
+    /// Seeds that found something (each is one entry of `failures`).
     pub violations: u64,
     pub failures: Vec<FailureSummary>,
     pub first_seed: u64,
+    /// Seeds asked for (`seeds_run` is less after a stop).
+    pub seeds_requested: u64,
     pub jobs: usize,
     /// Which election code ran (`real`, or a broken variant such as `p1`).
     pub election: String,
+    /// UTC, RFC 3339.
+    pub started_at: String,
     pub wall_seconds: f64,
     pub seeds_per_minute: f64,
     /// Stopped by Ctrl-C before every seed ran.
     pub interrupted: bool,
+    /// Asked to stop at the first finding.
+    pub stop_at_first: bool,
+    /// Seeds from `first_seed` up to and including the lowest failing one.
+    pub seeds_to_first_find: Option<u64>,
+    pub shrink: bool,
+    pub max_shrink_runs: usize,
 }
 
 impl ChaosSummary {
@@ -60,6 +86,10 @@ impl ChaosSummary {
                 at_seconds: f.at.as_secs_f64(),
                 detail: f.detail.clone(),
                 scenario: f.scenario.clone(),
+                replay: f.replay.clone(),
+                steps_before: f.steps_before,
+                steps_after: f.steps_after,
+                shrink_runs: f.shrink_runs,
             })
             .collect()
     }
@@ -78,9 +108,13 @@ pub fn write_report(
     std::fs::write(dir.join("junit.xml"), junit_xml("splitbrain-chaos", cases))?;
     let rows = vec![
         ("election code".to_string(), summary.election.clone()),
+        ("started".to_string(), summary.started_at.clone()),
         (
             "seeds run".to_string(),
-            format!("{} (from seed {})", summary.seeds_run, summary.first_seed),
+            format!(
+                "{} of {} (from seed {})",
+                summary.seeds_run, summary.seeds_requested, summary.first_seed
+            ),
         ),
         ("violations".to_string(), summary.violations.to_string()),
         ("jobs".to_string(), summary.jobs.to_string()),
@@ -95,6 +129,8 @@ pub fn write_report(
             "complete".to_string(),
             if summary.interrupted {
                 "no: interrupted".into()
+            } else if summary.seeds_run < summary.seeds_requested {
+                "no: stopped at the first finding".into()
             } else {
                 "yes".into()
             },
@@ -107,6 +143,12 @@ pub fn write_report(
             invariant: f.invariant.clone(),
             detail: format!("at {:.3} s: {}", f.at.as_secs_f64(), f.detail),
             scenario: f.scenario.clone(),
+            scenario_text: f.scenario_text.clone(),
+            replay: f.replay.clone(),
+            shrinking: format!(
+                "shrunk from {} to {} steps in {} runs",
+                f.steps_before, f.steps_after, f.shrink_runs
+            ),
             svg: timeline_svg(
                 &f.history,
                 f.end,
@@ -137,7 +179,12 @@ mod tests {
             invariant: "2M".into(),
             at: Duration::from_secs(12),
             detail: "n1 (token 5) and n2 (token 7) both master".into(),
-            scenario: "seed-42.toml".into(),
+            scenario: Some("seed-42.toml".into()),
+            scenario_text: "[run]\nseed = 42\n".into(),
+            replay: "splitbrain run seed-42.toml".into(),
+            steps_before: 9,
+            steps_after: 1,
+            shrink_runs: 20,
             history: vec![Entry {
                 at: Duration::ZERO,
                 record: Record::HostStarted { host: "n1".into() },
@@ -149,11 +196,17 @@ mod tests {
             violations: 1,
             failures: ChaosSummary::failure_summaries(std::slice::from_ref(&failure)),
             first_seed: 0,
+            seeds_requested: 10,
             jobs: 2,
             election: "real".into(),
+            started_at: "2026-11-25T19:30:00Z".into(),
             wall_seconds: 1.5,
             seeds_per_minute: 400.0,
             interrupted: false,
+            stop_at_first: false,
+            seeds_to_first_find: Some(43),
+            shrink: true,
+            max_shrink_runs: 200,
         };
         let cases = vec![JunitCase {
             name: "seed 42".into(),
@@ -176,6 +229,10 @@ mod tests {
         );
         let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
         assert!(html.contains("<svg") && html.contains("splitbrain run seed-42.toml"));
+        assert!(
+            html.contains("seed = 42"),
+            "the scenario text is on the page"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,7 +5,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Why a seed produced no result.
@@ -47,19 +47,16 @@ pub fn run_seeds<T, W, D>(
     mut on_done: D,
 ) -> Vec<SeedRun<T>>
 where
-    T: Send + 'static,
-    W: Fn(u64) -> T + Send + Sync + 'static,
+    T: Send,
+    W: Fn(u64) -> T + Sync,
     D: FnMut(&SeedRun<T>),
 {
-    let seeds = Arc::new(seeds);
-    let next = Arc::new(AtomicUsize::new(0));
-    let work = Arc::new(work);
+    let next = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::channel();
     let mut runs = Vec::with_capacity(seeds.len());
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
-            let (seeds, next, work, sender) =
-                (seeds.clone(), next.clone(), work.clone(), sender.clone());
+            let (seeds, next, work, sender) = (&seeds, &next, &work, sender.clone());
             scope.spawn(move || {
                 loop {
                     if stop.load(Ordering::SeqCst) {

@@ -10,8 +10,14 @@ pub struct FailureSection {
     pub seed: u64,
     pub invariant: String,
     pub detail: String,
-    /// Path of the shrunk scenario file, relative to the report.
-    pub scenario: String,
+    /// Path of the shrunk scenario file, relative to the report (none if there is none).
+    pub scenario: Option<String>,
+    /// The scenario file's text.
+    pub scenario_text: String,
+    /// The command that replays the failure.
+    pub replay: String,
+    /// How far it was shrunk, in words.
+    pub shrinking: String,
     /// The timeline picture (`svg::timeline_svg`).
     pub svg: String,
 }
@@ -19,7 +25,8 @@ pub struct FailureSection {
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}\
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}section{margin-top:2em}\
 .fail{color:#b2182b}.pass{color:#1b7837}code{background:#f4f4f4;padding:1px 4px}\
-.legend span{display:inline-block;padding:2px 6px;margin-right:4px;font-size:12px}";
+.legend span{display:inline-block;padding:2px 6px;margin-right:4px;font-size:12px}\
+pre{background:#f4f4f4;padding:8px;overflow-x:auto;max-height:30em}svg{max-width:100%;height:auto}";
 
 const LEGEND: &str = "<p class=\"legend\"><span style=\"background:#1b7837;color:#fff\">leading</span>\
 <span style=\"background:#a6dba0\">following</span><span style=\"background:#fdb863\">looking</span>\
@@ -62,13 +69,23 @@ pub fn index_html(
     for f in failures {
         let _ = write!(
             page,
-            "<section><h3 class=\"fail\">seed {} — {}</h3><p>{}</p><p>Reproduce: <code>splitbrain run {}</code></p>{}</section>",
-            f.seed,
+            "<section class=\"failure\" id=\"seed-{seed}\"><h3 class=\"fail\">seed {seed} — {}</h3><p class=\"detail\">{}</p><p>Replay: <code class=\"replay\">{}</code></p>",
             escape(&f.invariant),
             escape(&f.detail),
-            escape(&f.scenario),
-            f.svg
+            escape(&f.replay),
+            seed = f.seed,
         );
+        page.push_str(&f.svg);
+        if let Some(file) = &f.scenario {
+            let _ = write!(
+                page,
+                "<p>Shrunk scenario <a href=\"{0}\">{0}</a> ({1}):</p><pre class=\"scenario\">{2}</pre>",
+                escape(file),
+                escape(&f.shrinking),
+                escape(&f.scenario_text)
+            );
+        }
+        page.push_str("</section>");
     }
     page.push_str("</body></html>\n");
     page
@@ -87,13 +104,21 @@ mod tests {
                 seed: 7,
                 invariant: "2M".into(),
                 detail: "n1 & n2 overlap".into(),
-                scenario: "failures/seed-7.toml".into(),
+                scenario: Some("seed-7-2M.toml".into()),
+                scenario_text: "[run]\nseed = 7 # <x>\n".into(),
+                replay: "splitbrain run reports/x/seed-7-2M.toml".into(),
+                shrinking: "shrunk from 9 to 2 steps in 31 runs".into(),
                 svg: "<svg></svg>".into(),
             }],
         );
         assert!(page.contains("<title>chaos &lt;nightly&gt;</title>"));
         assert!(page.contains("n1 &amp; n2 overlap"));
-        assert!(page.contains("splitbrain run failures/seed-7.toml"));
+        assert!(page.contains("splitbrain run reports/x/seed-7-2M.toml"));
+        assert!(
+            page.contains("seed = 7 # &lt;x&gt;"),
+            "the scenario text, escaped"
+        );
+        assert!(page.contains("href=\"seed-7-2M.toml\""));
         assert!(page.contains("<svg></svg>"), "pictures are inlined");
         for external in ["<script", "http://", "https://", "<link"] {
             assert!(!page.contains(external), "no {external}");
