@@ -12,11 +12,19 @@ test:
 bench seeds="10":
     cargo run --release -- bench --seeds {{seeds}}
 
+# The nightly chaos run: random worlds and fault schedules on every core, report under reports/.
+chaos seeds="10000" *args="":
+    cargo run --release -- chaos --seeds {{seeds}} {{args}}
+
+# Seeds random chaos needs to find each known-bug variant p1 … p8.
+bench-known-bugs seeds="2000":
+    cargo run --release -- bench --known-bugs --seeds {{seeds}}
+
 # Formatting and lints, as required before every commit.
 check:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
 
-# Install what the real-ZooKeeper tests need (Debian).
+# Install what the real-ZooKeeper tests and the report rendering test need (Debian).
 deps:
-    apt-get update && apt-get install -y zookeeper
+    apt-get update && apt-get install -y zookeeper chromium

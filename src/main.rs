@@ -32,6 +32,10 @@ enum Command {
     Check(cli::check::CheckArgs),
     /// Run scenario files (or directories of them) and judge them; exit 1 if any fails.
     Run(cli::run::RunArgs),
+    /// Explore many seeds in parallel, each a random world and fault schedule; shrink what fails
+    /// to a scenario file and write a report (summary.json, junit.xml, index.html).
+    #[command(after_long_help = cli::chaos::CHAOS_HELP)]
+    Chaos(cli::chaos::ChaosArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,5 +46,6 @@ fn main() -> ExitCode {
         Command::Node(args) => cli::node::run_node(args),
         Command::Check(args) => cli::check::check(args),
         Command::Run(args) => cli::run::run(args),
+        Command::Chaos(args) => cli::chaos::chaos(args),
     }
 }

@@ -2,11 +2,14 @@
 //! become reports.
 //!
 //! [`generate`] draws scenarios (proptest strategies, swarm style), [`explore`] runs one seed
-//! and shrinks a failure to a scenario file, [`seeds`] spreads seeds over cores, [`progress`]
-//! shows how far a run is, and [`report`] writes what it found.
+//! and shrinks a failure to a scenario file, [`seeds`] spreads seeds over cores, [`campaign`]
+//! explores a range of seeds, [`progress`] shows how far it is, and [`report`] and [`output`]
+//! write what it found.
 
+pub mod campaign;
 pub mod explore;
 pub mod generate;
+pub mod output;
 pub mod progress;
 pub mod report;
 pub mod seeds;

@@ -65,6 +65,9 @@ pub struct ProgressLine {
     /// Between two lines when not drawing in place.
     every: Duration,
     last: Option<Instant>,
+    /// The tally shown last, so that `finish` does not repeat it.
+    shown: Option<Tally>,
+    /// A line is on screen with the cursor at its end (in place only).
     drawn: bool,
 }
 
@@ -81,6 +84,7 @@ impl ProgressLine {
             in_place,
             every,
             last: None,
+            shown: None,
             drawn: false,
         }
     }
@@ -111,13 +115,18 @@ impl ProgressLine {
         if self.in_place && self.drawn {
             let _ = write!(err, "\r\x1b[2K");
             self.drawn = false;
+            // Cleared: the next update redraws it.
+            self.shown = None;
+            self.last = None;
         }
         let _ = writeln!(err, "{text}");
     }
 
-    /// Shows the final tally and ends the line.
+    /// Shows the final tally (unless it is on show already) and ends the line.
     pub fn finish(&mut self, tally: Tally) {
-        self.draw(tally);
+        if self.shown != Some(tally) {
+            self.draw(tally);
+        }
         if self.in_place {
             let _ = writeln!(std::io::stderr());
             self.drawn = false;
@@ -134,6 +143,7 @@ impl ProgressLine {
             let _ = writeln!(err, "{line}");
         }
         let _ = err.flush();
+        self.shown = Some(tally);
     }
 }
 

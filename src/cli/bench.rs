@@ -8,9 +8,10 @@ use std::time::Instant;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// How many seeds to run, one after another.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
-    pub seeds: u64,
+    /// How many seeds to run, one after another (default 5); with --known-bugs, the most seeds
+    /// explored per variant (default 2000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seeds: Option<u64>,
     /// First seed.
     #[arg(long, default_value_t = 1)]
     pub start: u64,
@@ -19,6 +20,13 @@ pub struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Seeds-to-first-find of random chaos for each known-bug variant p1 … p8, instead of
+    /// the speed-up.
+    #[arg(long)]
+    pub known_bugs: bool,
+    /// Worker threads for --known-bugs (default: every core).
+    #[arg(long, requires = "known_bugs", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub jobs: Option<u64>,
 }
 
 /// Peak resident memory of this process, from the kernel (VmHWM), in bytes.
@@ -30,9 +38,13 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 pub fn bench(args: BenchArgs) -> ExitCode {
+    if args.known_bugs {
+        return super::known_bugs::bench(&args);
+    }
+    let seeds = args.seeds.unwrap_or(5);
     let config = args.world.config(false);
     let mut rows = Vec::new();
-    for seed in args.start..args.start + args.seeds {
+    for seed in args.start..args.start + seeds {
         let started = Instant::now();
         let summary = standard_world::run(seed, &config);
         let wall = started.elapsed().as_secs_f64();
@@ -58,7 +70,7 @@ pub fn bench(args: BenchArgs) -> ExitCode {
     let overall = sim_total / wall_total.max(1e-9);
     if args.json {
         let value = serde_json::json!({
-            "seeds": args.seeds,
+            "seeds": seeds,
             "sim_seconds_per_seed": config.duration.as_secs_f64(),
             "wall_seconds_total": wall_total,
             "speedup": overall.round(),
@@ -67,7 +79,7 @@ pub fn bench(args: BenchArgs) -> ExitCode {
         });
         println!("{value}");
     } else {
-        println!("standard world, {} seeds on one core:", args.seeds);
+        println!("standard world, {seeds} seeds on one core:");
         println!(
             "  speed-up  {overall:.0}x overall, {worst:.0}x on the slowest seed (target >= 20000x)"
         );

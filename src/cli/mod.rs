@@ -1,7 +1,9 @@
 //! The commands of the `splitbrain` binary, one module each; `main` parses and dispatches.
 
 pub mod bench;
+pub mod chaos;
 pub mod check;
+pub mod known_bugs;
 pub mod node;
 pub mod run;
 pub mod sim;

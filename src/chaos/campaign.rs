@@ -1,0 +1,189 @@
+//! A chaos campaign: seeds `first..first + count` explored on `jobs` threads, each by
+//! [`explore_seed`] (generate a world and fault schedule, run it, judge it, shrink a failure).
+//! What a passing seed leaves behind is dropped as soon as it is judged, so a night of seeds
+//! costs memory only for its findings.
+
+use super::explore::{ExploreOptions, Finding, explore_seed};
+use super::progress::Tally;
+use super::seeds::{Crash, run_seeds};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct CampaignOptions {
+    pub first_seed: u64,
+    pub seeds: u64,
+    /// Worker threads (at least one).
+    pub jobs: usize,
+    pub explore: ExploreOptions,
+    /// Stop starting seeds once one has found something (seeds already running finish).
+    pub stop_at_first: bool,
+}
+
+/// What a seed found.
+#[derive(Clone, Debug)]
+pub enum Found {
+    /// A violation, or a panic or hang inside a run, with its shrunk scenario.
+    Finding(Box<Finding>),
+    /// Exploring the seed itself failed (generator or shrinker): nothing to replay but the seed.
+    Crash(Crash),
+}
+
+impl Found {
+    /// `2M`, `SW`, …, `panic`, `hang`.
+    pub fn invariant(&self) -> &str {
+        match self {
+            Found::Finding(f) => &f.invariant,
+            Found::Crash(Crash::Panic(_)) => "panic",
+            Found::Crash(Crash::Hang(_)) => "hang",
+        }
+    }
+
+    pub fn detail(&self) -> &str {
+        match self {
+            Found::Finding(f) => &f.detail,
+            Found::Crash(Crash::Panic(m) | Crash::Hang(m)) => m,
+        }
+    }
+}
+
+/// What a campaign keeps of one seed.
+#[derive(Clone, Debug)]
+pub struct SeedResult {
+    pub seed: u64,
+    /// Wall-clock time of the seed, shrinking included.
+    pub wall: Duration,
+    /// Steps of the generated schedule.
+    pub steps: usize,
+    pub found: Option<Found>,
+}
+
+/// The seeds a campaign ran, in seed order.
+#[derive(Clone, Debug)]
+pub struct Campaign {
+    pub first_seed: u64,
+    /// Seeds asked for.
+    pub seeds: u64,
+    pub jobs: usize,
+    pub results: Vec<SeedResult>,
+    pub wall: Duration,
+}
+
+impl Campaign {
+    pub fn seeds_run(&self) -> u64 {
+        self.results.len() as u64
+    }
+
+    /// Seeds that found something.
+    pub fn findings(&self) -> impl Iterator<Item = (&SeedResult, &Found)> {
+        self.results
+            .iter()
+            .filter_map(|r| r.found.as_ref().map(|f| (r, f)))
+    }
+
+    pub fn violations(&self) -> u64 {
+        self.findings().count() as u64
+    }
+
+    /// Not every seed asked for ran (a stop request, or the first find).
+    pub fn stopped_early(&self) -> bool {
+        self.seeds_run() < self.seeds
+    }
+
+    /// The lowest failing seed and how many seeds it took to get there (every lower seed
+    /// ran: seeds are handed out in order and a started seed always finishes).
+    pub fn first_find(&self) -> Option<(u64, &SeedResult, &Found)> {
+        self.findings()
+            .next()
+            .map(|(r, f)| (r.seed - self.first_seed + 1, r, f))
+    }
+
+    pub fn seeds_per_minute(&self) -> f64 {
+        super::progress::per_minute(self.seeds_run(), self.wall)
+    }
+}
+
+/// Runs the campaign. `stop` ends it early (running seeds finish, no new one starts); the
+/// campaign sets it itself on the first find when `stop_at_first`. `on_done` sees the tally
+/// after every seed, and a one-line note when that seed found something.
+pub fn run_campaign(
+    options: &CampaignOptions,
+    stop: &AtomicBool,
+    mut on_done: impl FnMut(Tally, Option<String>),
+) -> Campaign {
+    let started = Instant::now();
+    let seeds: Vec<u64> = (0..options.seeds)
+        .map_while(|i| options.first_seed.checked_add(i))
+        .collect();
+    let mut tally = Tally {
+        done: 0,
+        total: seeds.len() as u64,
+        violations: 0,
+    };
+    let work = |seed: u64| {
+        let outcome = explore_seed(seed, &options.explore);
+        let result = SeedResult {
+            seed,
+            wall: Duration::ZERO,
+            steps: outcome.scenario.steps.len(),
+            found: outcome.finding.map(|f| Found::Finding(Box::new(f))),
+        };
+        if options.stop_at_first && result.found.is_some() {
+            // From the worker, so that it does not take another seed before the stop is seen.
+            stop.store(true, Ordering::SeqCst);
+        }
+        result
+    };
+    let runs = run_seeds(seeds, options.jobs, stop, work, |run| {
+        tally.done += 1;
+        let note = match &run.result {
+            Ok(SeedResult { found: None, .. }) => None,
+            Ok(SeedResult {
+                found: Some(found), ..
+            }) => Some(note(run.seed, found)),
+            Err(crash) => Some(note(run.seed, &Found::Crash(crash.clone()))),
+        };
+        if note.is_some() {
+            tally.violations += 1;
+            if options.stop_at_first {
+                stop.store(true, Ordering::SeqCst);
+            }
+        }
+        on_done(tally, note);
+    });
+    let results = runs
+        .into_iter()
+        .map(|run| match run.result {
+            Ok(result) => SeedResult {
+                wall: run.wall,
+                ..result
+            },
+            Err(crash) => SeedResult {
+                seed: run.seed,
+                wall: run.wall,
+                steps: 0,
+                found: Some(Found::Crash(crash)),
+            },
+        })
+        .collect();
+    Campaign {
+        first_seed: options.first_seed,
+        seeds: options.seeds,
+        jobs: options.jobs.max(1),
+        results,
+        wall: started.elapsed(),
+    }
+}
+
+/// `seed 12: 2M at 63.200 s: <first line of the detail>`.
+fn note(seed: u64, found: &Found) -> String {
+    let first_line = found.detail().lines().next().unwrap_or("");
+    match found {
+        Found::Finding(f) => format!(
+            "seed {seed}: {} at {:.3} s: {first_line}",
+            f.invariant,
+            f.at.as_secs_f64()
+        ),
+        Found::Crash(_) => format!("seed {seed}: {}: {first_line}", found.invariant()),
+    }
+}

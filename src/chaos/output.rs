@@ -1,0 +1,127 @@
+//! Turns a finished campaign into its report directory: one shrunk scenario file per finding,
+//! whose header says what was found and how to replay it, then the files of
+//! [`report`](super::report).
+
+use super::campaign::{Campaign, Found};
+use super::explore::Finding;
+use super::report::{ChaosSummary, Failure, write_report};
+use crate::report::junit::JunitCase;
+use crate::scenario::write::to_toml;
+use std::path::Path;
+use std::time::Duration;
+
+/// How a campaign was run, for the report.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub election: String,
+    pub started_at: String,
+    pub interrupted: bool,
+    pub stop_at_first: bool,
+    pub shrink: bool,
+    pub max_shrink_runs: usize,
+}
+
+/// Writes a campaign's report into `dir`: a scenario file per finding (`seed-N-INV.toml`,
+/// whose header says what was found and how to replay it), then `summary.json`, `junit.xml`
+/// and `index.html`. Returns the summary written.
+pub fn write_campaign(
+    dir: &Path,
+    campaign: &Campaign,
+    info: &RunInfo,
+) -> std::io::Result<ChaosSummary> {
+    std::fs::create_dir_all(dir)?;
+    let mut failures = Vec::new();
+    for (result, found) in campaign.findings() {
+        let failure = match found {
+            Found::Finding(f) => {
+                let file = format!("seed-{}-{}.toml", result.seed, f.invariant);
+                let replay = format!("splitbrain run {}", dir.join(&file).display());
+                let header = scenario_header(result.seed, &info.election, f, &replay);
+                let text = to_toml(&f.shrunk, &header);
+                std::fs::write(dir.join(&file), &text)?;
+                Failure {
+                    seed: result.seed,
+                    invariant: f.invariant.clone(),
+                    at: f.at,
+                    detail: f.detail.clone(),
+                    scenario: Some(file),
+                    scenario_text: text,
+                    replay,
+                    steps_before: f.steps_before,
+                    steps_after: f.steps_after,
+                    shrink_runs: f.shrink_runs,
+                    history: f.history.clone(),
+                    end: f.end,
+                }
+            }
+            Found::Crash(_) => Failure {
+                seed: result.seed,
+                invariant: found.invariant().to_string(),
+                at: Duration::ZERO,
+                detail: format!("exploring the seed failed: {}", found.detail()),
+                scenario: None,
+                scenario_text: String::new(),
+                replay: format!(
+                    "splitbrain chaos --seeds 1 --start {} --election {}",
+                    result.seed, info.election
+                ),
+                steps_before: result.steps,
+                steps_after: result.steps,
+                shrink_runs: 0,
+                history: Vec::new(),
+                end: Duration::ZERO,
+            },
+        };
+        failures.push(failure);
+    }
+    let cases: Vec<JunitCase> = campaign
+        .results
+        .iter()
+        .map(|r| JunitCase {
+            name: format!("seed {}", r.seed),
+            seconds: r.wall.as_secs_f64(),
+            failure: failures.iter().find(|f| f.seed == r.seed).map(|f| {
+                (
+                    format!("{} at {:.3} s", f.invariant, f.at.as_secs_f64()),
+                    format!("{}\nreplay: {}", f.detail, f.replay),
+                )
+            }),
+        })
+        .collect();
+    let summary = ChaosSummary {
+        seeds_run: campaign.seeds_run(),
+        violations: campaign.violations(),
+        failures: ChaosSummary::failure_summaries(&failures),
+        first_seed: campaign.first_seed,
+        seeds_requested: campaign.seeds,
+        jobs: campaign.jobs,
+        election: info.election.clone(),
+        started_at: info.started_at.clone(),
+        wall_seconds: campaign.wall.as_secs_f64(),
+        seeds_per_minute: campaign.seeds_per_minute(),
+        interrupted: info.interrupted,
+        stop_at_first: info.stop_at_first,
+        seeds_to_first_find: campaign.first_find().map(|(n, _, _)| n),
+        shrink: info.shrink,
+        max_shrink_runs: info.max_shrink_runs,
+    };
+    write_report(dir, &summary, &failures, &cases)?;
+    Ok(summary)
+}
+
+/// The comment at the top of a shrunk scenario file (without `#` marks).
+fn scenario_header(seed: u64, election: &str, f: &Finding, replay: &str) -> String {
+    let mut header = format!(
+        "Found by `splitbrain chaos` (seed {seed}, election {election}): {} at {:.3} s\n",
+        f.invariant,
+        f.at.as_secs_f64()
+    );
+    for line in f.detail.lines() {
+        header.push_str(&format!("  {line}\n"));
+    }
+    header.push_str(&format!(
+        "Shrunk from {} to {} steps in {} runs.\nReplay: {replay}",
+        f.steps_before, f.steps_after, f.shrink_runs
+    ));
+    header
+}

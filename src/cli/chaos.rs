@@ -1,0 +1,280 @@
+//! `splitbrain chaos`: explore many seeds in parallel, each a random world and fault schedule,
+//! and write a report of what they found (see `reports/README.md`).
+
+use super::parse_election;
+use clap::Args;
+use splitbrain::chaos::campaign::{Campaign, CampaignOptions, run_campaign};
+use splitbrain::chaos::explore::ExploreOptions;
+use splitbrain::chaos::generate::GenOptions;
+use splitbrain::chaos::output::{RunInfo, write_campaign};
+use splitbrain::chaos::progress::{ProgressLine, Tally};
+use splitbrain::chaos::report::ChaosSummary;
+use splitbrain::election::ElectionCode;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub const CHAOS_HELP: &str = "\
+Each seed generates a world and a fault schedule (10 simulated minutes: 8 of faults, 2 to
+recover), runs it and judges it; a failing schedule is shrunk to a minimal scenario file that
+`splitbrain run <file>` replays exactly. A panic or a hang inside a seed is a finding too.
+
+Ctrl-C stops cleanly: running seeds finish, no new one starts, and the report is still written
+(marked interrupted). A second Ctrl-C exits at once, without a report.
+
+Report (DIR, default reports/<UTC time>/): summary.json, junit.xml, index.html and one
+seed-<N>-<invariant>.toml per finding.
+
+Exit status: 0 no violations, 1 violations found (or the report could not be written),
+2 bad arguments.";
+
+#[derive(Args)]
+pub struct ChaosArgs {
+    /// How many seeds to explore.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seeds: u64,
+    /// First seed.
+    #[arg(long, default_value_t = 1)]
+    pub start: u64,
+    /// Worker threads (default: every core).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub jobs: Option<u64>,
+    /// Report directory (default: reports/<UTC time>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Election code the nodes run: real, or a known-bug variant p1 … p8.
+    #[arg(long, default_value = "real", value_parser = parse_election)]
+    pub election: ElectionCode,
+    /// Keep a failing schedule as generated instead of shrinking it.
+    #[arg(long)]
+    pub no_shrink: bool,
+    /// Most runs spent shrinking one failure.
+    #[arg(long, default_value_t = 150, conflicts_with = "no_shrink")]
+    pub max_shrink_runs: usize,
+    /// Stop starting seeds after the first finding (running seeds still finish).
+    #[arg(long)]
+    pub stop_at_first: bool,
+}
+
+/// Every core this process may use.
+pub fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Exploration settings for one election code.
+pub fn explore_options(
+    election: ElectionCode,
+    shrink: bool,
+    max_shrink_runs: usize,
+) -> ExploreOptions {
+    ExploreOptions {
+        generate: GenOptions {
+            election,
+            ..GenOptions::default()
+        },
+        shrink,
+        max_shrink_runs,
+    }
+}
+
+pub fn chaos(args: ChaosArgs) -> ExitCode {
+    if args.start.checked_add(args.seeds - 1).is_none() {
+        eprintln!(
+            "error: --start {} with --seeds {} runs past the largest seed ({})",
+            args.start,
+            args.seeds,
+            u64::MAX
+        );
+        return ExitCode::from(2);
+    }
+    let (started_at, stamp) = utc_now();
+    let dir = match &args.out {
+        Some(dir) => dir.clone(),
+        None => fresh_dir(&Path::new("reports").join(&stamp)),
+    };
+    if dir.exists() && !dir.is_dir() {
+        eprintln!("error: --out {}: is not a directory", dir.display());
+        return ExitCode::from(2);
+    }
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("error: --out {}: cannot create it: {e}", dir.display());
+        return ExitCode::from(2);
+    }
+    let jobs = args.jobs.map_or_else(all_cores, |j| j as usize);
+    let options = CampaignOptions {
+        first_seed: args.start,
+        seeds: args.seeds,
+        jobs,
+        explore: explore_options(args.election, !args.no_shrink, args.max_shrink_runs),
+        stop_at_first: args.stop_at_first,
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let handler = {
+        let (stop, interrupted) = (stop.clone(), interrupted.clone());
+        ctrlc::set_handler(move || {
+            if interrupted.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsplitbrain chaos: second Ctrl-C, exiting now without a report");
+                std::process::exit(130);
+            }
+            stop.store(true, Ordering::SeqCst);
+            eprintln!(
+                "\nsplitbrain chaos: stopping; running seeds finish, then the report is written (Ctrl-C again to exit at once)"
+            );
+        })
+    };
+    if let Err(e) = handler {
+        eprintln!("warning: Ctrl-C will not stop cleanly: {e}");
+    }
+
+    eprintln!(
+        "splitbrain chaos: seeds {}..{} of election {} on {jobs} job(s), report in {}",
+        args.start,
+        args.start + (args.seeds - 1),
+        args.election,
+        dir.display()
+    );
+    let campaign = with_quiet_panics(|| run_with_progress(&options, &stop));
+    let info = RunInfo {
+        election: args.election.to_string(),
+        started_at,
+        interrupted: interrupted.load(Ordering::SeqCst),
+        stop_at_first: args.stop_at_first,
+        shrink: !args.no_shrink,
+        max_shrink_runs: args.max_shrink_runs,
+    };
+    match write_campaign(&dir, &campaign, &info) {
+        Ok(summary) => {
+            print_summary(&summary, &campaign, &dir);
+            if summary.violations > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("error: cannot write the report to {}: {e}", dir.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs the campaign with the progress line on stderr and a note per finding above it.
+pub fn run_with_progress(options: &CampaignOptions, stop: &AtomicBool) -> Campaign {
+    let mut progress = ProgressLine::new();
+    let total = options.seeds;
+    progress.update(Tally {
+        done: 0,
+        total,
+        violations: 0,
+    });
+    let mut last = None;
+    let campaign = run_campaign(options, stop, |tally, note| {
+        if let Some(note) = note {
+            progress.message(&format!("found: {note}"));
+        }
+        progress.update(tally);
+        last = Some(tally);
+    });
+    progress.finish(last.unwrap_or(Tally {
+        done: 0,
+        total,
+        violations: 0,
+    }));
+    campaign
+}
+
+/// Runs `f` with a silent panic hook: a panic inside a seed is a finding whose message goes
+/// into the report; printed, it would only garble the progress line.
+pub fn with_quiet_panics<T>(f: impl FnOnce() -> T) -> T {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = f();
+    std::panic::set_hook(previous);
+    result
+}
+
+fn print_summary(summary: &ChaosSummary, campaign: &Campaign, dir: &Path) {
+    let state = if summary.interrupted {
+        " (interrupted)"
+    } else if campaign.stopped_early() {
+        " (stopped at the first finding)"
+    } else {
+        ""
+    };
+    println!(
+        "splitbrain chaos: {} of {} seeds run{state}, election {}, {} job(s), {:.1} s wall ({:.0} seeds/min)",
+        summary.seeds_run,
+        summary.seeds_requested,
+        summary.election,
+        summary.jobs,
+        summary.wall_seconds,
+        summary.seeds_per_minute
+    );
+    println!("  violations  {}", summary.violations);
+    for f in &summary.failures {
+        println!(
+            "  seed {:<8} {:<11} at {:>8.3} s  shrunk {} -> {} steps  {}",
+            f.seed, f.invariant, f.at_seconds, f.steps_before, f.steps_after, f.replay
+        );
+    }
+    println!("  report      {}", dir.join("index.html").display());
+}
+
+/// `dir`, or `dir-2`, `dir-3` … if it exists already (two runs in the same second).
+fn fresh_dir(dir: &Path) -> PathBuf {
+    if !dir.exists() {
+        return dir.to_path_buf();
+    }
+    (2..)
+        .map(|n| PathBuf::from(format!("{}-{n}", dir.display())))
+        .find(|d| !d.exists())
+        .expect("some suffix is free")
+}
+
+/// The time now in UTC: RFC 3339 (`2026-11-25T19:30:00Z`), and the same with `-` for `:` so
+/// it can name a directory on every system.
+fn utc_now() -> (String, String) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let text = rfc3339(secs);
+    let stamp = text.replace(':', "-");
+    (text, stamp)
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian calendar).
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from a day count (H. Hinnant's algorithm): eras of 400 years from 0000-03-01.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_635_000), "2026-11-25T19:30:00Z");
+    }
+}
