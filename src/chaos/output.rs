@@ -125,3 +125,66 @@ fn scenario_header(seed: u64, election: &str, f: &Finding, replay: &str) -> Stri
     ));
     header
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::campaign::SeedResult;
+    use crate::chaos::seeds::Crash;
+
+    #[test]
+    fn a_seed_whose_exploration_crashed_is_reported_with_its_seed_to_replay() {
+        let dir =
+            std::env::temp_dir().join(format!("splitbrain-output-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let campaign = Campaign {
+            first_seed: 5,
+            seeds: 3,
+            jobs: 2,
+            results: vec![
+                SeedResult {
+                    seed: 5,
+                    wall: Duration::from_millis(40),
+                    steps: 7,
+                    found: None,
+                },
+                SeedResult {
+                    seed: 6,
+                    wall: Duration::from_millis(10),
+                    steps: 0,
+                    found: Some(Found::Crash(Crash::Panic("generator <boom>".into()))),
+                },
+            ],
+            wall: Duration::from_secs(1),
+        };
+        let info = RunInfo {
+            election: "p3".into(),
+            started_at: "2026-11-25T19:30:00Z".into(),
+            interrupted: true,
+            stop_at_first: false,
+            shrink: true,
+            max_shrink_runs: 150,
+        };
+        let summary = write_campaign(&dir, &campaign, &info).unwrap();
+        assert_eq!((summary.seeds_run, summary.violations), (2, 1));
+        assert_eq!(summary.seeds_to_first_find, Some(2));
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        let failure = &json["failures"][0];
+        assert_eq!(failure["seed"], 6);
+        assert_eq!(failure["invariant"], "panic");
+        assert_eq!(failure["scenario"], serde_json::Value::Null);
+        assert_eq!(
+            failure["replay"],
+            "splitbrain chaos --seeds 1 --start 6 --election p3"
+        );
+        assert_eq!(json["interrupted"], true);
+        let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+        assert!(junit.contains(r#"tests="2" failures="1""#), "{junit}");
+        assert!(junit.contains("generator &lt;boom&gt;"), "{junit}");
+        let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+        assert!(html.contains("no: interrupted") && html.contains("seed 6 — panic"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
