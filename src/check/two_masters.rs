@@ -12,16 +12,13 @@ use std::time::Duration;
 
 pub fn check(history: &[Entry], end: Duration) -> Vec<Violation> {
     let terms = terms(history, end);
-    // A master writes every few hundred milliseconds, so a term has thousands of spans:
-    // work them out once, and compare two terms only when their lifetimes meet.
-    let spans: Vec<Vec<(Duration, Duration)>> = terms.iter().map(Term::active_spans).collect();
     let mut violations = Vec::new();
     for (i, a) in terms.iter().enumerate() {
-        for (j, b) in terms.iter().enumerate().skip(i + 1) {
-            if a.pair != b.pair || a.node == b.node || a.until <= b.from || b.until <= a.from {
+        for b in &terms[i + 1..] {
+            if a.pair != b.pair || a.node == b.node {
                 continue;
             }
-            if let Some((from, until)) = first_overlap(&spans[i], &spans[j]) {
+            if let Some((from, until)) = first_overlap(a, b) {
                 violations.push(Violation {
                     invariant: Invariant::TwoMasters,
                     at: from,
@@ -43,25 +40,17 @@ pub fn check(history: &[Entry], end: Duration) -> Vec<Violation> {
     violations
 }
 
-/// The earliest overlap of two span lists, each sorted and disjoint (as
-/// [`Term::active_spans`] gives them): one merge pass meets the overlaps in time order.
-fn first_overlap(
-    a: &[(Duration, Duration)],
-    b: &[(Duration, Duration)],
-) -> Option<(Duration, Duration)> {
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        let (from, until) = (a[i].0.max(b[j].0), a[i].1.min(b[j].1));
-        if from < until {
-            return Some((from, until));
-        }
-        if a[i].1 <= b[j].1 {
-            i += 1;
-        } else {
-            j += 1;
+fn first_overlap(a: &Term, b: &Term) -> Option<(Duration, Duration)> {
+    let mut best: Option<(Duration, Duration)> = None;
+    for (a0, a1) in a.active_spans() {
+        for (b0, b1) in b.active_spans() {
+            let (from, until) = (a0.max(b0), a1.min(b1));
+            if from < until && best.is_none_or(|(f, _)| from < f) {
+                best = Some((from, until));
+            }
         }
     }
-    None
+    best
 }
 
 #[cfg(test)]
@@ -71,48 +60,6 @@ mod tests {
     use crate::sim::history::Record;
 
     const END: Duration = Duration::from_secs(60);
-
-    #[test]
-    fn the_merge_finds_the_earliest_overlap_as_checking_every_pair_does() {
-        let ms = Duration::from_millis;
-        let spans = |list: &[(u64, u64)]| -> Vec<(Duration, Duration)> {
-            list.iter().map(|&(f, u)| (ms(f), ms(u))).collect()
-        };
-        let brute = |a: &[(Duration, Duration)], b: &[(Duration, Duration)]| {
-            let mut best: Option<(Duration, Duration)> = None;
-            for &(a0, a1) in a {
-                for &(b0, b1) in b {
-                    let (from, until) = (a0.max(b0), a1.min(b1));
-                    if from < until && best.is_none_or(|(f, _)| from < f) {
-                        best = Some((from, until));
-                    }
-                }
-            }
-            best
-        };
-        let cases = [
-            (
-                spans(&[(0, 10), (20, 30), (40, 50)]),
-                spans(&[(10, 20), (25, 45)]),
-            ),
-            (spans(&[(0, 10), (20, 30)]), spans(&[(10, 20), (30, 40)])),
-            (
-                spans(&[(5, 6), (7, 100)]),
-                spans(&[(0, 1), (2, 3), (99, 120)]),
-            ),
-            (spans(&[(0, 100)]), spans(&[(10, 11), (50, 60)])),
-            (spans(&[]), spans(&[(0, 1)])),
-        ];
-        for (a, b) in &cases {
-            assert_eq!(first_overlap(a, b), brute(a, b), "{a:?} / {b:?}");
-            assert_eq!(first_overlap(b, a), brute(b, a), "{b:?} / {a:?}");
-        }
-        assert_eq!(
-            first_overlap(&cases[0].0, &cases[0].1),
-            Some((ms(25), ms(30)))
-        );
-        assert_eq!(first_overlap(&cases[1].0, &cases[1].1), None);
-    }
 
     #[test]
     fn overlapping_terms_are_reported_with_both_tokens() {
