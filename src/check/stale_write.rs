@@ -4,7 +4,7 @@
 //! - its token was never granted to the writing node, or
 //! - the node sent it after its term with that token had ended (it was no longer master).
 
-use super::state::terms;
+use super::state::{Term, terms};
 use super::{Invariant, Violation, secs};
 use crate::sim::history::{Entry, Record, WriteOutcome};
 use std::collections::BTreeMap;
@@ -12,6 +12,13 @@ use std::time::Duration;
 
 pub fn check(history: &[Entry], end: Duration) -> Vec<Violation> {
     let terms = terms(history, end);
+    let mut terms_of_pair: BTreeMap<&str, Vec<&Term>> = BTreeMap::new();
+    for term in &terms {
+        terms_of_pair
+            .entry(term.pair.as_str())
+            .or_default()
+            .push(term);
+    }
     // (pair, node, write id) -> when it was sent.
     let mut sent: BTreeMap<(&str, &str, u64), Duration> = BTreeMap::new();
     let mut violations = Vec::new();
@@ -29,12 +36,15 @@ pub fn check(history: &[Entry], end: Duration) -> Vec<Violation> {
                 write,
                 outcome: WriteOutcome::Accepted,
             } => {
-                let own = terms
+                let pair_terms = terms_of_pair
+                    .get(pair.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                let own = pair_terms
                     .iter()
-                    .find(|t| &t.pair == pair && &t.node == node && t.token == *token);
-                let newer = terms
+                    .find(|t| &t.node == node && t.token == *token);
+                let newer = pair_terms
                     .iter()
-                    .find(|t| &t.pair == pair && t.token > *token && t.from <= entry.at);
+                    .find(|t| t.token > *token && t.from <= entry.at);
                 let sent_at = sent.get(&(pair.as_str(), node.as_str(), *write)).copied();
                 let reason = if let Some(newer) = newer {
                     Some(format!(

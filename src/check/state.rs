@@ -202,6 +202,56 @@ pub fn pair_segments(history: &[Entry], pair: &PairSpec, end: Duration) -> Vec<S
         .into_iter()
         .filter(|t| t.pair == pair.name)
         .collect();
+    segments_of(history.iter(), &pair_terms, pair, end)
+}
+
+/// [`pair_segments`] of every pair, from one pass over the history (a world of many pairs
+/// would otherwise rescan the whole history, and rederive every term, once per pair).
+pub fn segments_by_pair(history: &[Entry], pairs: &[PairSpec], end: Duration) -> Vec<Vec<Segment>> {
+    let mut pairs_of_node: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, pair) in pairs.iter().enumerate() {
+        for node in &pair.nodes {
+            pairs_of_node
+                .entry(node.name.as_str())
+                .or_default()
+                .push(index);
+        }
+    }
+    let mut entries: Vec<Vec<&Entry>> = vec![Vec::new(); pairs.len()];
+    for entry in history {
+        if let Some(indices) = subject(&entry.record).and_then(|n| pairs_of_node.get(n.as_str())) {
+            for &index in indices {
+                entries[index].push(entry);
+            }
+        }
+    }
+    let index_of_pair: BTreeMap<&str, usize> = pairs
+        .iter()
+        .enumerate()
+        .map(|(index, pair)| (pair.name.as_str(), index))
+        .collect();
+    let mut pair_terms: Vec<Vec<Term>> = vec![Vec::new(); pairs.len()];
+    for term in terms(history, end) {
+        if let Some(&index) = index_of_pair.get(term.pair.as_str()) {
+            pair_terms[index].push(term);
+        }
+    }
+    pairs
+        .iter()
+        .zip(entries)
+        .zip(&pair_terms)
+        .map(|((pair, entries), terms)| segments_of(entries.into_iter(), terms, pair, end))
+        .collect()
+}
+
+/// Segments of `pair` from its terms and the history entries (a superset of those that
+/// concern its nodes, in time order).
+fn segments_of<'a>(
+    history: impl Iterator<Item = &'a Entry>,
+    pair_terms: &[Term],
+    pair: &PairSpec,
+    end: Duration,
+) -> Vec<Segment> {
     let mut states: BTreeMap<String, NodeState> = pair
         .nodes
         .iter()

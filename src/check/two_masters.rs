@@ -40,17 +40,27 @@ pub fn check(history: &[Entry], end: Duration) -> Vec<Violation> {
     violations
 }
 
+/// The earliest instant both act as master, and until when. Both span lists are sorted and
+/// disjoint, so one merge pass finds it (a long term has thousands of write-delimited spans).
 fn first_overlap(a: &Term, b: &Term) -> Option<(Duration, Duration)> {
-    let mut best: Option<(Duration, Duration)> = None;
-    for (a0, a1) in a.active_spans() {
-        for (b0, b1) in b.active_spans() {
-            let (from, until) = (a0.max(b0), a1.min(b1));
-            if from < until && best.is_none_or(|(f, _)| from < f) {
-                best = Some((from, until));
-            }
+    if a.until <= b.from || b.until <= a.from {
+        return None;
+    }
+    let (a_spans, b_spans) = (a.active_spans(), b.active_spans());
+    let (mut i, mut j) = (0, 0);
+    while i < a_spans.len() && j < b_spans.len() {
+        let ((a0, a1), (b0, b1)) = (a_spans[i], b_spans[j]);
+        let (from, until) = (a0.max(b0), a1.min(b1));
+        if from < until {
+            return Some((from, until));
+        }
+        if a1 <= b1 {
+            i += 1;
+        } else {
+            j += 1;
         }
     }
-    best
+    None
 }
 
 #[cfg(test)]

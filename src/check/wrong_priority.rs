@@ -3,7 +3,7 @@
 //! liveness phase, like NM: during the fault phase a better node may be cut off from
 //! ZooKeeper, which the history does not show.
 
-use super::state::{bad_runs, pair_segments};
+use super::state::{bad_runs, segments_by_pair};
 use super::{CheckSettings, Invariant, Violation, secs};
 use crate::election::Policy;
 use crate::sim::history::Entry;
@@ -11,9 +11,9 @@ use crate::sim::topology::Topology;
 
 pub fn check(history: &[Entry], topology: &Topology, settings: &CheckSettings) -> Vec<Violation> {
     let mut violations = Vec::new();
-    for pair in &topology.pairs {
+    let all_segments = segments_by_pair(history, &topology.pairs, settings.end);
+    for (pair, segments) in topology.pairs.iter().zip(all_segments) {
         let policy = |node: &str| pair.nodes.iter().find(|n| n.name == node).map(|n| n.policy);
-        let segments = pair_segments(history, pair, settings.end);
         let better = |s: &super::state::Segment| -> Option<(String, String)> {
             let master = s.master.as_ref()?;
             if policy(master) != Some(Policy::PreEmptive) {
