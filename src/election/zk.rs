@@ -5,7 +5,7 @@
 
 use super::MasterSelector;
 use super::config::{ConfigError, Layout, SelectorConfig};
-use super::decide::{Decision, Local, Standing, decide};
+use super::decide::{Candidate, Decision, Local, Ranking, Standing, decide_with};
 use super::io::{self, Failure, Watches};
 use super::role::{
     DemotionAck, DemotionReason, FencingToken, Health, Priority, Role, RoleEvent, SelectorError,
@@ -286,7 +286,7 @@ where
             standing,
             acting_master: self.acting.is_some(),
         };
-        let decision = decide(&view, &local);
+        let decision = decide_with(&view, &local, self.ranking());
         if decision.is_settled() {
             self.settle(&decision);
             self.wait_for_change().await;
@@ -498,6 +498,16 @@ where
                 }
             }
         }
+    }
+
+    /// How candidates rank: [`Candidate::by_rank`], the election's promise.
+    fn ranking(&self) -> Ranking {
+        // known-bug hook (P3, P4): a flawed ranking (see `flawed`).
+        #[cfg(feature = "testbed")]
+        if let Some(ranking) = self.config.known_bug().and_then(super::flawed::ranking) {
+            return ranking;
+        }
+        Candidate::by_rank
     }
 
     fn standing(&self) -> Standing {
