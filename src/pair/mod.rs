@@ -27,9 +27,10 @@ pub mod control;
 pub mod health;
 pub mod lease;
 pub mod node;
+pub mod operator;
 pub mod worker;
 pub mod world;
 
 pub use control::{HealthLink, NodeControl};
-pub use node::{ELECTION_ROOT, NodeConfig, node_process};
+pub use node::{ELECTION_ROOT, NodeConfig, node_process, pair_credentials};
 pub use world::{BuildError, ControlError, PairWorld, build, current_master, net_config};

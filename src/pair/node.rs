@@ -30,6 +30,11 @@ use tokio::sync::oneshot;
 /// Where every pair's election lives in ZooKeeper.
 pub const ELECTION_ROOT: &str = "/splitbrain/election";
 
+/// The digest credentials both nodes of `pair` (and its operators) use.
+pub fn pair_credentials(pair: &str) -> DigestCredentials {
+    DigestCredentials::new(pair, &format!("{pair} pair secret"))
+}
+
 /// What one node is configured with.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -67,7 +72,7 @@ impl NodeConfig {
             pair: pair.to_string(),
             name: name.to_string(),
             policy,
-            credentials: DigestCredentials::new(pair, &format!("{pair} pair secret")),
+            credentials: pair_credentials(pair),
             zk,
             session_timeout,
             databases,
