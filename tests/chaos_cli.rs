@@ -178,9 +178,11 @@ fn ctrl_c_stops_cleanly_and_still_writes_the_report() {
     interrupt(&child);
     let out = wait(child, Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("(interrupted)"), "{stdout}");
     let json = summary(&dir);
+    // The seed that was running may have found something: the usual exit status then.
+    let found = json["violations"].as_u64().unwrap() > 0;
+    assert_eq!(out.status.code(), Some(i32::from(found)), "{stdout}");
     assert_eq!(json["interrupted"], true);
     assert_eq!(json["seeds_requested"], 100000);
     let run = json["seeds_run"].as_u64().unwrap();
@@ -208,7 +210,7 @@ fn a_second_ctrl_c_exits_at_once() {
         let out = wait(child, Duration::from_secs(30));
         let report = dir.join("summary.json").exists();
         let _ = std::fs::remove_dir_all(&dir);
-        if out.status.code() == Some(0) && report {
+        if out.status.code() != Some(130) && report {
             continue;
         }
         assert_eq!(out.status.code(), Some(130));

@@ -99,6 +99,8 @@ fn write_failing_report(dir: &Path) {
         started_at: "2026-11-25T19:30:00Z".into(),
         wall_seconds: 0.5,
         seeds_per_minute: 360.0,
+        cpu_seconds: Some(0.9),
+        seeds_per_cpu_minute: Some(200.0),
         interrupted: false,
         stop_at_first: false,
         seeds_to_first_find: Some(2),

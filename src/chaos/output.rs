@@ -99,6 +99,8 @@ pub fn write_campaign(
         started_at: info.started_at.clone(),
         wall_seconds: campaign.wall.as_secs_f64(),
         seeds_per_minute: campaign.seeds_per_minute(),
+        cpu_seconds: campaign.cpu.map(|cpu| cpu.as_secs_f64()),
+        seeds_per_cpu_minute: campaign.seeds_per_cpu_minute(),
         interrupted: info.interrupted,
         stop_at_first: info.stop_at_first,
         seeds_to_first_find: campaign.first_find().map(|(n, _, _)| n),
@@ -156,6 +158,7 @@ mod tests {
                 },
             ],
             wall: Duration::from_secs(1),
+            cpu: None,
         };
         let info = RunInfo {
             election: "p3".into(),

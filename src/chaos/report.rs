@@ -66,6 +66,9 @@ pub struct ChaosSummary {
     pub started_at: String,
     pub wall_seconds: f64,
     pub seeds_per_minute: f64,
+    /// CPU time of all threads, and seeds per CPU-minute (per fully available core).
+    pub cpu_seconds: Option<f64>,
+    pub seeds_per_cpu_minute: Option<f64>,
     /// Stopped by Ctrl-C before every seed ran.
     pub interrupted: bool,
     /// Asked to stop at the first finding.
@@ -124,6 +127,13 @@ pub fn write_report(
                 "{:.1} s ({:.0} seeds/min)",
                 summary.wall_seconds, summary.seeds_per_minute
             ),
+        ),
+        (
+            "CPU time".to_string(),
+            match (summary.cpu_seconds, summary.seeds_per_cpu_minute) {
+                (Some(cpu), Some(rate)) => format!("{cpu:.1} s ({rate:.0} seeds per CPU-minute)"),
+                _ => "unknown".to_string(),
+            },
         ),
         (
             "complete".to_string(),
@@ -202,6 +212,8 @@ mod tests {
             started_at: "2026-11-25T19:30:00Z".into(),
             wall_seconds: 1.5,
             seeds_per_minute: 400.0,
+            cpu_seconds: Some(2.9),
+            seeds_per_cpu_minute: Some(207.0),
             interrupted: false,
             stop_at_first: false,
             seeds_to_first_find: Some(43),

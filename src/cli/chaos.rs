@@ -213,6 +213,9 @@ fn print_summary(summary: &ChaosSummary, campaign: &Campaign, dir: &Path) {
         summary.wall_seconds,
         summary.seeds_per_minute
     );
+    if let (Some(cpu), Some(rate)) = (summary.cpu_seconds, summary.seeds_per_cpu_minute) {
+        println!("  cpu         {cpu:.1} s ({rate:.0} seeds per CPU-minute)");
+    }
     println!("  violations  {}", summary.violations);
     for f in &summary.failures {
         println!(
