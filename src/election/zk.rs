@@ -5,7 +5,7 @@
 
 use super::MasterSelector;
 use super::config::{ConfigError, Layout, SelectorConfig};
-use super::decide::{Decision, Local, Standing, decide};
+use super::decide::{Candidate, Decision, Local, Ranking, Standing, decide_with};
 use super::io::{self, Failure, Watches};
 use super::role::{
     DemotionAck, DemotionReason, FencingToken, Health, Priority, Role, RoleEvent, SelectorError,
@@ -286,7 +286,7 @@ where
             standing,
             acting_master: self.acting.is_some(),
         };
-        let decision = decide(&view, &local);
+        let decision = decide_with(&view, &local, self.ranking());
         if decision.is_settled() {
             self.settle(&decision);
             self.wait_for_change().await;
@@ -362,7 +362,7 @@ where
         let retry_now = match failure {
             Failure::Raced => true,
             Failure::Missing => {
-                self.paths_ready = false;
+                self.recheck_paths();
                 true
             }
             // The next step sees the session's state and acts on it; a session that still
@@ -422,12 +422,23 @@ where
             Ok(session) => {
                 self.note(format_args!("session {:#x} opened", session.session_id()));
                 self.session = Some(session);
-                self.paths_ready = false;
+                self.recheck_paths();
                 // Watches of an ended session have fired (with its terminal event) or are gone.
                 self.watches = Watches::default();
             }
             Err(err) => self.failed(Failure::Unexpected(err)).await,
         }
+    }
+
+    /// The election's persistent znodes are checked (and re-created where missing) before the
+    /// next read: in every new session, and whenever a read found them gone.
+    fn recheck_paths(&mut self) {
+        // Testbed hook: the P6 variant checks them in its first session only.
+        #[cfg(feature = "testbed")]
+        if self.paths_ready && !super::known_bugs::p6::rechecks_election(&self.config) {
+            return;
+        }
+        self.paths_ready = false;
     }
 
     async fn wait_for_connection(&mut self) {
@@ -498,6 +509,16 @@ where
                 }
             }
         }
+    }
+
+    /// How candidates rank: [`Candidate::by_rank`], the election's promise.
+    fn ranking(&self) -> Ranking {
+        // known-bug hook (P3, P4): a flawed ranking (see `flawed`).
+        #[cfg(feature = "testbed")]
+        if let Some(ranking) = self.config.known_bug().and_then(super::flawed::ranking) {
+            return ranking;
+        }
+        Candidate::by_rank
     }
 
     fn standing(&self) -> Standing {

@@ -138,6 +138,8 @@ fn apply(pairs: &PairWorld, applier: &mut FaultApplier, action: &Action) -> Resu
         Action::SetPriority { node, priority } => control(pairs.set_priority(node, *priority)),
         Action::BreakHealth { node, link: l } => control(pairs.break_health(node, link(*l))),
         Action::HealHealth { node, link: l } => control(pairs.heal_health(node, link(*l))),
+        // The script runs in the background and records its outcome when it ends.
+        Action::DeleteElection { pair } => control(pairs.delete_election(pair)),
     }
 }
 
