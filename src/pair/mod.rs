@@ -23,6 +23,8 @@
 //! The [`world`] builder turns a [`Topology`](crate::sim::topology::Topology) into hosts and
 //! processes and keeps each node's control channel ([`control`]), which survives restarts.
 
+#[cfg(feature = "testbed")]
+mod async_demotion;
 pub mod control;
 pub mod health;
 pub mod lease;

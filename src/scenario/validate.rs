@@ -425,10 +425,19 @@ impl Validator {
         });
         let mode = mode.unwrap_or(DatabaseMode::Single);
         let replica_site = database.replica_site.as_ref().map(|s| self.site(s));
-        if mode == DatabaseMode::PrimaryReplica && replica_site.is_none() {
+        // Both modes run a second member, `<name>-replica`, in replica_site.
+        let two_members = mode != DatabaseMode::Single;
+        if two_members && replica_site.is_none() {
             self.error(
                 database.name.span(),
-                "a primary-replica database needs replica_site",
+                format!(
+                    "a {} database needs replica_site",
+                    if mode == DatabaseMode::PrimaryReplica {
+                        "primary-replica"
+                    } else {
+                        "multi-master"
+                    }
+                ),
             );
         }
         let db_site = self.site(&database.site);
@@ -468,7 +477,7 @@ impl Validator {
             }
             let db_name = stamp(&database.name);
             self.define_host(&db_name, database.name.span());
-            if mode == DatabaseMode::PrimaryReplica {
+            if two_members {
                 self.define_host(&format!("{db_name}-replica"), database.name.span());
             }
             let mut specs = Vec::new();

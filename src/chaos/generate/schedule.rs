@@ -48,10 +48,9 @@ pub enum Kind {
     Relinquish,
     Priority,
     Health,
-    EnsembleWipe,
 }
 
-const KINDS: usize = 16;
+const KINDS: usize = 15;
 
 /// How often each [`Kind`] strikes in one case: 0 off, 1 rare (about a third of its draws
 /// kept), 2 often (all kept).
@@ -139,8 +138,11 @@ pub enum What {
         hard: bool,
     },
     Restart(HostPick),
-    /// A node or a ZooKeeper server loses its disk (databases keep theirs: a database that
-    /// forgets committed data breaks fencing by itself, which is not the election's doing).
+    /// A node or a ZooKeeper server loses its disk. Databases keep theirs (a database that
+    /// forgets committed data breaks fencing by itself, which is not the election's doing),
+    /// and so does a majority of the ensemble: ZooKeeper promises nothing once a quorum's
+    /// disks are gone (clients that saw a newer zxid are refused by the empty ensemble, and
+    /// zxid-based tokens go back), so episodes wipe one server at a time.
     Wipe(HostPick),
     Pause(HostPick),
     ZkLeader(LeaderOp),
@@ -160,8 +162,6 @@ pub enum What {
         node: u8,
         link: HealthLink,
     },
-    /// Every ZooKeeper server loses its disk at once: the election's znodes are gone (P6).
-    EnsembleWipe,
 }
 
 impl What {
@@ -182,7 +182,6 @@ impl What {
             What::Relinquish { .. } => Kind::Relinquish,
             What::Priority { .. } => Kind::Priority,
             What::Health { .. } => Kind::Health,
-            What::EnsembleWipe => Kind::EnsembleWipe,
         }
     }
 }
@@ -266,7 +265,6 @@ fn what() -> impl Strategy<Value = What> {
         1 => (any::<u8>(), select(&SET_PRIORITIES[..]))
             .prop_map(|(node, priority)| What::Priority { node, priority }),
         1 => (any::<u8>(), link).prop_map(|(node, link)| What::Health { node, link }),
-        1 => Just(What::EnsembleWipe),
     ]
 }
 
@@ -310,7 +308,7 @@ impl Names {
         };
         for pair in &topology.pairs {
             let mut databases = vec![pair.database.name.clone()];
-            if pair.database.mode == DatabaseMode::PrimaryReplica {
+            if pair.database.mode != DatabaseMode::Single {
                 databases.push(format!("{}-replica", pair.database.name));
             }
             let nodes: Vec<String> = pair.nodes.iter().map(|n| n.name.clone()).collect();
@@ -406,7 +404,7 @@ struct Placed {
     from: Duration,
     until: Duration,
     holds: Vec<Resource>,
-    /// Needs the ensemble left alone around it (it aims at `zk-leader`, or wipes every server).
+    /// Needs the ensemble left alone around it (it aims at `zk-leader`).
     quiet: bool,
     steps: Vec<Step>,
 }
@@ -443,7 +441,12 @@ pub fn steps(
         }
         let hold =
             whole_ms(session.mul_f64(f64::from(episode.hold) / 1000.0)).clamp(MIN_HOLD, MAX_HOLD);
-        let quiet = matches!(episode.what, What::ZkLeader(_) | What::EnsembleWipe);
+        // Steps aimed at `zk-leader` need a leader; a wiped server must catch up before
+        // another server loses anything (or the ensemble could lose a quorum's data).
+        let quiet = matches!(
+            episode.what,
+            What::ZkLeader(_) | What::Wipe(HostPick::Zk(_) | HostPick::Database(_))
+        );
         let earliest = if quiet { LEADER_QUIET } else { WARMUP };
         if earliest + hold > last {
             continue;
@@ -573,8 +576,12 @@ fn place(names: &Names, what: What, start: Duration, hold: Duration, quiet: bool
                 HostPick::Database(i) => HostPick::Zk(i),
                 other => other,
             };
+            let holds = match pick {
+                HostPick::Zk(_) => everything_zk(),
+                _ => vec![Process(names.host(pick))],
+            };
             (
-                vec![Process(names.host(pick))],
+                holds,
                 vec![
                     fault(start, Fault::Wipe { target: host(pick) }),
                     fault(end, Fault::Start { target: host(pick) }),
@@ -692,29 +699,6 @@ fn place(names: &Names, what: What, start: Duration, hold: Duration, quiet: bool
                 },
             ];
             (vec![Health(node, link)], steps)
-        }
-        What::EnsembleWipe => {
-            let mut steps: Vec<Step> = names
-                .zk
-                .iter()
-                .map(|zk| {
-                    fault(
-                        start,
-                        Fault::Wipe {
-                            target: Target::Host(zk.clone()),
-                        },
-                    )
-                })
-                .collect();
-            steps.extend(names.zk.iter().map(|zk| {
-                fault(
-                    end,
-                    Fault::Start {
-                        target: Target::Host(zk.clone()),
-                    },
-                )
-            }));
-            (everything_zk(), steps)
         }
     };
     let until = steps.last().map_or(start, |s| s.at);

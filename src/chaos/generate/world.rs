@@ -36,7 +36,7 @@ pub(super) const SET_PRIORITIES: [u32; 8] = [0, 1, 9, 10, 50, 100, 2000, 100];
 
 /// Time a database takes to apply a write: mostly quick, sometimes a long transaction (the
 /// slow commits of P5, P7 and P8).
-const WRITE_LATENCIES_MS: [u64; 6] = [2, 2, 2, 50, 1_500, 8_000];
+const WRITE_LATENCIES_MS: [u64; 6] = [2, 2, 2, 20, 50, 80];
 
 fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
@@ -112,8 +112,9 @@ fn pair(index: usize, draw: &PairDraw) -> PairSpec {
         priority,
         policy: draw.policy,
     };
-    // The replica lives in the other DC (or dc1 when the primary is in the tie-breaker).
-    let replica_site = (draw.mode == DatabaseMode::PrimaryReplica).then(|| {
+    // The replica (or second member) lives in the other DC (or dc1 when the primary is in
+    // the tie-breaker).
+    let replica_site = (draw.mode != DatabaseMode::Single).then(|| {
         let site = if draw.db_site == 0 { 1 } else { 0 };
         SITES[site].to_string()
     });
