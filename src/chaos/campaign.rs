@@ -3,9 +3,13 @@
 //! What a passing seed leaves behind is dropped as soon as it is judged, so a night of seeds
 //! costs memory only for its findings.
 
-use super::explore::{ExploreOptions, Finding, explore_seed};
+use super::explore::{ExploreOptions, Finding, SeedOutcome, explore_seed};
 use super::progress::Tally;
 use super::seeds::{Crash, run_seeds};
+use crate::election::ElectionCode;
+use crate::scenario::Scenario;
+use crate::scenario::runner;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -18,6 +22,9 @@ pub struct CampaignOptions {
     pub explore: ExploreOptions,
     /// Stop starting seeds once one has found something (seeds already running finish).
     pub stop_at_first: bool,
+    /// Count a finding only if the real election code passes the same generated schedule:
+    /// when hunting a broken variant, failures the real code shares are not the variant's.
+    pub only_beyond_real: bool,
 }
 
 /// What a seed found.
@@ -56,6 +63,9 @@ pub struct SeedResult {
     /// Steps of the generated schedule.
     pub steps: usize,
     pub found: Option<Found>,
+    /// With `only_beyond_real`: the seed failed, but the real code fails it too, so it does
+    /// not count as found.
+    pub real_fails_too: bool,
 }
 
 /// The seeds a campaign ran, in seed order.
@@ -101,6 +111,11 @@ impl Campaign {
             .map(|(r, f)| (r.seed - self.first_seed + 1, r, f))
     }
 
+    /// Failing seeds not counted because the real code fails them too.
+    pub fn shared_with_real(&self) -> u64 {
+        self.results.iter().filter(|r| r.real_fails_too).count() as u64
+    }
+
     pub fn seeds_per_minute(&self) -> f64 {
         super::progress::per_minute(self.seeds_run(), self.wall)
     }
@@ -131,13 +146,7 @@ pub fn run_campaign(
         violations: 0,
     };
     let work = |seed: u64| {
-        let outcome = explore_seed(seed, &options.explore);
-        let result = SeedResult {
-            seed,
-            wall: Duration::ZERO,
-            steps: outcome.scenario.steps.len(),
-            found: outcome.finding.map(|f| Found::Finding(Box::new(f))),
-        };
+        let result = explore(seed, options);
         if options.stop_at_first && result.found.is_some() {
             // From the worker, so that it does not take another seed before the stop is seen.
             stop.store(true, Ordering::SeqCst);
@@ -173,6 +182,7 @@ pub fn run_campaign(
                 wall: run.wall,
                 steps: 0,
                 found: Some(Found::Crash(crash)),
+                real_fails_too: false,
             },
         })
         .collect();
@@ -186,6 +196,52 @@ pub fn run_campaign(
             .zip(cpu_before)
             .map(|(after, before)| after.saturating_sub(before)),
     }
+}
+
+/// One seed, as the options say.
+fn explore(seed: u64, options: &CampaignOptions) -> SeedResult {
+    let result = |outcome: SeedOutcome| SeedResult {
+        seed,
+        wall: Duration::ZERO,
+        steps: outcome.scenario.steps.len(),
+        found: outcome.finding.map(|f| Found::Finding(Box::new(f))),
+        real_fails_too: false,
+    };
+    if !options.only_beyond_real || options.explore.generate.election == ElectionCode::Real {
+        return result(explore_seed(seed, &options.explore));
+    }
+    // Judge the schedule as generated first; shrink only what the real code passes.
+    let unshrunk = ExploreOptions {
+        shrink: false,
+        ..options.explore.clone()
+    };
+    let outcome = explore_seed(seed, &unshrunk);
+    if outcome.finding.is_none() {
+        return result(outcome);
+    }
+    if !real_code_passes(&outcome.scenario) {
+        return SeedResult {
+            found: None,
+            real_fails_too: true,
+            ..result(outcome)
+        };
+    }
+    if options.explore.shrink {
+        result(explore_seed(seed, &options.explore))
+    } else {
+        result(outcome)
+    }
+}
+
+/// Whether the real election code passes `scenario` (a panic or a hang is a failure).
+fn real_code_passes(scenario: &Scenario) -> bool {
+    let mut real = scenario.clone();
+    real.topology.election = ElectionCode::Real;
+    let limit = real.end() + Duration::from_secs(10 * 60);
+    catch_unwind(AssertUnwindSafe(|| {
+        runner::run_with_limit(&real, real.seed, false, limit)
+    }))
+    .is_ok_and(|run| run.is_ok_and(|report| report.passed))
 }
 
 /// User and system CPU time of this process so far, all threads together.

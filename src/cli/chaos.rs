@@ -108,6 +108,7 @@ pub fn chaos(args: ChaosArgs) -> ExitCode {
         jobs,
         explore: explore_options(args.election, !args.no_shrink, args.max_shrink_runs),
         stop_at_first: args.stop_at_first,
+        only_beyond_real: false,
     };
 
     let stop = Arc::new(AtomicBool::new(false));
