@@ -219,3 +219,59 @@ fn a_second_ctrl_c_exits_at_once() {
     }
     panic!("three runs in a row ended their seed between two Ctrl-Cs");
 }
+
+#[test]
+fn a_broken_variant_is_found_and_its_shrunk_scenario_replays_the_failure() {
+    let dir = fresh_dir("chaos-p3");
+    let out = splitbrain(&[
+        "chaos",
+        "--election",
+        "p3",
+        "--seeds",
+        "20",
+        "--stop-at-first",
+        "--max-shrink-runs",
+        "5",
+        "--jobs",
+        "2",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("(stopped at the first finding)"),
+        "{stdout}"
+    );
+    let json = summary(&dir);
+    assert_eq!(json["election"], "p3");
+    let failure = &json["failures"][0];
+    let invariant = failure["invariant"].as_str().unwrap();
+    let file = dir.join(
+        failure["scenario"]
+            .as_str()
+            .expect("a shrunk scenario file"),
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let replay = format!("splitbrain run {}", file.display());
+    assert!(text.contains(&format!("# Replay: {replay}")), "{text}");
+    assert_eq!(failure["replay"], replay.as_str());
+    assert!(text.contains("election = \"p3\""), "{text}");
+
+    let check = splitbrain(&["check", file.to_str().unwrap()]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let run = splitbrain(&["run", file.to_str().unwrap()]);
+    let timeline = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "the replay fails: {timeline}");
+    assert!(
+        timeline.contains(&format!("VIOLATION {invariant} at")),
+        "the same way ({invariant}): {timeline}"
+    );
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains(&replay));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
