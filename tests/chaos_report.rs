@@ -2,7 +2,7 @@
 //! failure pictured is a real run that failed: the master-crash scenario with one more
 //! expectation, that the crashed master is still master afterwards.
 
-use splitbrain::chaos::report::{ChaosSummary, Failure, write_report};
+use splitbrain::chaos::report::{ChaosSummary, Failure, failure_timeline, write_report};
 use splitbrain::report::junit::JunitCase;
 use splitbrain::scenario::{self, runner};
 use std::path::{Path, PathBuf};
@@ -85,8 +85,12 @@ fn write_failing_report(dir: &Path) {
         steps_before: scenario.steps.len(),
         steps_after: scenario.steps.len(),
         shrink_runs: 0,
-        history: report.history.clone(),
-        end: scenario.end(),
+        timeline: failure_timeline(
+            &report.history,
+            scenario.end(),
+            Duration::from_secs(80),
+            "expectation",
+        ),
     };
     let summary = ChaosSummary {
         seeds_run: 3,

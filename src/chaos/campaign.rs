@@ -5,6 +5,7 @@
 
 use super::explore::{ExploreOptions, Finding, SeedOutcome, explore_seed};
 use super::progress::Tally;
+use super::report::failure_timeline;
 use super::seeds::{Crash, run_seeds};
 use crate::election::ElectionCode;
 use crate::scenario::Scenario;
@@ -63,6 +64,8 @@ pub struct SeedResult {
     /// Steps of the generated schedule.
     pub steps: usize,
     pub found: Option<Found>,
+    /// The timeline picture of a finding's shrunk run (its history is dropped once drawn).
+    pub timeline: Option<String>,
     /// With `only_beyond_real`: the seed failed, but the real code fails it too, so it does
     /// not count as found.
     pub real_fails_too: bool,
@@ -182,6 +185,7 @@ pub fn run_campaign(
                 wall: run.wall,
                 steps: 0,
                 found: Some(Found::Crash(crash)),
+                timeline: None,
                 real_fails_too: false,
             },
         })
@@ -200,12 +204,24 @@ pub fn run_campaign(
 
 /// One seed, as the options say.
 fn explore(seed: u64, options: &CampaignOptions) -> SeedResult {
-    let result = |outcome: SeedOutcome| SeedResult {
-        seed,
-        wall: Duration::ZERO,
-        steps: outcome.scenario.steps.len(),
-        found: outcome.finding.map(|f| Found::Finding(Box::new(f))),
-        real_fails_too: false,
+    let result = |outcome: SeedOutcome| {
+        let steps = outcome.scenario.steps.len();
+        let (found, timeline) = match outcome.finding {
+            None => (None, None),
+            Some(mut f) => {
+                let timeline = failure_timeline(&f.history, f.end, f.at, &f.invariant);
+                f.history = Vec::new();
+                (Some(Found::Finding(Box::new(f))), Some(timeline))
+            }
+        };
+        SeedResult {
+            seed,
+            wall: Duration::ZERO,
+            steps,
+            found,
+            timeline,
+            real_fails_too: false,
+        }
     };
     if !options.only_beyond_real || options.explore.generate.election == ElectionCode::Real {
         return result(explore_seed(seed, &options.explore));

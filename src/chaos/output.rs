@@ -50,8 +50,7 @@ pub fn write_campaign(
                     steps_before: f.steps_before,
                     steps_after: f.steps_after,
                     shrink_runs: f.shrink_runs,
-                    history: f.history.clone(),
-                    end: f.end,
+                    timeline: result.timeline.clone().unwrap_or_default(),
                 }
             }
             Found::Crash(_) => Failure {
@@ -68,8 +67,7 @@ pub fn write_campaign(
                 steps_before: result.steps,
                 steps_after: result.steps,
                 shrink_runs: 0,
-                history: Vec::new(),
-                end: Duration::ZERO,
+                timeline: String::new(),
             },
         };
         failures.push(failure);
@@ -149,6 +147,7 @@ mod tests {
                     wall: Duration::from_millis(40),
                     steps: 7,
                     found: None,
+                    timeline: None,
                     real_fails_too: false,
                 },
                 SeedResult {
@@ -156,6 +155,7 @@ mod tests {
                     wall: Duration::from_millis(10),
                     steps: 0,
                     found: Some(Found::Crash(Crash::Panic("generator <boom>".into()))),
+                    timeline: None,
                     real_fails_too: false,
                 },
             ],

@@ -30,10 +30,21 @@ pub struct Failure {
     pub steps_before: usize,
     pub steps_after: usize,
     pub shrink_runs: usize,
-    /// History of the shrunk run.
-    pub history: Vec<Entry>,
-    /// Simulated length of the run, for the picture's time axis.
-    pub end: Duration,
+    /// The timeline picture of the shrunk run ([`failure_timeline`]), drawn as soon as the
+    /// failure is found so that its history need not be kept (megabytes per run).
+    pub timeline: String,
+}
+
+/// The SVG timeline of a failing run over `0..end`, its violation marked at `at`.
+pub fn failure_timeline(history: &[Entry], end: Duration, at: Duration, invariant: &str) -> String {
+    timeline_svg(
+        history,
+        end,
+        &[Marker {
+            at,
+            label: invariant.to_string(),
+        }],
+    )
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -159,14 +170,7 @@ pub fn write_report(
                 "shrunk from {} to {} steps in {} runs",
                 f.steps_before, f.steps_after, f.shrink_runs
             ),
-            svg: timeline_svg(
-                &f.history,
-                f.end,
-                &[Marker {
-                    at: f.at,
-                    label: f.invariant.clone(),
-                }],
-            ),
+            svg: f.timeline.clone(),
         })
         .collect();
     std::fs::write(
@@ -195,11 +199,15 @@ mod tests {
             steps_before: 9,
             steps_after: 1,
             shrink_runs: 20,
-            history: vec![Entry {
-                at: Duration::ZERO,
-                record: Record::HostStarted { host: "n1".into() },
-            }],
-            end: Duration::from_secs(60),
+            timeline: failure_timeline(
+                &[Entry {
+                    at: Duration::ZERO,
+                    record: Record::HostStarted { host: "n1".into() },
+                }],
+                Duration::from_secs(60),
+                Duration::from_secs(12),
+                "2M",
+            ),
         };
         let summary = ChaosSummary {
             seeds_run: 10,

@@ -101,6 +101,12 @@ pub fn chaos(args: ChaosArgs) -> ExitCode {
         eprintln!("error: --out {}: cannot create it: {e}", dir.display());
         return ExitCode::from(2);
     }
+    if dir.join("summary.json").exists() {
+        eprintln!(
+            "warning: {} holds an earlier report: its files are replaced, other seed files stay",
+            dir.display()
+        );
+    }
     let jobs = args.jobs.map_or_else(all_cores, |j| j as usize);
     let options = CampaignOptions {
         first_seed: args.start,
@@ -131,7 +137,7 @@ pub fn chaos(args: ChaosArgs) -> ExitCode {
     }
 
     eprintln!(
-        "splitbrain chaos: seeds {}..{} of election {} on {jobs} job(s), report in {}",
+        "splitbrain chaos: seeds {} to {} of election {} on {jobs} job(s), report in {}",
         args.start,
         args.start + (args.seeds - 1),
         args.election,
@@ -187,13 +193,23 @@ pub fn run_with_progress(options: &CampaignOptions, stop: &AtomicBool) -> Campai
     campaign
 }
 
-/// Runs `f` with a silent panic hook: a panic inside a seed is a finding whose message goes
-/// into the report; printed, it would only garble the progress line.
+/// Runs `f` with a panic hook that is silent on worker threads: a panic inside a seed is a
+/// finding whose message goes into the report; printed, it would only garble the progress
+/// line. A panic of the main thread is still printed as usual.
 pub fn with_quiet_panics<T>(f: impl FnOnce() -> T) -> T {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    let previous = Arc::new(std::panic::take_hook());
+    let on_main = previous.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some("main") {
+            on_main(info);
+        }
+    }));
     let result = f();
-    std::panic::set_hook(previous);
+    // Dropping the quiet hook leaves `previous` with one owner again.
+    drop(std::panic::take_hook());
+    if let Ok(previous) = Arc::try_unwrap(previous) {
+        std::panic::set_hook(previous);
+    }
     result
 }
 
