@@ -304,15 +304,21 @@ mod tests {
         assert_eq!(hash(&first), hash(&again));
         assert!(hash(&first).is_some(), "the run completed");
         assert_eq!(
-            first.finding.as_ref().map(|f| (f.invariant.clone(), f.shrunk.clone())),
-            again.finding.as_ref().map(|f| (f.invariant.clone(), f.shrunk.clone()))
+            first
+                .finding
+                .as_ref()
+                .map(|f| (f.invariant.clone(), f.shrunk.clone())),
+            again
+                .finding
+                .as_ref()
+                .map(|f| (f.invariant.clone(), f.shrunk.clone()))
         );
         assert_ne!(explore_seed(8, &options).scenario, first.scenario);
     }
 
     #[test]
     fn the_generator_rng_depends_on_every_bit_of_the_seed() {
-        use proptest::prelude::RngCore;
+        use proptest::prelude::Rng;
         let draw = |seed| rng_for(seed).next_u64();
         assert_eq!(draw(1), draw(1));
         assert_ne!(draw(1), draw(1 << 40));

@@ -248,6 +248,7 @@ fn action_keys(action: &Action) -> Vec<(&'static str, String)> {
             keys.push(node(n));
             keys.push(("link", quote(&link.to_string())));
         }
+        Action::DeleteElection { pair } => keys.push(("pair", quote(pair))),
     }
     keys
 }
@@ -281,6 +282,7 @@ pub fn action_name(action: &Action) -> &'static str {
         Action::SetPriority { .. } => "set-priority",
         Action::BreakHealth { .. } => "break-health",
         Action::HealHealth { .. } => "heal-health",
+        Action::DeleteElection { .. } => "delete-election",
     }
 }
 
