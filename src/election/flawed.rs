@@ -34,6 +34,13 @@ fn ties_by_join_order(a: &Candidate, b: &Candidate) -> Ordering {
     (Reverse(a.priority), a.joined).cmp(&(Reverse(b.priority), b.joined))
 }
 
+/// P2: only the end of the session (Expired) counts as losing mastership. A master whose
+/// connection broke carries on until it hears that its session expired — after the servers
+/// expired it and may have granted the other node the role.
+pub(crate) fn ignores_disconnection(bug: KnownBug) -> bool {
+    bug == KnownBug::P2
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

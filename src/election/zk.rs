@@ -242,7 +242,9 @@ where
             SessionState::Disconnected => {
                 // The session may expire on the server (or may have expired already) while
                 // this node cannot hear about it: mastership must be assumed lost now.
-                self.demote(DemotionReason::Disconnected).await;
+                if !self.ignores_disconnection() {
+                    self.demote(DemotionReason::Disconnected).await;
+                }
                 self.wait_for_connection().await;
                 return;
             }
@@ -263,6 +265,10 @@ where
         }
         let view = match io::read_election(session, &self.layout, &mut self.watches).await {
             Ok(view) => view,
+            Err(Failure::Connection) if self.ignores_disconnection() => {
+                self.failed(Failure::Connection).await;
+                return;
+            }
             Err(failure) => {
                 // A master that cannot read the election cannot confirm it still holds it.
                 let reason = match failure {
@@ -519,6 +525,20 @@ where
             return ranking;
         }
         Candidate::by_rank
+    }
+
+    /// Whether a master stays master while its connection is broken: never.
+    fn ignores_disconnection(&self) -> bool {
+        // known-bug hook (P2): only Expired counts as loss (see `flawed`).
+        #[cfg(feature = "testbed")]
+        if self
+            .config
+            .known_bug()
+            .is_some_and(super::flawed::ignores_disconnection)
+        {
+            return true;
+        }
+        false
     }
 
     fn standing(&self) -> Standing {
