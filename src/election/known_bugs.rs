@@ -13,6 +13,8 @@ use std::str::FromStr;
 // The variants' broken behaviour, one module per entry; the selector and the pair node call
 // them from a few marked hook points.
 #[cfg(feature = "testbed")]
+pub(crate) mod p5;
+#[cfg(feature = "testbed")]
 pub(crate) mod p6;
 
 /// One entry of the catalogue.

@@ -287,6 +287,19 @@ where
             acting_master: self.acting.is_some(),
         };
         let decision = decide(&view, &local);
+        // Testbed hook: the P5 variant takes over from a live holder after a fixed delay.
+        #[cfg(feature = "testbed")]
+        if let Some(node) =
+            super::known_bugs::p5::takes_over(&self.config, &view, &local, &decision)
+        {
+            let grace = super::known_bugs::p5::GRACE;
+            self.note(format_args!("the holder is live: taking over in {grace:?}"));
+            self.publish_passive_role();
+            self.env.sleep(grace).await;
+            self.carry_out(Decision::Claim { node }, view.term_version)
+                .await;
+            return;
+        }
         if decision.is_settled() {
             self.settle(&decision);
             self.wait_for_change().await;
