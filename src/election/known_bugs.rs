@@ -16,6 +16,8 @@ use std::str::FromStr;
 pub(crate) mod p5;
 #[cfg(feature = "testbed")]
 pub(crate) mod p6;
+#[cfg(feature = "testbed")]
+pub(crate) mod p8;
 
 /// One entry of the catalogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

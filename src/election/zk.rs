@@ -590,6 +590,11 @@ where
         // If the node dropped the receiver, the event (and with it the ack) is dropped: nobody
         // is left to stop.
         let _ = self.events.send(RoleEvent::Demoted { token, reason, ack });
+        // Testbed hook: the P8 variant leaves on a relinquish without waiting for the node.
+        #[cfg(feature = "testbed")]
+        if !super::known_bugs::p8::waits_for_ack(&self.config, reason) {
+            return;
+        }
         stopped.stopped().await;
     }
 
