@@ -5,7 +5,7 @@
 
 use super::MasterSelector;
 use super::config::{ConfigError, Layout, SelectorConfig};
-use super::decide::{Decision, Local, Standing, decide};
+use super::decide::{Candidate, Decision, Local, Ranking, Standing, decide_with};
 use super::io::{self, Failure, Watches};
 use super::role::{
     DemotionAck, DemotionReason, FencingToken, Health, Priority, Role, RoleEvent, SelectorError,
@@ -242,7 +242,9 @@ where
             SessionState::Disconnected => {
                 // The session may expire on the server (or may have expired already) while
                 // this node cannot hear about it: mastership must be assumed lost now.
-                self.demote(DemotionReason::Disconnected).await;
+                if !self.ignores_disconnection() {
+                    self.demote(DemotionReason::Disconnected).await;
+                }
                 self.wait_for_connection().await;
                 return;
             }
@@ -263,6 +265,10 @@ where
         }
         let view = match io::read_election(session, &self.layout, &mut self.watches).await {
             Ok(view) => view,
+            Err(Failure::Connection) if self.ignores_disconnection() => {
+                self.failed(Failure::Connection).await;
+                return;
+            }
             Err(failure) => {
                 // A master that cannot read the election cannot confirm it still holds it.
                 let reason = match failure {
@@ -286,13 +292,14 @@ where
             standing,
             acting_master: self.acting.is_some(),
         };
-        let decision = decide(&view, &local);
-        // Testbed hook: the P5 variant takes over from a live holder after a fixed delay.
+        let decision = decide_with(&view, &local, self.ranking());
+        // known-bug hook (P5): a better candidate takes over from a live holder after a fixed
+        // delay (see `flawed`).
         #[cfg(feature = "testbed")]
         if let Some(node) =
-            super::known_bugs::p5::takes_over(&self.config, &view, &local, &decision)
+            super::flawed::takes_over_after_grace(&self.config, &view, &local, &decision)
         {
-            let grace = super::known_bugs::p5::GRACE;
+            let grace = super::flawed::HAND_OVER_GRACE;
             self.note(format_args!("the holder is live: taking over in {grace:?}"));
             self.publish_passive_role();
             self.env.sleep(grace).await;
@@ -446,9 +453,14 @@ where
     /// The election's persistent znodes are checked (and re-created where missing) before the
     /// next read: in every new session, and whenever a read found them gone.
     fn recheck_paths(&mut self) {
-        // Testbed hook: the P6 variant checks them in its first session only.
+        // known-bug hook (P6): the election is checked in the first session only (see `flawed`).
         #[cfg(feature = "testbed")]
-        if self.paths_ready && !super::known_bugs::p6::rechecks_election(&self.config) {
+        if self.paths_ready
+            && self
+                .config
+                .known_bug()
+                .is_some_and(super::flawed::creates_election_once)
+        {
             return;
         }
         self.paths_ready = false;
@@ -524,6 +536,30 @@ where
         }
     }
 
+    /// How candidates rank: [`Candidate::by_rank`], the election's promise.
+    fn ranking(&self) -> Ranking {
+        // known-bug hook (P3, P4): a flawed ranking (see `flawed`).
+        #[cfg(feature = "testbed")]
+        if let Some(ranking) = self.config.known_bug().and_then(super::flawed::ranking) {
+            return ranking;
+        }
+        Candidate::by_rank
+    }
+
+    /// Whether a master stays master while its connection is broken: never.
+    fn ignores_disconnection(&self) -> bool {
+        // known-bug hook (P2): only Expired counts as loss (see `flawed`).
+        #[cfg(feature = "testbed")]
+        if self
+            .config
+            .known_bug()
+            .is_some_and(super::flawed::ignores_disconnection)
+        {
+            return true;
+        }
+        false
+    }
+
     fn standing(&self) -> Standing {
         if self.relinquished {
             return Standing::Relinquished;
@@ -590,9 +626,14 @@ where
         // If the node dropped the receiver, the event (and with it the ack) is dropped: nobody
         // is left to stop.
         let _ = self.events.send(RoleEvent::Demoted { token, reason, ack });
-        // Testbed hook: the P8 variant leaves on a relinquish without waiting for the node.
+        // known-bug hook (P8): a relinquish leaves without waiting for the node (see `flawed`).
         #[cfg(feature = "testbed")]
-        if !super::known_bugs::p8::waits_for_ack(&self.config, reason) {
+        if reason == DemotionReason::Relinquished
+            && self
+                .config
+                .known_bug()
+                .is_some_and(super::flawed::relinquishes_before_stopped)
+        {
             return;
         }
         stopped.stopped().await;

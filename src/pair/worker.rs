@@ -50,7 +50,9 @@ pub struct Workload {
     pub pair: String,
     pub node: String,
     pub db: DbClient,
-    pub lease: SessionLease,
+    /// Gates every write together with the selector's role; `None` for a node built without a
+    /// session lease (the known-bug variants P1 and P2).
+    pub lease: Option<SessionLease>,
     pub role: watch::Receiver<Role>,
     pub period: Duration,
     pub run_once: Option<RunOnceSpec>,
@@ -75,7 +77,11 @@ impl Workload {
     /// Whether the node may act as master under `token` right now: the selector still says so
     /// for this very grant, and the session lease is fresh (see [`SessionLease`]).
     fn still_master(&self, token: FencingToken) -> bool {
-        *self.role.borrow() == Role::Master { token } && self.lease.valid(self.ctx.env.now())
+        *self.role.borrow() == Role::Master { token }
+            && self
+                .lease
+                .as_ref()
+                .is_none_or(|lease| lease.valid(self.ctx.env.now()))
     }
 
     /// Fences the database with the grant's token, then writes every `period`, until `stop`
@@ -97,7 +103,7 @@ impl Workload {
                 () = self.ctx.env.sleep_until(next) => false,
             };
             if stopping {
-                // Testbed hook: the P7 variant commits its queued flows before it stops.
+                // known-bug hook (P7): the work commits its queued flows before it stops.
                 #[cfg(feature = "testbed")]
                 if stage == Stage::Acting {
                     super::async_demotion::finish_queued(&self, token, next).await;
@@ -113,7 +119,7 @@ impl Workload {
                 self.period
             };
             next += delay;
-            // Testbed hook: the P7 variant queues the flows it could not write yet.
+            // known-bug hook (P7): the work queues the flows it could not write yet.
             #[cfg(feature = "testbed")]
             let keep_backlog =
                 stage == Stage::Acting && super::async_demotion::keeps_backlog(self.election);
