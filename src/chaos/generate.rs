@@ -225,6 +225,7 @@ mod tests {
             "set-priority",
             "break-health",
             "heal-health",
+            "delete-election",
         ] {
             assert!(
                 seen.get(name).copied().unwrap_or(0) > 0,

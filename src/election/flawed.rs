@@ -3,9 +3,10 @@
 //! [`super::known_bugs`]). The selector reaches them only from the hook points marked
 //! `known-bug hook` in [`super::zk`]; the real code never calls them.
 
-use super::KnownBug;
-use super::decide::{Candidate, Ranking};
+use super::decide::{Candidate, Decision, Local, Ranking, View};
+use super::{KnownBug, Policy, SelectorConfig};
 use std::cmp::{Ordering, Reverse};
+use std::time::Duration;
 
 /// The ranking a variant uses instead of [`Candidate::by_rank`], if it ranks differently.
 pub(crate) fn ranking(bug: KnownBug) -> Option<Ranking> {
@@ -34,6 +35,60 @@ fn ties_by_join_order(a: &Candidate, b: &Candidate) -> Ordering {
     (Reverse(a.priority), a.joined).cmp(&(Reverse(b.priority), b.joined))
 }
 
+/// P2: only the end of the session (Expired) counts as losing mastership. A master whose
+/// connection broke carries on until it hears that its session expired — after the servers
+/// expired it and may have granted the other node the role.
+pub(crate) fn ignores_disconnection(bug: KnownBug) -> bool {
+    bug == KnownBug::P2
+}
+
+/// P5: how long a candidate that ranks first gives a live holder to stop before it claims
+/// over it (Corda's bridge waited 5 s before a new master started).
+pub(crate) const HAND_OVER_GRACE: Duration = Duration::from_secs(5);
+
+/// P5: a timed hand-over instead of a fence, as teams write it when the election library
+/// names a candidate the leader before the old master has let go (Corda's prioritised latch:
+/// the first znode in priority order leads, and a fixed delay before the new master started
+/// was the only guard, later replaced by a mutex). A candidate that ranks first under the
+/// pre-emptive policy does not wait for the live holder to step down and release the term:
+/// it claims over it after [`HAND_OVER_GRACE`]. Returns the candidacy to claim with, where the
+/// real code follows. Whenever the old master needs longer to stop (a GC pause, a slow
+/// commit), both act.
+pub(crate) fn takes_over_after_grace(
+    config: &SelectorConfig,
+    view: &View,
+    local: &Local<'_>,
+    decision: &Decision,
+) -> Option<String> {
+    if config.known_bug() != Some(KnownBug::P5)
+        || *decision != Decision::Follow
+        || local.policy != Policy::PreEmptive
+        || !view.holder_is_live()
+    {
+        return None;
+    }
+    let best = view.best()?;
+    (best.name == local.name && best.session == local.session).then(|| best.node.clone())
+}
+
+/// P6: the election's persistent znodes are treated as installation state: created in the
+/// selector's first session, never checked again; a NoNode on a later read is retried as a
+/// transient error. Once an operator's cleanup (or an ensemble that lost its data) removes
+/// them, the master steps down (it cannot confirm its term) and nobody can stand again until
+/// a node restarts.
+pub(crate) fn creates_election_once(bug: KnownBug) -> bool {
+    bug == KnownBug::P6
+}
+
+/// P8: a relinquish (rolling upgrade) is made to hand over quickly: the selector tells the
+/// node to stop and leaves the election in the same breath, without waiting for the node's
+/// acknowledgement (Corda's `relinquishLeadership()` deleted the latch node while the
+/// not-leader callback still ran). The other node may claim while the old one is still
+/// finishing a transaction.
+pub(crate) fn relinquishes_before_stopped(bug: KnownBug) -> bool {
+    bug == KnownBug::P8
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +107,57 @@ mod tests {
     fn best(ranking: Ranking, candidates: &[Candidate]) -> &str {
         let best = candidates.iter().min_by(|a, b| ranking(a, b));
         &best.expect("candidates").name
+    }
+
+    #[test]
+    fn p5_claims_over_a_live_holder_only_where_the_real_code_waits_for_it_as_the_best() {
+        use crate::election::decide::{Standing, decide};
+        use crate::election::record::Holder;
+        let view = View {
+            holder: Some(Holder {
+                name: "b".into(),
+                session: 2,
+            }),
+            term_version: 3,
+            candidates: vec![cand("a", 100, 1), cand("b", 50, 2)],
+        };
+        let local = |name, session, priority| Local {
+            name,
+            session,
+            priority: Priority(priority),
+            policy: Policy::PreEmptive,
+            standing: Standing::Standing,
+            acting_master: false,
+        };
+        let a = local("a", 1, 100);
+        let real = SelectorConfig::new("/r", "p", "a", Priority(100), Policy::PreEmptive);
+        let p5 = real.clone().with_known_bug(KnownBug::P5);
+        let follow = decide(&view, &a);
+        assert_eq!(follow, Decision::Follow, "the real code waits for b");
+        assert_eq!(takes_over_after_grace(&real, &view, &a, &follow), None);
+        assert_eq!(
+            takes_over_after_grace(&p5, &view, &a, &follow),
+            Some("a-p100".to_string())
+        );
+        // Not the best candidate, or a holder that is gone: P5 decides as the real code does.
+        let b_view = View {
+            holder: Some(Holder {
+                name: "a".into(),
+                session: 1,
+            }),
+            ..view.clone()
+        };
+        let b = local("b", 2, 50);
+        assert_eq!(
+            takes_over_after_grace(&p5, &b_view, &b, &Decision::Follow),
+            None
+        );
+        let released = View {
+            holder: None,
+            ..view.clone()
+        };
+        let claim = decide(&released, &a);
+        assert_eq!(takes_over_after_grace(&p5, &released, &a, &claim), None);
     }
 
     #[test]

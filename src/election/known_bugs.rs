@@ -6,14 +6,15 @@
 //! Only builds with the `testbed` feature (on by default) can select a variant
 //! ([`SelectorConfig::with_known_bug`](super::SelectorConfig)); a production build
 //! (`default-features = false`) runs the real code only, whatever it is asked.
+//!
+//! Each variant's broken behaviour lives in one place and is reached only from hook points
+//! marked `known-bug hook`: flaws of the election library in `election::flawed` (compiled
+//! with `testbed` only; the selector's hooks are in [`super::zk`]), flaws of the simulated
+//! node in [`crate::pair`]. Each known-bugs scenario's header says which rule of the real
+//! code the variant breaks.
 
 use std::fmt;
 use std::str::FromStr;
-
-// The variants' broken behaviour, one module per entry; the selector and the pair node call
-// them from a few marked hook points.
-#[cfg(feature = "testbed")]
-pub(crate) mod p6;
 
 /// One entry of the catalogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -242,7 +242,9 @@ where
             SessionState::Disconnected => {
                 // The session may expire on the server (or may have expired already) while
                 // this node cannot hear about it: mastership must be assumed lost now.
-                self.demote(DemotionReason::Disconnected).await;
+                if !self.ignores_disconnection() {
+                    self.demote(DemotionReason::Disconnected).await;
+                }
                 self.wait_for_connection().await;
                 return;
             }
@@ -263,6 +265,10 @@ where
         }
         let view = match io::read_election(session, &self.layout, &mut self.watches).await {
             Ok(view) => view,
+            Err(Failure::Connection) if self.ignores_disconnection() => {
+                self.failed(Failure::Connection).await;
+                return;
+            }
             Err(failure) => {
                 // A master that cannot read the election cannot confirm it still holds it.
                 let reason = match failure {
@@ -287,6 +293,20 @@ where
             acting_master: self.acting.is_some(),
         };
         let decision = decide_with(&view, &local, self.ranking());
+        // known-bug hook (P5): a better candidate takes over from a live holder after a fixed
+        // delay (see `flawed`).
+        #[cfg(feature = "testbed")]
+        if let Some(node) =
+            super::flawed::takes_over_after_grace(&self.config, &view, &local, &decision)
+        {
+            let grace = super::flawed::HAND_OVER_GRACE;
+            self.note(format_args!("the holder is live: taking over in {grace:?}"));
+            self.publish_passive_role();
+            self.env.sleep(grace).await;
+            self.carry_out(Decision::Claim { node }, view.term_version)
+                .await;
+            return;
+        }
         if decision.is_settled() {
             self.settle(&decision);
             self.wait_for_change().await;
@@ -433,9 +453,14 @@ where
     /// The election's persistent znodes are checked (and re-created where missing) before the
     /// next read: in every new session, and whenever a read found them gone.
     fn recheck_paths(&mut self) {
-        // Testbed hook: the P6 variant checks them in its first session only.
+        // known-bug hook (P6): the election is checked in the first session only (see `flawed`).
         #[cfg(feature = "testbed")]
-        if self.paths_ready && !super::known_bugs::p6::rechecks_election(&self.config) {
+        if self.paths_ready
+            && self
+                .config
+                .known_bug()
+                .is_some_and(super::flawed::creates_election_once)
+        {
             return;
         }
         self.paths_ready = false;
@@ -521,6 +546,20 @@ where
         Candidate::by_rank
     }
 
+    /// Whether a master stays master while its connection is broken: never.
+    fn ignores_disconnection(&self) -> bool {
+        // known-bug hook (P2): only Expired counts as loss (see `flawed`).
+        #[cfg(feature = "testbed")]
+        if self
+            .config
+            .known_bug()
+            .is_some_and(super::flawed::ignores_disconnection)
+        {
+            return true;
+        }
+        false
+    }
+
     fn standing(&self) -> Standing {
         if self.relinquished {
             return Standing::Relinquished;
@@ -587,6 +626,16 @@ where
         // If the node dropped the receiver, the event (and with it the ack) is dropped: nobody
         // is left to stop.
         let _ = self.events.send(RoleEvent::Demoted { token, reason, ack });
+        // known-bug hook (P8): a relinquish leaves without waiting for the node (see `flawed`).
+        #[cfg(feature = "testbed")]
+        if reason == DemotionReason::Relinquished
+            && self
+                .config
+                .known_bug()
+                .is_some_and(super::flawed::relinquishes_before_stopped)
+        {
+            return;
+        }
         stopped.stopped().await;
     }
 

@@ -250,7 +250,7 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
                 let mut acted = false;
                 if let Some((stop, finished)) = worker.take() {
                     stop.send_replace(true);
-                    // Testbed hook: the P7 variant acknowledges without waiting for the work,
+                    // known-bug hook (P7): the node acknowledges without waiting for the work,
                     // which finishes in the background.
                     #[cfg(feature = "testbed")]
                     let waits = super::async_demotion::waits_for_work(config.election);

@@ -103,7 +103,7 @@ impl Workload {
                 () = self.ctx.env.sleep_until(next) => false,
             };
             if stopping {
-                // Testbed hook: the P7 variant commits its queued flows before it stops.
+                // known-bug hook (P7): the work commits its queued flows before it stops.
                 #[cfg(feature = "testbed")]
                 if stage == Stage::Acting {
                     super::async_demotion::finish_queued(&self, token, next).await;
@@ -119,7 +119,7 @@ impl Workload {
                 self.period
             };
             next += delay;
-            // Testbed hook: the P7 variant queues the flows it could not write yet.
+            // known-bug hook (P7): the work queues the flows it could not write yet.
             #[cfg(feature = "testbed")]
             let keep_backlog =
                 stage == Stage::Acting && super::async_demotion::keeps_backlog(self.election);

@@ -48,9 +48,10 @@ pub enum Kind {
     Relinquish,
     Priority,
     Health,
+    DeleteElection,
 }
 
-const KINDS: usize = 15;
+const KINDS: usize = 16;
 
 /// How often each [`Kind`] strikes in one case: 0 off, 1 rare (about a third of its draws
 /// kept), 2 often (all kept).
@@ -162,6 +163,10 @@ pub enum What {
         node: u8,
         link: HealthLink,
     },
+    /// An operator's script deletes a pair's election znodes (P6).
+    DeleteElection {
+        pair: u8,
+    },
 }
 
 impl What {
@@ -182,6 +187,7 @@ impl What {
             What::Relinquish { .. } => Kind::Relinquish,
             What::Priority { .. } => Kind::Priority,
             What::Health { .. } => Kind::Health,
+            What::DeleteElection { .. } => Kind::DeleteElection,
         }
     }
 }
@@ -265,6 +271,7 @@ fn what() -> impl Strategy<Value = What> {
         1 => (any::<u8>(), select(&SET_PRIORITIES[..]))
             .prop_map(|(node, priority)| What::Priority { node, priority }),
         1 => (any::<u8>(), link).prop_map(|(node, link)| What::Health { node, link }),
+        1 => any::<u8>().prop_map(|pair| What::DeleteElection { pair }),
     ]
 }
 
@@ -292,6 +299,8 @@ struct Names {
     databases_of_node: Vec<Vec<String>>,
     databases: Vec<String>,
     all: Vec<String>,
+    /// Each pair's name and first node (the host its operator script runs from).
+    pairs: Vec<(String, String)>,
 }
 
 impl Names {
@@ -305,6 +314,7 @@ impl Names {
             databases_of_node: vec![],
             databases: vec![],
             all: zk,
+            pairs: vec![],
         };
         for pair in &topology.pairs {
             let mut databases = vec![pair.database.name.clone()];
@@ -312,6 +322,7 @@ impl Names {
                 databases.push(format!("{}-replica", pair.database.name));
             }
             let nodes: Vec<String> = pair.nodes.iter().map(|n| n.name.clone()).collect();
+            names.pairs.push((pair.name.clone(), nodes[0].clone()));
             for node in &nodes {
                 names.nodes.push(node.clone());
                 names.pair_of_node.push(nodes.clone());
@@ -484,6 +495,16 @@ fn place(names: &Names, what: What, start: Duration, hold: Duration, quiet: bool
         holds
     };
     let (holds, steps): (Vec<Resource>, Vec<Step>) = match what {
+        What::DeleteElection { pair } => {
+            // The script runs from the pair's first node host that is up: holding the first
+            // node's process keeps crashes and pauses of it away from this moment.
+            let (pair, first_node) = names.pairs[pair as usize % names.pairs.len()].clone();
+            let step = Step {
+                at: start,
+                action: Action::DeleteElection { pair },
+            };
+            (vec![Process(first_node)], vec![step])
+        }
         What::Partition(cut) => {
             let (a, b) = names.cut(cut);
             (
