@@ -192,6 +192,10 @@ struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Run the scale world instead (scenarios/hundred-pairs-five-voters.toml: 100 pairs on 5
+    /// voters, ten simulated minutes) once, with seed --start; exit 1 if it fails its checks.
+    #[arg(long)]
+    scale: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -531,6 +535,9 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 fn bench(args: BenchArgs) -> ExitCode {
+    if args.scale {
+        return splitbrain::bench::scale::main(args.start, args.json);
+    }
     let config = args.world.config(false);
     let mut rows = Vec::new();
     for seed in args.start..args.start + args.seeds {
