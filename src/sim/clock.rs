@@ -64,7 +64,24 @@ impl TrueClock {
         let deadline = time.now_instant() - time.elapsed() + at;
         let mut sleep = pin!(time.sleep_until(deadline));
         sleep.as_mut().reset(deadline);
-        sleep.await
+        // madsim's `Sleep` adds a timer entry every time it is polled while pending, and a
+        // task that also waits on a mailbox polls its armed sleep for every packet: poll it
+        // again only for a waker its timer would not wake.
+        let mut armed_for: Option<std::task::Waker> = None;
+        std::future::poll_fn(|cx| {
+            if sleep.is_elapsed() {
+                return std::task::Poll::Ready(());
+            }
+            if armed_for.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                return std::task::Poll::Pending;
+            }
+            let poll = sleep.as_mut().poll(cx);
+            if poll.is_pending() {
+                armed_for = Some(cx.waker().clone());
+            }
+            poll
+        })
+        .await
     }
 }
 
