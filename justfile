@@ -12,6 +12,10 @@ test:
 bench seeds="10":
     cargo run --release -- bench --seeds {{seeds}}
 
+# The scale world (100 pairs, 5 voters, ten simulated minutes): speed-up and peak memory.
+bench-scale:
+    cargo run --release -- bench --scale
+
 # Formatting and lints, as required before every commit.
 check:
     cargo fmt --all -- --check
