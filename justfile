@@ -20,6 +20,10 @@ chaos seeds="10000" *args="":
 bench-known-bugs seeds="2000":
     cargo run --release -- bench --known-bugs --seeds {{seeds}}
 
+# The scale world (100 pairs, 5 voters, ten simulated minutes): speed-up and peak memory.
+bench-scale:
+    cargo run --release -- bench --scale
+
 # Formatting and lints, as required before every commit.
 check:
     cargo fmt --all -- --check

@@ -7,6 +7,7 @@
 //! they guard with fencing tokens ([`db`]); scenario files
 //! ([`scenario`]) and the invariant checkers that judge a run's history ([`check`]).
 
+pub mod bench;
 pub mod chaos;
 pub mod check;
 pub mod conformance;

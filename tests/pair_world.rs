@@ -47,6 +47,7 @@ fn topology(policy: Policy, database: DatabaseSpec) -> Topology {
             name: PAIR.into(),
             nodes: vec![node("n1", "dc1", 200), node("n2", "dc2", 100)],
             database,
+            write_period: splitbrain::sim::topology::DEFAULT_WRITE_PERIOD,
         }],
         client_model: ClientModel::Rust,
         latencies: vec![],

@@ -80,6 +80,7 @@ pub(crate) mod tests {
                     write_latency: Duration::from_millis(2),
                     run_once: None,
                 },
+                write_period: crate::sim::topology::DEFAULT_WRITE_PERIOD,
             }],
             client_model: ClientModel::Rust,
             latencies: vec![],

@@ -24,6 +24,10 @@ pub struct BenchArgs {
     /// the speed-up.
     #[arg(long)]
     pub known_bugs: bool,
+    /// Run the scale world instead (scenarios/hundred-pairs-five-voters.toml: 100 pairs on 5
+    /// voters, ten simulated minutes) once, with seed --start; exit 1 if it fails its checks.
+    #[arg(long, conflicts_with = "known_bugs")]
+    pub scale: bool,
     /// Worker threads for --known-bugs (default: every core).
     #[arg(long, requires = "known_bugs", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub jobs: Option<u64>,
@@ -38,6 +42,9 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 pub fn bench(args: BenchArgs) -> ExitCode {
+    if args.scale {
+        return splitbrain::bench::scale::main(args.start, args.json);
+    }
     if args.known_bugs {
         return super::known_bugs::bench(&args);
     }

@@ -99,6 +99,9 @@ impl Server {
     async fn run(mut self) {
         let mut mailbox = self.ctx.net.bind(ports::DATABASE);
         let mut heartbeat = Interval::new(self.ctx.env.clone(), self.config.heartbeat_interval);
+        // The heartbeat only syncs the peer and watches it: a database without one has
+        // nothing to do on it (and a world of a hundred would wake twice a second each).
+        let has_peer = self.config.peer.is_some();
         loop {
             tokio::select! {
                 biased;
@@ -108,7 +111,7 @@ impl Server {
                         self.on_message(packet.from, msg).await;
                     }
                 }
-                () = heartbeat.tick() => self.on_heartbeat(),
+                () = heartbeat.tick(), if has_peer => self.on_heartbeat(),
             }
         }
     }

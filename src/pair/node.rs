@@ -77,7 +77,7 @@ impl NodeConfig {
             session_timeout,
             databases,
             run_once: None,
-            write_period: Duration::from_millis(100),
+            write_period: crate::sim::topology::DEFAULT_WRITE_PERIOD,
             health_period: Duration::from_secs(1),
             db_unhealthy_after: Duration::from_secs(5),
             db_timeout: Duration::from_secs(1),

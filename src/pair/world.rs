@@ -158,6 +158,7 @@ pub fn build(world: &World, topology: &Topology) -> Result<PairWorld, BuildError
                 db_hosts,
             );
             config.run_once = spec.run_once;
+            config.write_period = pair.write_period;
             config.election = topology.election;
             let control = ControlHandle::new(NodeControl::new(node.priority));
             world.set_process(host, node_process(config, control.clone()));
@@ -466,6 +467,7 @@ mod tests {
                     write_latency: Duration::ZERO,
                     run_once: None,
                 },
+                write_period: crate::sim::topology::DEFAULT_WRITE_PERIOD,
             }],
             client_model: ClientModel::Rust,
             latencies: vec![],

@@ -64,6 +64,7 @@ pub struct PairTable {
     pub count: Option<S<u32>>,
     pub nodes: S<Vec<S<NodeEntry>>>,
     pub database: S<DatabaseEntry>,
+    pub write_period: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,7 @@
 use super::timeline;
 use super::{Action, Expectation, HealthLink, Scenario};
 use crate::check::metrics::{Measures, measure};
-use crate::check::state::terms;
+use crate::check::state::{Term, terms};
 use crate::check::{CheckSettings, Invariant, Violation, check_all, secs};
 use crate::pair::{self, PairWorld};
 use crate::sim::clock::sleep_until_true;
@@ -51,6 +51,19 @@ pub struct RunReport {
     /// The run's history (true time), for pictures of it.
     #[serde(skip)]
     pub history: Vec<Entry>,
+    /// How much the world did (for benchmarks).
+    #[serde(skip)]
+    pub load: RunLoad,
+}
+
+/// How much work a run was: what a benchmark divides by simulated seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunLoad {
+    /// Trace events (packets not counted).
+    pub events: u64,
+    pub packets: u64,
+    /// Records in the run's history.
+    pub history_entries: u64,
 }
 
 /// Why a scenario could not run at all.
@@ -103,6 +116,11 @@ async fn play(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunRep
     sleep_until_true(scenario.end()).await;
 
     let history = world.history();
+    let load = RunLoad {
+        events: world.trace_events(),
+        packets: world.packets_delivered(),
+        history_entries: history.len() as u64,
+    };
     let mut report = judge(
         scenario,
         seed,
@@ -112,6 +130,7 @@ async fn play(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunRep
         format!("{:016x}", world.trace_hash()),
         world.take_trace_lines(),
     );
+    report.load = load;
     world.shutdown();
     report.history = history;
     Ok(report)
@@ -201,10 +220,11 @@ pub fn judge(
     let (expected_violations, violations): (Vec<Violation>, Vec<Violation>) = all
         .into_iter()
         .partition(|v| expected.contains(&v.invariant));
+    let terms = terms(history, end);
     let expectations: Vec<ExpectationResult> = scenario
         .expectations
         .iter()
-        .map(|e| evaluate(e, history, end, &expected_violations))
+        .map(|e| evaluate(e, &terms, &expected_violations))
         .collect();
     let passed =
         violations.is_empty() && step_errors.is_empty() && expectations.iter().all(|e| e.met);
@@ -224,6 +244,7 @@ pub fn judge(
         timeline: String::new(),
         trace,
         history: Vec::new(),
+        load: RunLoad::default(),
     };
     report.timeline = timeline::render(scenario, history, &report);
     report
@@ -231,11 +252,9 @@ pub fn judge(
 
 fn evaluate(
     expectation: &Expectation,
-    history: &[Entry],
-    end: Duration,
+    terms: &[Term],
     expected_violations: &[Violation],
 ) -> ExpectationResult {
-    let terms = terms(history, end);
     let of = |pair: &String| {
         let pair = pair.clone();
         terms.iter().filter(move |t| t.pair == pair)

@@ -8,8 +8,8 @@ use crate::check::Invariant;
 use crate::duration::parse_duration;
 use crate::election::{ElectionCode, Policy};
 use crate::sim::topology::{
-    DatabaseMode, DatabaseSpec, NodeSpec, PairSpec, RunOnceSpec, SiteLatency, Topology,
-    ZkServerSpec, ZkSpec,
+    DEFAULT_WRITE_PERIOD, DatabaseMode, DatabaseSpec, NodeSpec, PairSpec, RunOnceSpec, SiteLatency,
+    Topology, ZkServerSpec, ZkSpec,
 };
 use crate::zk::client::ClientModel;
 use std::collections::{BTreeMap, BTreeSet};
@@ -450,6 +450,16 @@ impl Validator {
                 .duration(&r.get_ref().wait_interval)
                 .unwrap_or_default(),
         });
+        let write_period = match &table.write_period {
+            Some(period) => match self.duration(period) {
+                Some(d) if d.is_zero() => {
+                    self.error(period.span(), "write_period must be longer than zero");
+                    DEFAULT_WRITE_PERIOD
+                }
+                d => d.unwrap_or(DEFAULT_WRITE_PERIOD),
+            },
+            None => DEFAULT_WRITE_PERIOD,
+        };
         let mut nodes = Vec::new();
         for node in table.nodes.get_ref() {
             let node = node.get_ref();
@@ -503,6 +513,7 @@ impl Validator {
                     write_latency,
                     run_once,
                 },
+                write_period,
             });
         }
         pairs

@@ -12,7 +12,9 @@ use super::{Action, Expectation, Scenario, Step};
 use crate::duration::format_duration;
 use crate::election::{ElectionCode, Policy};
 use crate::sim::fault::{Fault, Group, Target};
-use crate::sim::topology::{DatabaseMode, DatabaseSpec, NodeSpec, ZkServerSpec};
+use crate::sim::topology::{
+    DEFAULT_WRITE_PERIOD, DatabaseMode, DatabaseSpec, NodeSpec, ZkServerSpec,
+};
 use crate::zk::client::ClientModel;
 use std::fmt::Write;
 use std::time::Duration;
@@ -81,6 +83,9 @@ pub fn to_toml(scenario: &Scenario, header_comment: &str) -> String {
         let nodes: Vec<String> = pair.nodes.iter().map(node).collect();
         out.push_str(&inline_list("nodes", &nodes));
         let _ = writeln!(out, "database = {}", database(&pair.database));
+        if pair.write_period != DEFAULT_WRITE_PERIOD {
+            let _ = writeln!(out, "write_period = {}", dur(pair.write_period));
+        }
     }
 
     for latency in &topology.latencies {

@@ -28,10 +28,67 @@ pub fn true_now() -> Duration {
 /// Sleeps until true simulated time `at`, to the nanosecond. (madsim's own `sleep_until`
 /// rounds every sleep up to at least 1 ms, as tokio does; links inside a site are faster.)
 pub async fn sleep_until_true(at: Duration) {
-    let deadline = madsim::time::Instant::now() - true_now() + at;
-    let mut sleep = pin!(madsim::time::sleep_until(deadline));
-    sleep.as_mut().reset(deadline);
-    sleep.await
+    TrueClock::current().sleep_until(at).await
+}
+
+/// madsim's clock, looked up once and kept. `madsim::time::TimeHandle::current()` clones the
+/// handle out of the runtime's context on every call; hosts and the network read the time for
+/// every packet and timer, where that lookup was a tenth of a busy world's run time.
+#[derive(Clone)]
+pub struct TrueClock(Option<madsim::time::TimeHandle>);
+
+impl TrueClock {
+    /// The running simulation's clock (outside one, every call looks it up again).
+    pub fn current() -> Self {
+        TrueClock(madsim::time::TimeHandle::try_current())
+    }
+
+    /// True simulated time: elapsed since the simulation started.
+    pub fn now(&self) -> Duration {
+        match &self.0 {
+            Some(time) => time.elapsed(),
+            None => true_now(),
+        }
+    }
+
+    /// Sleeps until true simulated time `at`, to the nanosecond.
+    pub async fn sleep_until(&self, at: Duration) {
+        let looked_up;
+        let time = match &self.0 {
+            Some(time) => time,
+            None => {
+                looked_up = madsim::time::TimeHandle::current();
+                &looked_up
+            }
+        };
+        let deadline = time.now_instant() - time.elapsed() + at;
+        let mut sleep = pin!(time.sleep_until(deadline));
+        sleep.as_mut().reset(deadline);
+        // madsim's `Sleep` adds a timer entry every time it is polled while pending, and a
+        // task that also waits on a mailbox polls its armed sleep for every packet: poll it
+        // again only for a waker its timer would not wake.
+        let mut armed_for: Option<std::task::Waker> = None;
+        std::future::poll_fn(|cx| {
+            if sleep.is_elapsed() {
+                return std::task::Poll::Ready(());
+            }
+            if armed_for.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                return std::task::Poll::Pending;
+            }
+            let poll = sleep.as_mut().poll(cx);
+            if poll.is_pending() {
+                armed_for = Some(cx.waker().clone());
+            }
+            poll
+        })
+        .await
+    }
+}
+
+impl std::fmt::Debug for TrueClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TrueClock")
+    }
 }
 
 /// Wall clock strobe: the wall clock flips between its value and value + `delta` every
@@ -104,6 +161,7 @@ pub struct HostClock {
     model: Arc<Mutex<ClockModel>>,
     /// Woken on every clock fault so sleepers re-compute their true-time deadline.
     changed: Arc<Notify>,
+    time: TrueClock,
 }
 
 impl Default for HostClock {
@@ -124,6 +182,7 @@ impl HostClock {
                 strobe: None,
             })),
             changed: Arc::new(Notify::new()),
+            time: TrueClock::current(),
         }
     }
 
@@ -133,12 +192,12 @@ impl HostClock {
 
     /// The host's monotonic clock now.
     pub fn mono_now(&self) -> Duration {
-        self.model().mono_at(true_now())
+        self.model().mono_at(self.time.now())
     }
 
     /// The host's wall clock now, in ms since the Unix epoch.
     pub fn wall_now_millis(&self) -> i64 {
-        self.model().wall_at(true_now())
+        self.model().wall_at(self.time.now())
     }
 
     /// Sets the wall clock's constant offset from true time.
@@ -153,7 +212,7 @@ impl HostClock {
         if !rate.is_finite() || rate <= 0.0 {
             return Err(ClockError::BadRate(rate));
         }
-        let now = true_now();
+        let now = self.time.now();
         let mut m = self.model();
         m.rebase(now);
         m.rate = rate;
@@ -175,7 +234,7 @@ impl HostClock {
         if delta_millis < 0 {
             return Err(ClockError::MonotonicBackwards(delta_millis));
         }
-        let now = true_now();
+        let now = self.time.now();
         let mut m = self.model();
         m.rebase(now);
         m.mono_base += Duration::from_millis(delta_millis as u64);
@@ -194,7 +253,7 @@ impl HostClock {
         if period.is_zero() {
             return Err(ClockError::BadStrobePeriod);
         }
-        let now = true_now();
+        let now = self.time.now();
         self.model().strobe = Some(Strobe {
             delta_millis,
             period,
@@ -207,7 +266,7 @@ impl HostClock {
 
     /// Back to rate 1, no offset, no strobe (the monotonic reading keeps its value).
     pub fn reset(&self) {
-        let now = true_now();
+        let now = self.time.now();
         let mut m = self.model();
         m.rebase(now);
         m.rate = 1.0;
@@ -225,13 +284,13 @@ impl HostClock {
             notified.as_mut().enable();
             let wake_at = {
                 let m = self.model();
-                let now = true_now();
+                let now = self.time.now();
                 if m.mono_at(now) >= deadline {
                     return;
                 }
                 m.true_time_of(deadline)
             };
-            let mut sleep = pin!(sleep_until_true(wake_at));
+            let mut sleep = pin!(self.time.sleep_until(wake_at));
             std::future::poll_fn(|cx| {
                 if sleep.as_mut().poll(cx).is_ready() || notified.as_mut().poll(cx).is_ready() {
                     std::task::Poll::Ready(())

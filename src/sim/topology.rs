@@ -64,11 +64,17 @@ pub struct ZkServerSpec {
     pub observer: bool,
 }
 
+/// How often a master writes to its database unless its pair says otherwise.
+pub const DEFAULT_WRITE_PERIOD: Duration = Duration::from_millis(100);
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct PairSpec {
     pub name: String,
     pub nodes: Vec<NodeSpec>,
     pub database: DatabaseSpec,
+    /// How often the master writes (on its own clock): each write is a master action the
+    /// checkers judge. A world of many pairs may write less often to stay fast.
+    pub write_period: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]

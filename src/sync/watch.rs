@@ -290,8 +290,13 @@ impl<T> Receiver<T> {
     /// Waits for a value newer than the last one seen, and marks it seen. Fails once the
     /// sender is gone and nothing new is left to see.
     pub async fn changed(&mut self) -> Result<(), RecvError> {
-        let mut waiter: Option<u64> = None;
         let shared = self.shared.clone();
+        // Dropped with the future: a wait abandoned by a `select!` whose other branch won
+        // leaves no waker behind (a loop of such selects would pile them up for ever).
+        let mut registration = Registration {
+            shared: &shared,
+            id: None,
+        };
         let seen = &mut self.seen;
         poll_fn(|cx| {
             let mut state = shared.state();
@@ -302,15 +307,11 @@ impl<T> Receiver<T> {
             if state.closed {
                 return Poll::Ready(Err(RecvError));
             }
-            let id = match waiter {
-                Some(id) => id,
-                None => {
-                    let id = state.next_waiter;
-                    state.next_waiter += 1;
-                    waiter = Some(id);
-                    id
-                }
-            };
+            let id = *registration.id.get_or_insert_with(|| {
+                let id = state.next_waiter;
+                state.next_waiter += 1;
+                id
+            });
             match state.waiters.iter_mut().find(|(w, _)| *w == id) {
                 Some((_, waker)) => waker.clone_from(cx.waker()),
                 None => state.waiters.push((id, cx.waker().clone())),
@@ -338,6 +339,20 @@ impl<T> Receiver<T> {
                 }
             }
             self.changed().await?;
+        }
+    }
+}
+
+/// A [`Receiver::changed`] call's place among the waiters, given up when the call ends.
+struct Registration<'a, T> {
+    shared: &'a Shared<T>,
+    id: Option<u64>,
+}
+
+impl<T> Drop for Registration<'_, T> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.shared.state().waiters.retain(|(w, _)| *w != id);
         }
     }
 }
@@ -434,6 +449,22 @@ mod tests {
         rx.changed().await.unwrap();
         drop(second);
         assert_eq!(rx.changed().await, Err(RecvError));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn abandoned_waits_leave_no_waiter_behind() {
+        let (tx, mut rx) = channel(0);
+        for _ in 0..100 {
+            tokio::select! {
+                biased;
+                _ = rx.changed() => unreachable!("nothing was sent"),
+                () = tokio::task::yield_now() => {}
+            }
+        }
+        assert!(tx.shared.state().waiters.is_empty());
+        tx.send(1).unwrap();
+        rx.changed().await.unwrap();
+        assert!(tx.shared.state().waiters.is_empty());
     }
 
     #[tokio::test(flavor = "current_thread")]

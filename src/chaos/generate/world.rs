@@ -135,6 +135,7 @@ fn pair(index: usize, draw: &PairDraw) -> PairSpec {
                 wait_interval: ms(wait),
             }),
         },
+        write_period: crate::sim::topology::DEFAULT_WRITE_PERIOD,
     }
 }
 

@@ -1,7 +1,6 @@
 //! Packets on their way: binding ports, queueing on FIFO links, the per-link delivery tasks.
 
 use super::World;
-use crate::sim::clock::{sleep_until_true, true_now};
 use crate::sim::net::{Addr, HostId, Mailbox, Packet, Payload, packet_fingerprint};
 use madsim::rand::Rng;
 use std::sync::Arc;
@@ -16,7 +15,7 @@ impl World {
     }
 
     pub(super) fn send(&self, packet: Packet) {
-        let now = true_now();
+        let now = self.inner.time.now();
         let (from, to) = (packet.from.host, packet.to.host);
         let start_pump = {
             let mut net = self.net();
@@ -67,13 +66,13 @@ impl World {
                     match link.queue.front() {
                         None => Next::Wait,
                         Some(_) if blocked => Next::Wait,
-                        Some((at, _)) if *at > true_now() => Next::SleepUntil(*at),
+                        Some((at, _)) if *at > world.inner.time.now() => Next::SleepUntil(*at),
                         Some(_) => Next::Deliver(link.queue.pop_front().expect("front exists").1),
                     }
                 };
                 match next {
                     Next::Wait => notify.notified().await,
-                    Next::SleepUntil(at) => sleep_until_true(at).await,
+                    Next::SleepUntil(at) => world.inner.time.sleep_until(at).await,
                     Next::Deliver(packet) => world.deliver(packet),
                 }
             }
@@ -104,7 +103,7 @@ impl World {
                     .trace
                     .lock()
                     .expect("trace lock")
-                    .record_packet(true_now(), fingerprint);
+                    .record_packet(self.inner.time.now(), fingerprint);
             }
             Some(packet) => {
                 net.dropped += 1;

@@ -10,7 +10,7 @@ mod delivery;
 mod faults;
 mod observe;
 
-use crate::sim::clock::{HostClock, SimEnv};
+use crate::sim::clock::{HostClock, SimEnv, TrueClock};
 use crate::sim::history::{Entry, Record};
 use crate::sim::net::{Addr, HostId, Mailbox, NetConfig, NetState, Packet, Payload, Port};
 use crate::sim::trace::Trace;
@@ -79,6 +79,8 @@ struct WorldInner {
     handle: madsim::runtime::Handle,
     /// The madsim node that runs the network's link pumps: never paused or crashed.
     net_node: madsim::runtime::NodeHandle,
+    /// True simulated time, for the network and the records.
+    time: TrueClock,
     hosts: Mutex<Vec<HostRecord>>,
     net: Mutex<NetState>,
     trace: Mutex<Trace>,
@@ -166,6 +168,7 @@ impl World {
             inner: Arc::new(WorldInner {
                 handle,
                 net_node,
+                time: TrueClock::current(),
                 hosts: Mutex::new(Vec::new()),
                 net: Mutex::new(NetState::new(config)),
                 trace: Mutex::new(Trace::new(keep_trace_lines)),

@@ -1,7 +1,6 @@
 //! What the world lets others see of a run: the trace, counters, announced roles, the history.
 
 use super::World;
-use crate::sim::clock::true_now;
 use crate::sim::history::{Entry, Record};
 use crate::sim::net::HostId;
 use crate::sim::trace::TraceLine;
@@ -21,7 +20,7 @@ impl World {
     /// Records an event of the world itself (faults, nemesis).
     pub fn trace_world(&self, category: &'static str, text: fmt::Arguments<'_>) {
         self.inner.trace.lock().expect("trace lock").record(
-            true_now(),
+            self.inner.time.now(),
             "world",
             None,
             category,
@@ -36,7 +35,7 @@ impl World {
         let h = &hosts[host.index()];
         let wall = h.clock.wall_now_millis();
         self.inner.trace.lock().expect("trace lock").record(
-            true_now(),
+            self.inner.time.now(),
             &h.name,
             Some(wall),
             category,
@@ -91,7 +90,7 @@ impl World {
             .lock()
             .expect("history lock")
             .push(Entry {
-                at: true_now(),
+                at: self.inner.time.now(),
                 record,
             });
     }
