@@ -126,12 +126,14 @@ pub enum What {
     IsolateSite(u8),
     /// Two sites cut apart except through a ZooKeeper server of the third.
     Bridge(u8),
+    /// Lost packets (TCP retransmits them, late) on the links a [`Cut`] names.
     Loss {
-        sites: u8,
+        links: Cut,
         probability: f64,
     },
+    /// Slow links: between sites, or e.g. a node and its database (a slow commit, P8).
     Latency {
-        sites: u8,
+        links: Cut,
         extra_ms: u64,
     },
     Crash {
@@ -256,10 +258,10 @@ fn what() -> impl Strategy<Value = What> {
         2 => (cut(), any::<bool>()).prop_map(|(cut, reversed)| What::OneWay { cut, reversed }),
         2 => (0..3u8).prop_map(What::IsolateSite),
         1 => (0..3u8).prop_map(What::Bridge),
-        1 => (0..3u8, select(&[0.05, 0.1, 0.2, 0.3, 0.5][..]))
-            .prop_map(|(sites, probability)| What::Loss { sites, probability }),
-        1 => (0..3u8, select(&[50u64, 200, 1_000, 3_000, 8_000][..]))
-            .prop_map(|(sites, extra_ms)| What::Latency { sites, extra_ms }),
+        1 => (cut(), select(&[0.05, 0.1, 0.2, 0.3, 0.5][..]))
+            .prop_map(|(links, probability)| What::Loss { links, probability }),
+        2 => (cut(), select(&[50u64, 200, 400, 1_000, 3_000, 8_000][..]))
+            .prop_map(|(links, extra_ms)| What::Latency { links, extra_ms }),
         3 => (host(2, 2, 1), any::<bool>()).prop_map(|(host, hard)| What::Crash { host, hard }),
         2 => host(3, 2, 1).prop_map(What::Restart),
         1 => host(1, 1, 0).prop_map(What::Wipe),
@@ -551,23 +553,19 @@ fn place(names: &Names, what: What, start: Duration, hold: Duration, quiet: bool
             };
             (vec![Cuts], vec![fault(start, cut), fault(end, Fault::Heal)])
         }
-        What::Loss { sites, probability } => {
-            let (a, b) = site_pair(sites);
-            let loss = Fault::Loss {
-                a: Group::Site(a),
-                b: Group::Site(b),
-                probability,
-            };
+        What::Loss { links, probability } => {
+            let (a, b) = names.cut(links);
+            let loss = Fault::Loss { a, b, probability };
             (
                 vec![LinkFaults],
                 vec![fault(start, loss), fault(end, Fault::ClearLinkFaults)],
             )
         }
-        What::Latency { sites, extra_ms } => {
-            let (a, b) = site_pair(sites);
+        What::Latency { links, extra_ms } => {
+            let (a, b) = names.cut(links);
             let slow = Fault::Latency {
-                a: Group::Site(a),
-                b: Group::Site(b),
+                a,
+                b,
                 extra: Duration::from_millis(extra_ms),
             };
             (
