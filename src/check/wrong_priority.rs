@@ -1,5 +1,8 @@
-//! WP: under the pre-emptive policy, a node is master while a node of higher priority could
-//! be master (up, standing, healthy) for longer than the bound. Judged from the start of the
+//! WP: under the pre-emptive policy, a node is master while a node the election ranks above
+//! it could be master (up, standing, healthy) for longer than the bound. Candidates rank as
+//! the election promises (`election::decide::Candidate::by_rank`): higher priority first, and
+//! between equal priorities the name that sorts first — a tie-break that survives restarts,
+//! so an equal-priority pair has one preferred node too. Judged from the start of the
 //! liveness phase, like NM: during the fault phase a better node may be cut off from
 //! ZooKeeper, which the history does not show.
 
@@ -8,6 +11,12 @@ use super::{CheckSettings, Invariant, Violation, secs};
 use crate::election::Policy;
 use crate::sim::history::Entry;
 use crate::sim::topology::Topology;
+use std::cmp::Reverse;
+
+/// The election's order of candidates: smaller is better.
+fn rank((name, priority): (&str, u32)) -> (Reverse<u32>, &str) {
+    (Reverse(priority), name)
+}
 
 pub fn check(history: &[Entry], topology: &Topology, settings: &CheckSettings) -> Vec<Violation> {
     let mut violations = Vec::new();
@@ -28,11 +37,20 @@ pub fn check(history: &[Entry], topology: &Topology, settings: &CheckSettings) -
                 },
                 |(_, p)| *p,
             );
+            let master_rank = rank((master, own));
             s.eligible
                 .iter()
-                .filter(|(n, p)| n != master && *p > own)
-                .max_by_key(|(_, p)| *p)
-                .map(|(n, _)| (master.clone(), n.clone()))
+                .map(|(n, p)| (n.as_str(), *p))
+                .filter(|&candidate| rank(candidate) < master_rank)
+                .min_by_key(|&candidate| rank(candidate))
+                .map(|(n, p)| {
+                    let why = if p > own {
+                        "higher priority"
+                    } else {
+                        "equal priority, preferred by name"
+                    };
+                    (master.clone(), format!("{n} ({why})"))
+                })
         };
         for (from, until, last) in
             bad_runs(&segments, settings.judged_from, |s| better(s).is_some())
@@ -45,7 +63,7 @@ pub fn check(history: &[Entry], topology: &Topology, settings: &CheckSettings) -
                 invariant: Invariant::WrongPriority,
                 at: from + settings.wrong_priority_bound,
                 detail: format!(
-                    "pair {}: {master} master from {} to {} while {waiting} (higher priority) could be (bound {})",
+                    "pair {}: {master} master from {} to {} while {waiting} could be (bound {})",
                     pair.name,
                     secs(from),
                     secs(until),
@@ -116,5 +134,28 @@ mod tests {
         let v = check(&h, &topology(Policy::PreEmptive), &settings(0, 60));
         assert_eq!(v.len(), 1);
         assert!(v[0].detail.contains("while b"), "{}", v[0].detail);
+    }
+
+    #[test]
+    fn equal_priorities_rank_by_name_as_the_election_does() {
+        let mut equal = topology(Policy::PreEmptive);
+        equal.pairs[0].nodes[1].priority = 100;
+        // b leads while a, equal in priority but first by name, stands: the election would
+        // hand over to a.
+        let v = check(&history(), &equal, &settings(0, 60));
+        assert_eq!(v.len(), 1);
+        assert!(
+            v[0].detail
+                .contains("while a (equal priority, preferred by name) could be"),
+            "{}",
+            v[0].detail
+        );
+        // a leading while b stands is the order the election promises.
+        let a_leads = vec![
+            started(0, "a"),
+            promoted(1_000, "a", 1),
+            started(5_000, "b"),
+        ];
+        assert!(check(&a_leads, &equal, &settings(0, 60)).is_empty());
     }
 }

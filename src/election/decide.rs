@@ -9,12 +9,12 @@
 //! - a candidate never takes over from a live holder: it waits until the holder released the
 //!   term or its session died;
 //! - ranking is numeric priority first, then the candidate name (stable across restarts and
-//!   independent of the order the server lists children in).
+//!   independent of the order the server lists children in): [`Candidate::by_rank`].
 
 use super::record::Holder;
 use super::role::{DemotionReason, Policy, Priority};
-use crate::zk::types::SessionId;
-use std::cmp::Reverse;
+use crate::zk::types::{SessionId, Zxid};
+use std::cmp::{Ordering, Reverse};
 
 /// One candidate znode, parsed from its data and Stat.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,13 +25,25 @@ pub struct Candidate {
     pub priority: Priority,
     /// The znode's ephemeralOwner.
     pub session: SessionId,
+    /// The znode's czxid: when the candidacy joined. Never part of the ranking, since a
+    /// restart re-creates the candidacy and moves the node to the back (the known-bug variant
+    /// P4 ranks ties by it).
+    pub joined: Zxid,
 }
+
+/// Orders two candidates, the better one first ([`Ordering::Less`]).
+pub type Ranking = fn(&Candidate, &Candidate) -> Ordering;
 
 impl Candidate {
     /// Sort key: higher priority first, then name, then session (only ever decides between a
     /// candidate and a leftover of its own earlier incarnation).
     fn rank(&self) -> (Reverse<Priority>, &str, SessionId) {
         (Reverse(self.priority), &self.name, self.session)
+    }
+
+    /// The election's ranking: higher priority first, then name, then session.
+    pub fn by_rank(a: &Candidate, b: &Candidate) -> Ordering {
+        a.rank().cmp(&b.rank())
     }
 
     fn is(&self, name: &str, session: SessionId) -> bool {
@@ -51,9 +63,12 @@ pub struct View {
 impl View {
     /// The highest-ranked candidate.
     pub fn best(&self) -> Option<&Candidate> {
-        self.candidates
-            .iter()
-            .min_by(|a, b| a.rank().cmp(&b.rank()))
+        self.best_by(Candidate::by_rank)
+    }
+
+    /// The highest-ranked candidate under `ranking`.
+    pub fn best_by(&self, ranking: Ranking) -> Option<&Candidate> {
+        self.candidates.iter().min_by(|a, b| ranking(a, b))
     }
 
     /// The holder still has the candidacy it claimed with, from the session it claimed with.
@@ -126,6 +141,13 @@ impl Decision {
 
 /// Decides the next step.
 pub fn decide(view: &View, local: &Local<'_>) -> Decision {
+    decide_with(view, local, Candidate::by_rank)
+}
+
+/// Decides the next step, ranking candidates with `ranking`. The election always ranks with
+/// [`Candidate::by_rank`]; the testbed's known-bug variants P3 and P4 run this same decision
+/// with their flawed ranking (see [`super::known_bugs`]).
+pub fn decide_with(view: &View, local: &Local<'_>, ranking: Ranking) -> Decision {
     let own = view
         .candidates
         .iter()
@@ -136,7 +158,7 @@ pub fn decide(view: &View, local: &Local<'_>) -> Decision {
         .is_some_and(|h| h.name == local.name && h.session == local.session);
     let entitled = |own: &Candidate| match local.policy {
         Policy::Sticky => true,
-        Policy::PreEmptive => view.best() == Some(own),
+        Policy::PreEmptive => view.best_by(ranking) == Some(own),
     };
 
     // A master first checks that it still may be one; any doubt demotes it before anything
@@ -199,7 +221,7 @@ pub fn decide(view: &View, local: &Local<'_>) -> Decision {
         // go (sticky): taking over now would make two masters.
         return Decision::Follow;
     }
-    if view.best() == Some(own) {
+    if view.best_by(ranking) == Some(own) {
         Decision::Claim {
             node: own.node.clone(),
         }

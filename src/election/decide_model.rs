@@ -185,6 +185,7 @@ impl Model {
                     name: name.into(),
                     priority,
                     session,
+                    joined: e.zxid,
                 });
                 true
             }
@@ -200,6 +201,7 @@ impl Model {
                     name: name.into(),
                     priority,
                     session,
+                    joined: e.zxid,
                 });
                 true
             }

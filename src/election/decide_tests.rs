@@ -15,6 +15,7 @@ fn cand(name: &str, priority: u32, session: SessionId) -> Candidate {
         name: name.into(),
         priority: Priority(priority),
         session,
+        joined: 0,
     }
 }
 

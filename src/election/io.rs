@@ -172,6 +172,7 @@ pub async fn read_election<C: Coordination>(
             name: record.name,
             priority: Priority(record.priority),
             session: stat.ephemeral_owner,
+            joined: stat.czxid,
         });
     }
     Ok(View {

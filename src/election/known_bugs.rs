@@ -6,6 +6,12 @@
 //! Only builds with the `testbed` feature (on by default) can select a variant
 //! ([`SelectorConfig::with_known_bug`](super::SelectorConfig)); a production build
 //! (`default-features = false`) runs the real code only, whatever it is asked.
+//!
+//! Each variant's broken behaviour lives in one place and is reached only from hook points
+//! marked `known-bug hook`: flaws of the election library in `election::flawed` (compiled
+//! with `testbed` only; the selector's hooks are in [`super::zk`]), flaws of the simulated
+//! node in [`crate::pair`]. Each known-bugs scenario's header says which rule of the real
+//! code the variant breaks.
 
 use std::fmt;
 use std::str::FromStr;

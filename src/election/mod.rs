@@ -213,6 +213,8 @@
 
 pub mod config;
 pub mod decide;
+#[cfg(feature = "testbed")]
+mod flawed;
 pub mod io;
 pub mod known_bugs;
 pub mod record;

@@ -5,7 +5,7 @@
 
 use super::MasterSelector;
 use super::config::{ConfigError, Layout, SelectorConfig};
-use super::decide::{Decision, Local, Standing, decide};
+use super::decide::{Candidate, Decision, Local, Ranking, Standing, decide_with};
 use super::io::{self, Failure, Watches};
 use super::role::{
     DemotionAck, DemotionReason, FencingToken, Health, Priority, Role, RoleEvent, SelectorError,
@@ -242,7 +242,9 @@ where
             SessionState::Disconnected => {
                 // The session may expire on the server (or may have expired already) while
                 // this node cannot hear about it: mastership must be assumed lost now.
-                self.demote(DemotionReason::Disconnected).await;
+                if !self.ignores_disconnection() {
+                    self.demote(DemotionReason::Disconnected).await;
+                }
                 self.wait_for_connection().await;
                 return;
             }
@@ -263,6 +265,10 @@ where
         }
         let view = match io::read_election(session, &self.layout, &mut self.watches).await {
             Ok(view) => view,
+            Err(Failure::Connection) if self.ignores_disconnection() => {
+                self.failed(Failure::Connection).await;
+                return;
+            }
             Err(failure) => {
                 // A master that cannot read the election cannot confirm it still holds it.
                 let reason = match failure {
@@ -286,7 +292,21 @@ where
             standing,
             acting_master: self.acting.is_some(),
         };
-        let decision = decide(&view, &local);
+        let decision = decide_with(&view, &local, self.ranking());
+        // known-bug hook (P5): a better candidate takes over from a live holder after a fixed
+        // delay (see `flawed`).
+        #[cfg(feature = "testbed")]
+        if let Some(node) =
+            super::flawed::takes_over_after_grace(&self.config, &view, &local, &decision)
+        {
+            let grace = super::flawed::HAND_OVER_GRACE;
+            self.note(format_args!("the holder is live: taking over in {grace:?}"));
+            self.publish_passive_role();
+            self.env.sleep(grace).await;
+            self.carry_out(Decision::Claim { node }, view.term_version)
+                .await;
+            return;
+        }
         if decision.is_settled() {
             self.settle(&decision);
             self.wait_for_change().await;
@@ -362,7 +382,7 @@ where
         let retry_now = match failure {
             Failure::Raced => true,
             Failure::Missing => {
-                self.paths_ready = false;
+                self.recheck_paths();
                 true
             }
             // The next step sees the session's state and acts on it; a session that still
@@ -422,12 +442,28 @@ where
             Ok(session) => {
                 self.note(format_args!("session {:#x} opened", session.session_id()));
                 self.session = Some(session);
-                self.paths_ready = false;
+                self.recheck_paths();
                 // Watches of an ended session have fired (with its terminal event) or are gone.
                 self.watches = Watches::default();
             }
             Err(err) => self.failed(Failure::Unexpected(err)).await,
         }
+    }
+
+    /// The election's persistent znodes are checked (and re-created where missing) before the
+    /// next read: in every new session, and whenever a read found them gone.
+    fn recheck_paths(&mut self) {
+        // known-bug hook (P6): the election is checked in the first session only (see `flawed`).
+        #[cfg(feature = "testbed")]
+        if self.paths_ready
+            && self
+                .config
+                .known_bug()
+                .is_some_and(super::flawed::creates_election_once)
+        {
+            return;
+        }
+        self.paths_ready = false;
     }
 
     async fn wait_for_connection(&mut self) {
@@ -500,6 +536,30 @@ where
         }
     }
 
+    /// How candidates rank: [`Candidate::by_rank`], the election's promise.
+    fn ranking(&self) -> Ranking {
+        // known-bug hook (P3, P4): a flawed ranking (see `flawed`).
+        #[cfg(feature = "testbed")]
+        if let Some(ranking) = self.config.known_bug().and_then(super::flawed::ranking) {
+            return ranking;
+        }
+        Candidate::by_rank
+    }
+
+    /// Whether a master stays master while its connection is broken: never.
+    fn ignores_disconnection(&self) -> bool {
+        // known-bug hook (P2): only Expired counts as loss (see `flawed`).
+        #[cfg(feature = "testbed")]
+        if self
+            .config
+            .known_bug()
+            .is_some_and(super::flawed::ignores_disconnection)
+        {
+            return true;
+        }
+        false
+    }
+
     fn standing(&self) -> Standing {
         if self.relinquished {
             return Standing::Relinquished;
@@ -566,6 +626,16 @@ where
         // If the node dropped the receiver, the event (and with it the ack) is dropped: nobody
         // is left to stop.
         let _ = self.events.send(RoleEvent::Demoted { token, reason, ack });
+        // known-bug hook (P8): a relinquish leaves without waiting for the node (see `flawed`).
+        #[cfg(feature = "testbed")]
+        if reason == DemotionReason::Relinquished
+            && self
+                .config
+                .known_bug()
+                .is_some_and(super::flawed::relinquishes_before_stopped)
+        {
+            return;
+        }
         stopped.stopped().await;
     }
 

@@ -9,8 +9,8 @@ use super::lease::SessionLease;
 use super::worker::{Workload, WriteIds};
 use crate::db::DbClient;
 use crate::election::{
-    DigestCredentials, ElectionCode, FencingToken, MasterSelector, Policy, Priority, Role,
-    RoleEvent, SelectorConfig, SelectorError, ZkSelector, zk_selector,
+    DigestCredentials, ElectionCode, FencingToken, KnownBug, MasterSelector, Policy, Priority,
+    Role, RoleEvent, SelectorConfig, SelectorError, ZkSelector, zk_selector,
 };
 use crate::env::Environment;
 use crate::sim::history::Record;
@@ -29,6 +29,11 @@ use tokio::sync::oneshot;
 
 /// Where every pair's election lives in ZooKeeper.
 pub const ELECTION_ROOT: &str = "/splitbrain/election";
+
+/// The digest credentials both nodes of `pair` (and its operators) use.
+pub fn pair_credentials(pair: &str) -> DigestCredentials {
+    DigestCredentials::new(pair, &format!("{pair} pair secret"))
+}
 
 /// What one node is configured with.
 #[derive(Clone, Debug)]
@@ -67,7 +72,7 @@ impl NodeConfig {
             pair: pair.to_string(),
             name: name.to_string(),
             policy,
-            credentials: DigestCredentials::new(pair, &format!("{pair} pair secret")),
+            credentials: pair_credentials(pair),
             zk,
             session_timeout,
             databases,
@@ -125,6 +130,7 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
     ctx.env.spawn(check.run(health_tx));
 
     let lease = SessionLease::new(config.session_timeout / 2);
+    let write_lease = has_session_lease(config.election).then(|| lease.clone());
     let selector_config = SelectorConfig::new(
         ELECTION_ROOT,
         &config.pair,
@@ -184,7 +190,7 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         candidacy.clone(),
         selector.role(),
         acting.clone(),
-        lease.clone(),
+        write_lease.clone(),
     ));
     ctx.env.spawn(apply_controls(
         ctx.clone(),
@@ -217,12 +223,13 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         pair: config.pair.clone(),
         node: config.name.clone(),
         db,
-        lease,
+        lease: write_lease,
         role: selector.role(),
         period: config.write_period,
         run_once: config.run_once,
         write_ids: WriteIds::new(ctx.incarnation),
         on_acting: Arc::new(on_acting),
+        election: config.election,
     };
     let mut worker: Option<(watch::Sender<bool>, oneshot::Receiver<bool>)> = None;
     while let Some(event) = events.recv().await {
@@ -243,9 +250,19 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
                 let mut acted = false;
                 if let Some((stop, finished)) = worker.take() {
                     stop.send_replace(true);
-                    // A worker that died without answering (it cannot, short of a panic)
-                    // counts as having acted: the demotion is then recorded.
-                    acted = finished.await.unwrap_or(true);
+                    // known-bug hook (P7): the node acknowledges without waiting for the work,
+                    // which finishes in the background.
+                    #[cfg(feature = "testbed")]
+                    let waits = super::async_demotion::waits_for_work(config.election);
+                    #[cfg(not(feature = "testbed"))]
+                    let waits = true;
+                    acted = if waits {
+                        // A worker that died without answering (it cannot, short of a panic)
+                        // counts as having acted: the demotion is then recorded.
+                        finished.await.unwrap_or(true)
+                    } else {
+                        acting.load(Ordering::SeqCst)
+                    };
                 }
                 if acted {
                     ctx.world.record(Record::Demoted {
@@ -292,14 +309,15 @@ impl CandidacyLog {
 
 /// Follows the selector's role: records the node's candidacy, announces its passive roles
 /// ("master" is announced by the event loop, once the node acts on the promotion), and while
-/// the node is master renews its session lease every renewal period (each renewal in a task
-/// of its own, so a slow round trip does not hold up the next change of role).
+/// the node is master renews its session lease (if it has one) every renewal period (each
+/// renewal in a task of its own, so a slow round trip does not hold up the next change of
+/// role).
 async fn follow_role(
     ctx: HostCtx,
     candidacy: CandidacyLog,
     mut role: watch::Receiver<Role>,
     acting: Arc<AtomicBool>,
-    lease: SessionLease,
+    lease: Option<SessionLease>,
 ) {
     let mut next_renewal: Option<Duration> = None;
     loop {
@@ -310,7 +328,9 @@ async fn follow_role(
         }
         if !current.is_master() {
             next_renewal = None;
-        } else if next_renewal.is_none_or(|at| ctx.env.now() >= at) {
+        } else if let Some(lease) = &lease
+            && next_renewal.is_none_or(|at| ctx.env.now() >= at)
+        {
             let (lease_, ctx_) = (lease.clone(), ctx.clone());
             ctx.env.spawn(async move {
                 lease_.renew(&ctx_).await;
@@ -380,4 +400,14 @@ async fn apply_controls(
         }
         applied = wanted;
     }
+}
+
+/// Whether the master's writes are gated by a session lease as well as by the selector's role.
+/// Always, except in the known-bug variants P1 and P2, whose teams trusted the role alone: a
+/// node resuming from a pause longer than its session (P1), or cut off from ZooKeeper with a
+/// selector that ignores Disconnected (P2), goes on writing on its stale belief. Broken codes
+/// reach a node only in testbed builds (`pair::build` refuses them otherwise).
+fn has_session_lease(election: ElectionCode) -> bool {
+    // known-bug hook (P1, P2)
+    !matches!(election.known_bug(), Some(KnownBug::P1 | KnownBug::P2))
 }

@@ -14,6 +14,7 @@ use crate::sim::history::{Entry, Record};
 use crate::sim::net::{HostId, NetConfig};
 use crate::sim::trace::TraceLine;
 use crate::sim::world::{HostStatus, World};
+use std::time::Duration;
 
 /// How an expectation fared.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -47,6 +48,9 @@ pub struct RunReport {
     pub timeline: String,
     #[serde(skip)]
     pub trace: Vec<TraceLine>,
+    /// The run's history (true time), for pictures of it.
+    #[serde(skip)]
+    pub history: Vec<Entry>,
     /// How much the world did (for benchmarks).
     #[serde(skip)]
     pub load: RunLoad,
@@ -77,6 +81,18 @@ pub enum RunError {
 /// its own, so one that panics cannot take the others down.
 pub fn run(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunReport, RunError> {
     crate::sim::run_seeded(seed, || play(scenario, seed, keep_trace))
+}
+
+/// Like [`run`], but a run whose simulated time passes `limit` panics with "time limit
+/// exceeded" (the world never came to rest after the scenario's end: a hang). Chaos runs
+/// catch that panic and report the seed.
+pub fn run_with_limit(
+    scenario: &Scenario,
+    seed: u64,
+    keep_trace: bool,
+    limit: Duration,
+) -> Result<RunReport, RunError> {
+    crate::sim::run_seeded_with_limit(seed, limit, || play(scenario, seed, keep_trace))
 }
 
 async fn play(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunReport, RunError> {
@@ -116,6 +132,7 @@ async fn play(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunRep
     );
     report.load = load;
     world.shutdown();
+    report.history = history;
     Ok(report)
 }
 
@@ -140,6 +157,8 @@ fn apply(pairs: &PairWorld, applier: &mut FaultApplier, action: &Action) -> Resu
         Action::SetPriority { node, priority } => control(pairs.set_priority(node, *priority)),
         Action::BreakHealth { node, link: l } => control(pairs.break_health(node, link(*l))),
         Action::HealHealth { node, link: l } => control(pairs.heal_health(node, link(*l))),
+        // The script runs in the background and records its outcome when it ends.
+        Action::DeleteElection { pair } => control(pairs.delete_election(pair)),
     }
 }
 
@@ -224,6 +243,7 @@ pub fn judge(
         trace_hash,
         timeline: String::new(),
         trace,
+        history: Vec::new(),
         load: RunLoad::default(),
     };
     report.timeline = timeline::render(scenario, history, &report);
