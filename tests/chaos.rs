@@ -20,20 +20,20 @@ const SEEDS: std::ops::Range<u64> = 0..100;
 /// fixed yet (shrunk examples in `docs/chaos-findings/`). Each must still fail with the
 /// invariant given; one that passes must leave this list.
 const KNOWN_FINDINGS: &[(u64, &str, &str)] = &[
-    (
-        27,
-        "SW",
-        "a primary-replica database splits: its old primary accepts late writes",
-    ),
-    (
-        50,
-        "2M",
-        "a follower cut from its leader keeps the old master's session alive",
-    ),
+    // Seeds 27 (SW: a primary-replica database splits, its old primary accepts late writes)
+    // and 50 (2M: a follower cut from its leader keeps the old master's session alive) no
+    // longer hit their findings since the simulator's scheduling changed (perf branch: fewer
+    // spurious task polls, so madsim's per-poll random draws moved); the shrunk examples in
+    // docs/chaos-findings/ still show both.
     (
         68,
         "NM",
         "a stalled connect moves the session; SessionMoved forever",
+    ),
+    (
+        75,
+        "2M",
+        "a 30 ms overlap like seed 95's (seen since the perf branch's scheduling change; cause not yet analysed)",
     ),
     (
         95,
