@@ -216,6 +216,17 @@ fn cut() -> impl Strategy<Value = Cut> {
     ]
 }
 
+/// Links to slow down: a node's path to its database (a slow commit: P5, P8) more often
+/// than a plain cut would pick it.
+fn slow_links() -> impl Strategy<Value = Cut> {
+    prop_oneof![
+        2 => (0..3u8).prop_map(Cut::Sites),
+        3 => any::<u8>().prop_map(Cut::NodeFromDatabase),
+        1 => any::<u8>().prop_map(Cut::NodeFromZk),
+        1 => any::<u8>().prop_map(Cut::ZkAlone),
+    ]
+}
+
 fn host(node: u32, zk: u32, database: u32) -> impl Strategy<Value = HostPick> {
     prop_oneof![
         node => any::<u8>().prop_map(HostPick::Node),
@@ -260,7 +271,7 @@ fn what() -> impl Strategy<Value = What> {
         1 => (0..3u8).prop_map(What::Bridge),
         1 => (cut(), select(&[0.05, 0.1, 0.2, 0.3, 0.5][..]))
             .prop_map(|(links, probability)| What::Loss { links, probability }),
-        2 => (cut(), select(&[50u64, 200, 400, 1_000, 3_000, 8_000][..]))
+        3 => (slow_links(), select(&[50u64, 200, 400, 1_000, 3_000, 8_000][..]))
             .prop_map(|(links, extra_ms)| What::Latency { links, extra_ms }),
         3 => (host(2, 2, 1), any::<bool>()).prop_map(|(host, hard)| What::Crash { host, hard }),
         2 => host(3, 2, 1).prop_map(What::Restart),
@@ -268,7 +279,7 @@ fn what() -> impl Strategy<Value = What> {
         4 => host(3, 1, 1).prop_map(What::Pause),
         2 => leader.prop_map(What::ZkLeader),
         2 => (host(2, 1, 1), clock()).prop_map(|(host, clock)| What::Clock { host, clock }),
-        2 => (any::<u8>(), prop_oneof![1 => Just(false), 6 => Just(true)])
+        3 => (any::<u8>(), prop_oneof![1 => Just(false), 6 => Just(true)])
             .prop_map(|(node, rejoin)| What::Relinquish { node, rejoin }),
         1 => (any::<u8>(), select(&SET_PRIORITIES[..]))
             .prop_map(|(node, priority)| What::Priority { node, priority }),
