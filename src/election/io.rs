@@ -96,6 +96,12 @@ pub async fn ensure_paths<C: Coordination>(session: &C, layout: &Layout) -> ZkRe
     Ok(())
 }
 
+/// Confirms the session through the quorum: `sync` is forwarded to the ZooKeeper leader and
+/// answered only once the leader has answered it (see [`super::lease`]).
+pub async fn confirm_session<C: Coordination>(session: &C, path: &str) -> ZkResult<()> {
+    guarded(session, session.sync(path)).await
+}
+
 /// A one-shot watch waiting to fire.
 pub type PendingWatch = Pin<Box<dyn Future<Output = WatchedEvent> + Send>>;
 

@@ -393,6 +393,7 @@ fn reason_name(reason: DemotionReason) -> &'static str {
     match reason {
         DemotionReason::Disconnected => "disconnected",
         DemotionReason::SessionLost => "session_lost",
+        DemotionReason::LeaseExpired => "lease_expired",
         DemotionReason::PreEmpted => "pre_empted",
         DemotionReason::Relinquished => "relinquished",
         DemotionReason::Unhealthy => "unhealthy",
