@@ -151,6 +151,13 @@
 //!   standby costs the ensemble nothing (`lease::tests`; `tests/election_sim`,
 //!   `master_behind_a_zombie_follower_stops_before_the_standby_starts`; scenarios
 //!   `zombie-follower-site-isolated`, `zombie-follower-dc-partition`).
+//! - **SessionMoved ends the connection's part.** `SessionMoved` on a request means the
+//!   session's owner moved to another server (a reconnection this client abandoned, completed
+//!   late): nothing sent on this connection will succeed again. The selector demotes, closes
+//!   the session and opens a new one, as zookeeper-client does (it ends the session as Expired
+//!   on SessionMoved) and as ZooKeeper's server intends (it closes such a connection, since
+//!   ZOOKEEPER-710) — never retries on the same connection (scenarios
+//!   `session-moved-no-master`, `session-moved-wrong-priority`).
 //! - **Own session only.** A claim is made only on a candidacy whose `ephemeralOwner` is the
 //!   current session; a leftover znode of an earlier incarnation is waited out, never adopted
 //!   (`grants_only_on_own_sessions_znode`, `term_naming_my_name_with_another_session_is_not_mine`).

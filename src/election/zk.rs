@@ -14,7 +14,7 @@ use super::role::{
 use crate::coord::Coordination;
 use crate::env::{Environment, timeout};
 use crate::sync::watch;
-use crate::zk::types::{SessionState, ZkResult};
+use crate::zk::types::{ErrorCode, SessionState, ZkResult};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -292,6 +292,7 @@ where
                 // A master that cannot read the election cannot confirm it still holds it.
                 let reason = match failure {
                     Failure::Connection => DemotionReason::Disconnected,
+                    Failure::SessionMoved => DemotionReason::SessionMoved,
                     Failure::Missing => DemotionReason::CandidacyLost,
                     Failure::Raced | Failure::Record(_) | Failure::Unexpected(_) => {
                         DemotionReason::Superseded
@@ -406,6 +407,10 @@ where
             // The next step sees the session's state and acts on it; a session that still
             // claims to be connected after a connection error is not retried in a spin.
             Failure::Connection => !connected,
+            Failure::SessionMoved => {
+                self.abandon_session().await;
+                true
+            }
             Failure::Record(_) | Failure::Unexpected(_) => false,
         };
         if !retry_now || self.failures > IMMEDIATE_RETRIES {
@@ -467,6 +472,20 @@ where
                 self.watches = Watches::default();
             }
             Err(err) => self.failed(Failure::Unexpected(err)).await,
+        }
+    }
+
+    /// The session moved to another server: this connection no longer speaks for it, and
+    /// retrying on it would fail forever. Stop acting, close the session (its candidacy goes
+    /// with it) and let the next step open a new one, as after an expiry.
+    async fn abandon_session(&mut self) {
+        self.demote(DemotionReason::SessionMoved).await;
+        if let Some(session) = self.session.take() {
+            self.note(format_args!(
+                "session {:#x} moved to another server: closing it",
+                session.session_id()
+            ));
+            let _ = timeout(&self.env, CLOSE_TIMEOUT, session.close()).await;
         }
     }
 
@@ -568,6 +587,9 @@ where
             }
             Ok(Err(err)) => {
                 self.note(format_args!("lease renewal failed: {err:?}"));
+                if err == ErrorCode::SessionMoved {
+                    self.abandon_session().await;
+                }
                 false
             }
             Err(_) => {

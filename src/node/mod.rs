@@ -394,6 +394,7 @@ fn reason_name(reason: DemotionReason) -> &'static str {
         DemotionReason::Disconnected => "disconnected",
         DemotionReason::SessionLost => "session_lost",
         DemotionReason::LeaseExpired => "lease_expired",
+        DemotionReason::SessionMoved => "session_moved",
         DemotionReason::PreEmpted => "pre_empted",
         DemotionReason::Relinquished => "relinquished",
         DemotionReason::Unhealthy => "unhealthy",
