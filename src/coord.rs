@@ -11,6 +11,7 @@ use crate::zk::types::{
     WatchedEvent, ZkResult,
 };
 use std::future::Future;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Options of a create call.
@@ -141,6 +142,11 @@ pub trait Coordination: Send + Sync + 'static {
     fn get_acl(&self, path: &str) -> impl Future<Output = ZkResult<(Vec<Acl>, Stat)>> + Send;
 
     fn session_id(&self) -> SessionId;
+
+    /// The session timeout the ensemble granted (it clamps the requested one): the server
+    /// expires the session between this long and one tick more after the last time it heard
+    /// of it.
+    fn session_timeout(&self) -> Duration;
 
     fn state(&self) -> SessionState;
 

@@ -23,6 +23,11 @@ pub enum Failure {
     Raced,
     /// The connection broke or the session ended; the outcome of a write is unknown.
     Connection,
+    /// The session moved to another server (a reconnection of this client, abandoned but
+    /// completed late, revalidated it there): this connection no longer speaks for the
+    /// session, and every request on it fails. ZooKeeper's server closes such a connection;
+    /// zookeeper-client ends the session (Expired). Start over on a new session.
+    SessionMoved,
     /// The election's persistent znodes are missing (deleted, or the ensemble lost its data):
     /// create them again.
     Missing,
@@ -36,10 +41,10 @@ pub enum Failure {
 pub fn classify(err: ErrorCode) -> Failure {
     match err {
         e if is_connection_error(e) => Failure::Connection,
-        ErrorCode::SessionExpired
-        | ErrorCode::SessionMoved
-        | ErrorCode::ClientClosed
-        | ErrorCode::AuthFailed => Failure::Connection,
+        ErrorCode::SessionMoved => Failure::SessionMoved,
+        ErrorCode::SessionExpired | ErrorCode::ClientClosed | ErrorCode::AuthFailed => {
+            Failure::Connection
+        }
         ErrorCode::BadVersion | ErrorCode::NodeExists | ErrorCode::NotEmpty => Failure::Raced,
         ErrorCode::NoNode => Failure::Missing,
         other => Failure::Unexpected(other),
@@ -94,6 +99,12 @@ pub async fn ensure_paths<C: Coordination>(session: &C, layout: &Layout) -> ZkRe
         }
     }
     Ok(())
+}
+
+/// Confirms the session through the quorum: `sync` is forwarded to the ZooKeeper leader and
+/// answered only once the leader has answered it (see [`super::lease`]).
+pub async fn confirm_session<C: Coordination>(session: &C, path: &str) -> ZkResult<()> {
+    guarded(session, session.sync(path)).await
 }
 
 /// A one-shot watch waiting to fire.

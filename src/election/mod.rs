@@ -138,6 +138,26 @@
 //!   reconnecting with the same session it claims again, for a fresh token
 //!   (`decide::tests::holder_that_is_not_acting_reclaims_for_a_fresh_token_or_releases`;
 //!   `tests/election_live.rs`, `disconnected_master_stops_at_once_and_reclaims_with_a_fresh_token`).
+//! - **Quorum-confirmed lease.** Connected is no proof of holding the session: a ZooKeeper
+//!   follower cut from its leader (or lagging behind it) goes on answering its clients for up
+//!   to syncLimit·tickTime while the leader expires their sessions. So a master confirms its
+//!   session through the leader — a `sync`, which the session's server forwards to the leader
+//!   and answers only after the leader did — every lease/4, and is demoted (the usual way: role
+//!   watch, Demoted event, acknowledgement) once no confirmation *sent* within the last lease
+//!   was answered; the claim that made it master counts as the first. The lease is 2/5 of the
+//!   negotiated session timeout, on the node's monotonic clock ([`lease`]; bound below, under
+//!   "Timing assumption"). While the same session confirms again, the node claims again for a
+//!   fresh token, as after a reconnection. Renewals run only while master, so a quiet pair's
+//!   standby costs the ensemble nothing (`lease::tests`; `tests/election_sim`,
+//!   `master_behind_a_zombie_follower_stops_before_the_standby_starts`; scenarios
+//!   `zombie-follower-site-isolated`, `zombie-follower-dc-partition`).
+//! - **SessionMoved ends the connection's part.** `SessionMoved` on a request means the
+//!   session's owner moved to another server (a reconnection this client abandoned, completed
+//!   late): nothing sent on this connection will succeed again. The selector demotes, closes
+//!   the session and opens a new one, as zookeeper-client does (it ends the session as Expired
+//!   on SessionMoved) and as ZooKeeper's server intends (it closes such a connection, since
+//!   ZOOKEEPER-710) — never retries on the same connection (scenarios
+//!   `session-moved-no-master`, `session-moved-wrong-priority`).
 //! - **Own session only.** A claim is made only on a candidacy whose `ephemeralOwner` is the
 //!   current session; a leftover znode of an earlier incarnation is waited out, never adopted
 //!   (`grants_only_on_own_sessions_znode`, `term_naming_my_name_with_another_session_is_not_mine`).
@@ -210,6 +230,19 @@
 //! timeout; Java: 2/3; expiry: at least the full timeout). A process paused for longer than the
 //! session timeout resumes believing it is master until it runs the selector again: that case
 //! is what the fencing token is for, and why the node must fence every guarded write.
+//!
+//! The lease covers the connection that stays up while its server has lost the leader. Let a
+//! confirmation sent at `s` be answered. The leader answered it at some `p ≥ s` while in
+//! contact with the session's server (an expired session's connection is closed by its server
+//! before that answer can arrive). A follower passes its clients' touches to the leader with
+//! each ping reply, every tickTime/2, and this master's client sends a renewal at least every
+//! lease/4, so by `p` the leader had heard of the session no earlier than
+//! `s − tickTime/2 − lease/4`, and cannot expire it before `s + T − tickTime/2 − lease/4`.
+//! ZooKeeper accepts no session timeout below 2·tickTime, so that is at least `s + 0.65·T`,
+//! while the lease ends at `s + 0.4·T`: the node has T/4 to stop acting after its demotion
+//! (`lease::tests::lease_ends_a_quarter_of_the_session_timeout_before_the_earliest_expiry`),
+//! minus network delay and the drift of its clock's rate against the leader's. A node whose
+//! demotion takes longer than T/4 must fence its writes, as for a pause.
 
 pub mod config;
 pub mod decide;
@@ -217,6 +250,7 @@ pub mod decide;
 mod flawed;
 pub mod io;
 pub mod known_bugs;
+pub mod lease;
 pub mod record;
 pub mod role;
 pub mod zk;

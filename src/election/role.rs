@@ -77,6 +77,11 @@ pub enum DemotionReason {
     Disconnected,
     /// The session ended (expired, closed or failed authentication).
     SessionLost,
+    /// The ensemble's leader did not confirm the session within the master's lease: the
+    /// session's server may have lost the quorum while it still answers this node.
+    LeaseExpired,
+    /// The session moved to another server: this connection no longer speaks for it.
+    SessionMoved,
     /// A higher-priority candidate joined (pre-emptive policy).
     PreEmpted,
     /// The node asked to relinquish, or the selector is shutting down.

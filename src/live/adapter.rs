@@ -228,6 +228,10 @@ impl Coordination for LiveZk {
         self.session_id
     }
 
+    fn session_timeout(&self) -> Duration {
+        self.session_timeout
+    }
+
     fn state(&self) -> SessionState {
         *self.state.borrow()
     }

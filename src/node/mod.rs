@@ -393,6 +393,8 @@ fn reason_name(reason: DemotionReason) -> &'static str {
     match reason {
         DemotionReason::Disconnected => "disconnected",
         DemotionReason::SessionLost => "session_lost",
+        DemotionReason::LeaseExpired => "lease_expired",
+        DemotionReason::SessionMoved => "session_moved",
         DemotionReason::PreEmpted => "pre_empted",
         DemotionReason::Relinquished => "relinquished",
         DemotionReason::Unhealthy => "unhealthy",

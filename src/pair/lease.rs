@@ -13,6 +13,14 @@
 //! every `lease / 3` while it is master. After a long pause `now - c` is large, so the node
 //! does not write until a fresh round trip succeeds — which it cannot on an expired session.
 //!
+//! The round trip is a plain `exists`, which the session's own server answers: enough for a
+//! pause, which leaves `now - c` large whatever the server does. A server that has lost its
+//! leader but still answers (a zombie follower) would keep this lease alive; that case is the
+//! selector's quorum-confirmed lease (`election::lease`), which demotes the master within 2/5
+//! of the session timeout, and a demoted node stops writing whatever this lease says. So this
+//! lease stays cheap, and the P1 variant (no write lease) still shows what a pause does
+//! without it.
+//!
 //! Assumption (documented, not checked): the node's and the servers' clocks run at rates within
 //! a factor of two of each other over one session timeout.
 

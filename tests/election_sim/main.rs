@@ -157,17 +157,70 @@ async fn master_cut_from_zookeeper(model: ClientModel) {
             "a stopped only after {:?}",
             a_end - cut
         );
-        assert!(
-            l.demotions
-                .iter()
-                .any(|d| d.0 == "node-a" && d.1 == DemotionReason::Disconnected)
-        );
+        // Whichever notices first: the client's silence timer, or the lease (2/5·T from the
+        // last confirmation sent before the cut).
+        assert!(l.demotions.iter().any(|d| d.0 == "node-a"
+            && matches!(
+                d.1,
+                DemotionReason::Disconnected | DemotionReason::LeaseExpired
+            )));
     }
     p.world.heal();
     sleep(secs(20)).await;
     assert_eq!(p.master().as_deref(), Some("node-b"));
     assert_eq!(*p.ctl_a.selector().role().borrow(), Role::Slave);
     p.check();
+}
+
+#[test]
+fn master_behind_a_zombie_follower_stops_before_the_standby_starts() {
+    each_seed(|| async {
+        // a outranks b, so it is master again whether or not its session survives the first cut.
+        let p = Pair::start(
+            spec("node-a", 9, Policy::PreEmptive),
+            spec("node-b", 1, Policy::PreEmptive),
+            true,
+        )
+        .await;
+        assert_eq!(p.master().as_deref(), Some("node-a"));
+        // a can reach zk1 only, and (re)claims through it.
+        p.world.partition(&[p.a], &p.zk[1..]);
+        sleep(secs(25)).await;
+        assert_eq!(p.master().as_deref(), Some("node-a"));
+        // zk1 loses the quorum but notices only after syncLimit·tickTime (10 s): until then it
+        // answers a as connected, while the others expire a's session (6 s) and b claims.
+        p.world.partition(&p.zk[..1], &p.zk[1..]);
+        let cut = true_now();
+        p.until_master("node-b", secs(30)).await;
+        {
+            let l = p.ledger.lock().unwrap();
+            let a_end = l
+                .terms
+                .iter()
+                .rev()
+                .find(|t| t.node == "node-a")
+                .and_then(|t| t.end)
+                .expect("a stopped");
+            // The lease is 2/5 of the session, counted from a confirmation sent before the cut.
+            assert!(
+                a_end - cut <= SESSION / 2,
+                "a stopped only after {:?}",
+                a_end - cut
+            );
+            assert!(
+                l.demotions
+                    .iter()
+                    .any(|d| d.0 == "node-a" && d.1 == DemotionReason::LeaseExpired),
+                "{:?}",
+                l.demotions
+            );
+        }
+        p.world.heal();
+        sleep(secs(20)).await;
+        // a, back in touch with the quorum, pre-empts b.
+        assert_eq!(p.master().as_deref(), Some("node-a"));
+        p.check();
+    });
 }
 
 #[test]
@@ -347,11 +400,20 @@ fn one_ensemble_serves_a_hundred_pairs_without_herds() {
         for (ledger, _) in &pairs {
             assert_eq!(ledger.lock().unwrap().master(), Some("node-a"));
         }
-        // Quiet: watches only, no polling (the 60 s recheck has not come round yet).
-        let ops = || world.metric("client.ops_ok") + world.metric("client.ops_failed");
-        let before = ops();
+        // Quiet: watches only, no polling (the 60 s recheck has not come round yet); the only
+        // requests are the masters' lease renewals, one sync per lease/4 (2/5·T / 4).
+        let syncs = || world.metric("client.syncs");
+        let ops = || world.metric("client.ops_ok") + world.metric("client.ops_failed") - syncs();
+        let (before, syncs_before) = (ops(), syncs());
         sleep(secs(20)).await;
         assert_eq!(ops(), before, "reads on a quiet ensemble");
+        let renew_every = SESSION * 2 / 5 / 4;
+        let renewals = syncs() - syncs_before;
+        let per_master = (secs(20).as_millis() / renew_every.as_millis()) as u64;
+        assert!(
+            renewals <= PAIRS as u64 * (per_master + 1),
+            "{renewals} lease renewals in 20 s for {PAIRS} masters"
+        );
         // One pair fails over: its standby (and nobody else) re-reads and claims.
         let (ledger, hosts) = &pairs[42];
         world.crash(hosts[0], false).unwrap();

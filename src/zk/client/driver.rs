@@ -15,6 +15,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// What the session's handle reads of the driver's state, kept up to date after every event.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SessionView {
+    /// The server the session is connected to right now, if any.
+    pub server: Option<Addr>,
+    /// The session timeout the ensemble granted.
+    pub session_timeout: Duration,
+}
+
 /// A wake-up on the host's clock.
 type Sleep<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
@@ -24,7 +33,7 @@ pub(crate) async fn run(
     mut core: SessionCore,
     mut requests: mpsc::UnboundedReceiver<Request>,
     state: watch::Sender<SessionState>,
-    server: Arc<Mutex<Option<Addr>>>,
+    shared: Arc<Mutex<SessionView>>,
 ) {
     let port = mailbox.addr.port;
     let mut requests_open = true;
@@ -33,7 +42,10 @@ pub(crate) async fn run(
     let mut armed: Option<(Duration, Sleep<'_>)> = None;
     loop {
         flush(&ctx, port, &mut core, &state);
-        *server.lock().expect("server slot lock") = core.server();
+        *shared.lock().expect("session view lock") = SessionView {
+            server: core.server(),
+            session_timeout: core.session_timeout(),
+        };
         if core.is_ended() {
             break;
         }
@@ -111,6 +123,10 @@ fn flush(
                     "client.ops_failed"
                 };
                 ctx.world.count(metric, 1);
+                if kind == "sync" {
+                    // Counted apart too: a master's lease renewals are syncs.
+                    ctx.world.count("client.syncs", 1);
+                }
             }
             Notice::WatchFired { event, watches } => ctx.trace(
                 "client",

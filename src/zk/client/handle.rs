@@ -7,7 +7,7 @@ use crate::sim::net::Addr;
 use crate::sim::world::HostCtx;
 use crate::sync::watch;
 use crate::zk::client::config::ClientConfig;
-use crate::zk::client::driver;
+use crate::zk::client::driver::{self, SessionView};
 use crate::zk::client::requests::{OpOutcome, Request, error_for_state, op_label};
 use crate::zk::client::session::SessionCore;
 use crate::zk::proto::{ClientOp, OpReply};
@@ -18,6 +18,7 @@ use crate::zk::types::{
 use madsim::rand::Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// A simulated ZooKeeper session on one host. Clones share the session; when the last clone
@@ -33,7 +34,7 @@ struct Inner {
     state: watch::Receiver<SessionState>,
     session_id: SessionId,
     /// Kept up to date by the driver.
-    server: Arc<Mutex<Option<Addr>>>,
+    view: Arc<Mutex<SessionView>>,
     /// Set by the first `close`.
     close_called: AtomicBool,
 }
@@ -49,14 +50,14 @@ impl SimZkClient {
         let core = SessionCore::new(&config, mailbox.addr, seed, ctx.env.now(), established)?;
         let (state_tx, state) = watch::channel(SessionState::Disconnected);
         let (requests, requests_rx) = mpsc::unbounded_channel();
-        let server: Arc<Mutex<Option<Addr>>> = Arc::default();
+        let view: Arc<Mutex<SessionView>> = Arc::default();
         ctx.env.spawn(driver::run(
             ctx.clone(),
             mailbox,
             core,
             requests_rx,
             state_tx,
-            server.clone(),
+            view.clone(),
         ));
         let session_id = established_rx
             .await
@@ -67,7 +68,7 @@ impl SimZkClient {
                 requests,
                 state,
                 session_id,
-                server,
+                view,
                 close_called: AtomicBool::new(false),
             }),
         })
@@ -76,7 +77,7 @@ impl SimZkClient {
     /// The server the session is connected to right now, if any (for faults aimed at "this
     /// client's server").
     pub fn server(&self) -> Option<Addr> {
-        *self.inner.server.lock().expect("server slot lock")
+        self.inner.view.lock().expect("session view lock").server
     }
 
     /// The error a call gets when the session task is gone.
@@ -305,6 +306,14 @@ impl Coordination for SimZkClient {
 
     fn session_id(&self) -> SessionId {
         self.inner.session_id
+    }
+
+    fn session_timeout(&self) -> Duration {
+        self.inner
+            .view
+            .lock()
+            .expect("session view lock")
+            .session_timeout
     }
 
     fn state(&self) -> SessionState {

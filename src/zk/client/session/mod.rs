@@ -130,6 +130,9 @@ pub struct SessionCore {
     /// The timeout put in Connect requests: the configured one (Java), the last negotiated
     /// one (the crate).
     request_timeout: Duration,
+    /// The session timeout the ensemble granted at the last handshake (the requested one
+    /// until the first).
+    negotiated_timeout: Duration,
     session_id: SessionId,
     password: u64,
     last_zxid: Zxid,
@@ -199,6 +202,7 @@ impl SessionCore {
             timings,
             rng,
             request_timeout: requested,
+            negotiated_timeout: requested,
             session_id: 0,
             password: 0,
             last_zxid: 0,
@@ -241,6 +245,11 @@ impl SessionCore {
 
     pub fn last_zxid(&self) -> Zxid {
         self.last_zxid
+    }
+
+    /// The session timeout the ensemble granted at the last handshake.
+    pub fn session_timeout(&self) -> Duration {
+        self.negotiated_timeout
     }
 
     /// The server the session is connected to, if it is.
@@ -493,6 +502,7 @@ impl SessionCore {
         self.session_id = session_id;
         self.password = password;
         let negotiated = Duration::from_millis(timeout_ms as u64);
+        self.negotiated_timeout = negotiated;
         match self.model {
             ClientModel::Rust => {
                 let t = RustTimings::for_session_timeout(negotiated);
