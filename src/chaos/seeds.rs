@@ -26,6 +26,18 @@ pub struct SeedRun<T> {
     pub result: Result<T, Crash>,
 }
 
+impl Crash {
+    /// What a caught panic means: a hang when the simulation's time limit ended it.
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = panic_message(payload);
+        if message.contains("time limit exceeded") {
+            Crash::Hang(message)
+        } else {
+            Crash::Panic(message)
+        }
+    }
+}
+
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         s.to_string()
@@ -68,14 +80,8 @@ where
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&seed) = seeds.get(i) else { break };
                     let started = Instant::now();
-                    let result = catch_unwind(AssertUnwindSafe(|| work(seed))).map_err(|payload| {
-                        let message = panic_message(payload.as_ref());
-                        if message.contains("time limit exceeded") {
-                            Crash::Hang(message)
-                        } else {
-                            Crash::Panic(message)
-                        }
-                    });
+                    let result = catch_unwind(AssertUnwindSafe(|| work(seed)))
+                        .map_err(|payload| Crash::from_panic(payload.as_ref()));
                     if sender
                         .send(SeedRun {
                             seed,

@@ -16,6 +16,11 @@
 use std::fmt;
 use std::str::FromStr;
 
+// The variants' broken behaviour, one module per entry; the selector and the pair node call
+// them from a few marked hook points.
+#[cfg(feature = "testbed")]
+pub(crate) mod p6;
+
 /// One entry of the catalogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum KnownBug {

@@ -368,7 +368,7 @@ where
         let retry_now = match failure {
             Failure::Raced => true,
             Failure::Missing => {
-                self.paths_ready = false;
+                self.recheck_paths();
                 true
             }
             // The next step sees the session's state and acts on it; a session that still
@@ -428,12 +428,23 @@ where
             Ok(session) => {
                 self.note(format_args!("session {:#x} opened", session.session_id()));
                 self.session = Some(session);
-                self.paths_ready = false;
+                self.recheck_paths();
                 // Watches of an ended session have fired (with its terminal event) or are gone.
                 self.watches = Watches::default();
             }
             Err(err) => self.failed(Failure::Unexpected(err)).await,
         }
+    }
+
+    /// The election's persistent znodes are checked (and re-created where missing) before the
+    /// next read: in every new session, and whenever a read found them gone.
+    fn recheck_paths(&mut self) {
+        // Testbed hook: the P6 variant checks them in its first session only.
+        #[cfg(feature = "testbed")]
+        if self.paths_ready && !super::known_bugs::p6::rechecks_election(&self.config) {
+            return;
+        }
+        self.paths_ready = false;
     }
 
     async fn wait_for_connection(&mut self) {

@@ -23,13 +23,16 @@
 //! The [`world`] builder turns a [`Topology`](crate::sim::topology::Topology) into hosts and
 //! processes and keeps each node's control channel ([`control`]), which survives restarts.
 
+#[cfg(feature = "testbed")]
+mod async_demotion;
 pub mod control;
 pub mod health;
 pub mod lease;
 pub mod node;
+pub mod operator;
 pub mod worker;
 pub mod world;
 
 pub use control::{HealthLink, NodeControl};
-pub use node::{ELECTION_ROOT, NodeConfig, node_process};
+pub use node::{ELECTION_ROOT, NodeConfig, node_process, pair_credentials};
 pub use world::{BuildError, ControlError, PairWorld, build, current_master, net_config};

@@ -30,6 +30,11 @@ use tokio::sync::oneshot;
 /// Where every pair's election lives in ZooKeeper.
 pub const ELECTION_ROOT: &str = "/splitbrain/election";
 
+/// The digest credentials both nodes of `pair` (and its operators) use.
+pub fn pair_credentials(pair: &str) -> DigestCredentials {
+    DigestCredentials::new(pair, &format!("{pair} pair secret"))
+}
+
 /// What one node is configured with.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -67,7 +72,7 @@ impl NodeConfig {
             pair: pair.to_string(),
             name: name.to_string(),
             policy,
-            credentials: DigestCredentials::new(pair, &format!("{pair} pair secret")),
+            credentials: pair_credentials(pair),
             zk,
             session_timeout,
             databases,
@@ -224,6 +229,7 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         run_once: config.run_once,
         write_ids: WriteIds::new(ctx.incarnation),
         on_acting: Arc::new(on_acting),
+        election: config.election,
     };
     let mut worker: Option<(watch::Sender<bool>, oneshot::Receiver<bool>)> = None;
     while let Some(event) = events.recv().await {
@@ -244,9 +250,19 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
                 let mut acted = false;
                 if let Some((stop, finished)) = worker.take() {
                     stop.send_replace(true);
-                    // A worker that died without answering (it cannot, short of a panic)
-                    // counts as having acted: the demotion is then recorded.
-                    acted = finished.await.unwrap_or(true);
+                    // Testbed hook: the P7 variant acknowledges without waiting for the work,
+                    // which finishes in the background.
+                    #[cfg(feature = "testbed")]
+                    let waits = super::async_demotion::waits_for_work(config.election);
+                    #[cfg(not(feature = "testbed"))]
+                    let waits = true;
+                    acted = if waits {
+                        // A worker that died without answering (it cannot, short of a panic)
+                        // counts as having acted: the demotion is then recorded.
+                        finished.await.unwrap_or(true)
+                    } else {
+                        acting.load(Ordering::SeqCst)
+                    };
                 }
                 if acted {
                     ctx.world.record(Record::Demoted {

@@ -5,7 +5,7 @@
 use super::lease::SessionLease;
 use crate::db::DbClient;
 use crate::db::proto::{DbRequest, DbResponse, RunOnceVerdict};
-use crate::election::{FencingToken, Role};
+use crate::election::{ElectionCode, FencingToken, Role};
 use crate::env::Environment;
 use crate::sim::history::{Record, WriteOutcome};
 use crate::sim::topology::RunOnceSpec;
@@ -59,6 +59,8 @@ pub struct Workload {
     pub write_ids: WriteIds,
     /// Records the promotion and announces the role, once the fence is up.
     pub on_acting: OnActing,
+    /// The election code the node runs (a known-bug variant may change how the work stops).
+    pub election: ElectionCode,
 }
 
 /// Where a grant's work stands.
@@ -95,10 +97,18 @@ impl Workload {
         // With the run-once guard: when this master last took or refreshed the row.
         let mut row_refreshed: Option<Duration> = None;
         loop {
-            tokio::select! {
+            let stopping = tokio::select! {
                 biased;
-                _ = stop.wait_for(|stop| *stop) => return stage != Stage::Fencing,
-                () = self.ctx.env.sleep_until(next) => {}
+                _ = stop.wait_for(|stop| *stop) => true,
+                () = self.ctx.env.sleep_until(next) => false,
+            };
+            if stopping {
+                // Testbed hook: the P7 variant commits its queued flows before it stops.
+                #[cfg(feature = "testbed")]
+                if stage == Stage::Acting {
+                    super::async_demotion::finish_queued(&self, token, next).await;
+                }
+                return stage != Stage::Fencing;
             }
             // Until the fence is up the node retries soon: its lease is confirmed one
             // ZooKeeper round trip after the grant. Then it writes once per period; after a
@@ -108,7 +118,16 @@ impl Workload {
             } else {
                 self.period
             };
-            next = (next + delay).max(self.ctx.env.now());
+            next += delay;
+            // Testbed hook: the P7 variant queues the flows it could not write yet.
+            #[cfg(feature = "testbed")]
+            let keep_backlog =
+                stage == Stage::Acting && super::async_demotion::keeps_backlog(self.election);
+            #[cfg(not(feature = "testbed"))]
+            let keep_backlog = false;
+            if !keep_backlog {
+                next = next.max(self.ctx.env.now());
+            }
             if *stop.borrow() || stage == Stage::Superseded || !self.still_master(token) {
                 continue;
             }
@@ -189,7 +208,7 @@ impl Workload {
         }
     }
 
-    async fn write(&self, token: FencingToken) {
+    pub(super) async fn write(&self, token: FencingToken) {
         let write = self.write_ids.next();
         self.ctx.world.record(Record::WriteAttempt {
             pair: self.pair.clone(),

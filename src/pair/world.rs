@@ -4,8 +4,10 @@
 //! [`World`]'s own fault primitives, by host name.
 
 use super::control::{ControlHandle, HealthLink, NodeControl};
-use super::node::{NodeConfig, node_process};
+use super::node::{ELECTION_ROOT, NodeConfig, node_process, pair_credentials};
+use super::operator;
 use crate::db::{DbServerConfig, database_process};
+use crate::env::Environment;
 use crate::sim::ensemble::{add_ensemble, client_addrs};
 use crate::sim::history::{Entry, Record};
 use crate::sim::net::{HostId, LinkLatency, NetConfig};
@@ -43,6 +45,10 @@ pub enum BuildError {
 pub enum ControlError {
     #[error("no node named '{0}'")]
     UnknownNode(String),
+    #[error("no pair named '{0}'")]
+    UnknownPair(String),
+    #[error("no node host of pair '{0}' is up to run the script on")]
+    NoHostUp(String),
 }
 
 struct NodeEntry {
@@ -63,6 +69,8 @@ pub struct PairWorld {
     nodes: BTreeMap<String, NodeEntry>,
     pairs: BTreeMap<String, PairEntry>,
     zk_servers: Vec<String>,
+    /// How the nodes reach the ensemble; operator scripts connect the same way.
+    zk_client: ClientConfig,
 }
 
 /// The network configuration a topology asks for: `base` with its site-pair latencies.
@@ -184,6 +192,7 @@ pub fn build(world: &World, topology: &Topology) -> Result<PairWorld, BuildError
         nodes,
         pairs,
         zk_servers: topology.zk.servers.iter().map(|s| s.name.clone()).collect(),
+        zk_client,
     })
 }
 
@@ -353,6 +362,43 @@ impl PairWorld {
         self.control_change(node, format_args!("heal {link:?}"), |c| {
             c.broken.remove(&link);
         })
+    }
+
+    /// An operator's cleanup script deletes `pair`'s election znodes (the candidacies, the
+    /// candidates znode and the term; see [`operator::delete_election`]), with the pair's
+    /// credentials, from the first of the pair's node hosts that is up. The script runs in the
+    /// background; its outcome is recorded in the history when it ends.
+    pub fn delete_election(&self, pair: &str) -> Result<(), ControlError> {
+        let entry = self
+            .pairs
+            .get(pair)
+            .ok_or_else(|| ControlError::UnknownPair(pair.to_string()))?;
+        let host = entry
+            .nodes
+            .iter()
+            .filter_map(|node| self.node_host(node))
+            .find(|host| self.world.status(*host) == crate::sim::world::HostStatus::Up)
+            .ok_or_else(|| ControlError::NoHostUp(pair.to_string()))?;
+        let ctx = self.world.host_ctx(host);
+        let (zk, pair) = (self.zk_client.clone(), pair.to_string());
+        let env = ctx.env.clone();
+        env.spawn(async move {
+            let credentials = pair_credentials(&pair);
+            let outcome =
+                operator::delete_election(&ctx, zk, ELECTION_ROOT, &pair, &credentials).await;
+            let description = match outcome {
+                Ok(deleted) => format!(
+                    "delete election of {pair}: {deleted} znodes deleted (script on {})",
+                    ctx.name
+                ),
+                Err(err) => format!(
+                    "delete election of {pair}: script on {} failed: {err:?}",
+                    ctx.name
+                ),
+            };
+            ctx.world.record(Record::Fault { description });
+        });
+        Ok(())
     }
 
     /// The node that last started acting as master of `pair` and has not stopped (by the

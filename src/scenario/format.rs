@@ -126,6 +126,7 @@ pub struct StepTable {
     pub every: Option<S<String>>,
     pub priority: Option<S<u32>>,
     pub link: Option<S<String>>,
+    pub pair: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

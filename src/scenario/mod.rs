@@ -12,6 +12,7 @@ pub mod runner;
 mod steps;
 pub mod timeline;
 pub mod validate;
+pub mod write;
 
 pub use error::ScenarioError;
 
@@ -58,11 +59,29 @@ pub struct Step {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     Fault(Fault),
-    Relinquish { node: String },
-    Rejoin { node: String },
-    SetPriority { node: String, priority: u32 },
-    BreakHealth { node: String, link: HealthLink },
-    HealHealth { node: String, link: HealthLink },
+    Relinquish {
+        node: String,
+    },
+    Rejoin {
+        node: String,
+    },
+    SetPriority {
+        node: String,
+        priority: u32,
+    },
+    BreakHealth {
+        node: String,
+        link: HealthLink,
+    },
+    HealHealth {
+        node: String,
+        link: HealthLink,
+    },
+    /// An operator's cleanup script deletes the pair's election znodes (see
+    /// [`PairWorld::delete_election`](crate::pair::PairWorld::delete_election)).
+    DeleteElection {
+        pair: String,
+    },
 }
 
 impl fmt::Display for Action {
@@ -74,6 +93,7 @@ impl fmt::Display for Action {
             Action::SetPriority { node, priority } => write!(f, "set priority {node} {priority}"),
             Action::BreakHealth { node, link } => write!(f, "break health {node} <-> {link}"),
             Action::HealHealth { node, link } => write!(f, "heal health {node} <-> {link}"),
+            Action::DeleteElection { pair } => write!(f, "delete election of {pair}"),
         }
     }
 }

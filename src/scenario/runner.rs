@@ -48,6 +48,9 @@ pub struct RunReport {
     pub timeline: String,
     #[serde(skip)]
     pub trace: Vec<TraceLine>,
+    /// The run's history (true time), for pictures of it.
+    #[serde(skip)]
+    pub history: Vec<Entry>,
 }
 
 /// Why a scenario could not run at all.
@@ -65,6 +68,18 @@ pub enum RunError {
 /// its own, so one that panics cannot take the others down.
 pub fn run(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunReport, RunError> {
     crate::sim::run_seeded(seed, || play(scenario, seed, keep_trace))
+}
+
+/// Like [`run`], but a run whose simulated time passes `limit` panics with "time limit
+/// exceeded" (the world never came to rest after the scenario's end: a hang). Chaos runs
+/// catch that panic and report the seed.
+pub fn run_with_limit(
+    scenario: &Scenario,
+    seed: u64,
+    keep_trace: bool,
+    limit: Duration,
+) -> Result<RunReport, RunError> {
+    crate::sim::run_seeded_with_limit(seed, limit, || play(scenario, seed, keep_trace))
 }
 
 async fn play(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunReport, RunError> {
@@ -88,7 +103,7 @@ async fn play(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunRep
     sleep_until_true(scenario.end()).await;
 
     let history = world.history();
-    let report = judge(
+    let mut report = judge(
         scenario,
         seed,
         &history,
@@ -98,6 +113,7 @@ async fn play(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunRep
         world.take_trace_lines(),
     );
     world.shutdown();
+    report.history = history;
     Ok(report)
 }
 
@@ -122,6 +138,8 @@ fn apply(pairs: &PairWorld, applier: &mut FaultApplier, action: &Action) -> Resu
         Action::SetPriority { node, priority } => control(pairs.set_priority(node, *priority)),
         Action::BreakHealth { node, link: l } => control(pairs.break_health(node, link(*l))),
         Action::HealHealth { node, link: l } => control(pairs.heal_health(node, link(*l))),
+        // The script runs in the background and records its outcome when it ends.
+        Action::DeleteElection { pair } => control(pairs.delete_election(pair)),
     }
 }
 
@@ -205,6 +223,7 @@ pub fn judge(
         trace_hash,
         timeline: String::new(),
         trace,
+        history: Vec::new(),
     };
     report.timeline = timeline::render(scenario, history, &report);
     report

@@ -35,6 +35,7 @@ const ACTIONS: &[(&str, &[&str], &[&str])] = &[
     ("set-priority", &["target", "priority"], &[]),
     ("break-health", &["target", "link"], &[]),
     ("heal-health", &["target", "link"], &[]),
+    ("delete-election", &["pair"], &[]),
 ];
 
 impl Validator {
@@ -217,6 +218,9 @@ impl Validator {
                     Action::HealHealth { node, link }
                 }
             }
+            "delete-election" => Action::DeleteElection {
+                pair: self.pair_name(step.pair.as_ref()?)?,
+            },
             other => unreachable!("action '{other}' is listed in ACTIONS"),
         })
     }
@@ -320,6 +324,7 @@ fn present_keys(step: &StepTable) -> Vec<(&'static str, Range<usize>)> {
         s("every", &step.every),
         s("priority", &step.priority),
         s("link", &step.link),
+        s("pair", &step.pair),
     ]
     .into_iter()
     .flatten()

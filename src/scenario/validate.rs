@@ -21,9 +21,9 @@ pub const ZK_LEADER: &str = "zk-leader";
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 const DEFAULT_LIVENESS: Duration = Duration::from_secs(60);
-pub(super) const DEFAULT_NO_MASTER_BOUND: Duration = Duration::from_secs(40);
-pub(super) const DEFAULT_WRONG_PRIORITY_BOUND: Duration = Duration::from_secs(30);
-const DEFAULT_WRITE_LATENCY: Duration = Duration::from_millis(2);
+pub const DEFAULT_NO_MASTER_BOUND: Duration = Duration::from_secs(40);
+pub const DEFAULT_WRONG_PRIORITY_BOUND: Duration = Duration::from_secs(30);
+pub(super) const DEFAULT_WRITE_LATENCY: Duration = Duration::from_millis(2);
 
 /// Parses and validates `text`; `name` becomes the scenario's name.
 pub fn scenario(name: &str, text: &str) -> Result<Scenario, Vec<Diagnostic>> {
@@ -425,10 +425,19 @@ impl Validator {
         });
         let mode = mode.unwrap_or(DatabaseMode::Single);
         let replica_site = database.replica_site.as_ref().map(|s| self.site(s));
-        if mode == DatabaseMode::PrimaryReplica && replica_site.is_none() {
+        // Both modes run a second member, `<name>-replica`, in replica_site.
+        let two_members = mode != DatabaseMode::Single;
+        if two_members && replica_site.is_none() {
             self.error(
                 database.name.span(),
-                "a primary-replica database needs replica_site",
+                format!(
+                    "a {} database needs replica_site",
+                    if mode == DatabaseMode::PrimaryReplica {
+                        "primary-replica"
+                    } else {
+                        "multi-master"
+                    }
+                ),
             );
         }
         let db_site = self.site(&database.site);
@@ -468,7 +477,7 @@ impl Validator {
             }
             let db_name = stamp(&database.name);
             self.define_host(&db_name, database.name.span());
-            if mode == DatabaseMode::PrimaryReplica {
+            if two_members {
                 self.define_host(&format!("{db_name}-replica"), database.name.span());
             }
             let mut specs = Vec::new();

@@ -1,0 +1,237 @@
+//! Random scenarios as proptest strategies, so a failing one shrinks: a world from a small
+//! family ([`world`]) and a swarm-style fault schedule over the scenario step vocabulary
+//! ([`schedule`]), with no expectations — a generated run is judged by the invariants alone.
+//!
+//! Every generated scenario is valid (it reads back from its file, see
+//! [`crate::scenario::write`]) and every step applies when due, so a failure is the system's,
+//! never the generator's.
+
+pub mod schedule;
+mod world;
+
+use crate::election::ElectionCode;
+use crate::scenario::validate::{DEFAULT_NO_MASTER_BOUND, DEFAULT_WRONG_PRIORITY_BOUND};
+use crate::scenario::{InvariantSettings, Scenario};
+use proptest::prelude::*;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// What the generator draws within.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenOptions {
+    /// Length of the fault phase; every step happens in it.
+    pub fault_phase: Duration,
+    /// Length of the liveness phase after it; must exceed the NM (40 s) and WP (30 s) bounds.
+    pub liveness: Duration,
+    /// The election code every node runs.
+    pub election: ElectionCode,
+    /// Most episodes drawn per case (before the swarm switches kinds off and clashes drop some).
+    pub max_episodes: usize,
+}
+
+impl Default for GenOptions {
+    fn default() -> Self {
+        GenOptions {
+            fault_phase: Duration::from_secs(8 * 60),
+            liveness: Duration::from_secs(2 * 60),
+            election: ElectionCode::Real,
+            max_episodes: 40,
+        }
+    }
+}
+
+/// Whole scenarios (named `chaos`, seed 1: the caller sets both).
+pub fn scenario_strategy(options: &GenOptions) -> impl Strategy<Value = Scenario> + use<> {
+    let options = options.clone();
+    // The schedule comes first: shrinking tries switching whole fault kinds off, then dropping
+    // episodes, before it touches the world.
+    (
+        schedule::swarm(),
+        schedule::episodes(options.max_episodes),
+        world::topology(options.election),
+    )
+        .prop_map(move |(swarm, episodes, topology)| {
+            let steps = schedule::steps(&topology, &swarm, &episodes, options.fault_phase);
+            Scenario {
+                name: "chaos".into(),
+                topology,
+                duration: options.fault_phase,
+                liveness: options.liveness,
+                seed: 1,
+                steps,
+                expectations: vec![],
+                invariants: InvariantSettings {
+                    skip: BTreeSet::new(),
+                    no_master_bound: DEFAULT_NO_MASTER_BOUND,
+                    wrong_priority_bound: DEFAULT_WRONG_PRIORITY_BOUND,
+                },
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::write::to_toml;
+    use crate::scenario::{Action, Step};
+    use crate::sim::fault::{Fault, Target};
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, TestRunner};
+    use std::collections::BTreeMap;
+
+    fn runner() -> TestRunner {
+        TestRunner::new(Config {
+            cases: 300,
+            failure_persistence: None,
+            ..Config::default()
+        })
+    }
+
+    /// Generated scenarios read back unchanged from the file the writer makes of them.
+    #[test]
+    fn generated_scenarios_round_trip_through_their_file() {
+        runner()
+            .run(
+                &(
+                    scenario_strategy(&GenOptions::default()),
+                    0..=i64::MAX as u64,
+                ),
+                |(mut scenario, seed)| {
+                    scenario.seed = seed;
+                    let text = to_toml(&scenario, "generated\n\nby a test");
+                    let again = crate::scenario::parse(&scenario.name, "gen.toml", &text)
+                        .map_err(|e| TestCaseError::fail(format!("{e:?}\n{text}")))?;
+                    prop_assert_eq!(again, scenario, "{}", text);
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+
+    /// Host states along the timeline: every step finds its host as it needs it.
+    fn check_applicable(steps: &[Step]) -> Result<(), String> {
+        #[derive(Clone, Copy, PartialEq, Debug)]
+        enum State {
+            Up,
+            Down,
+            Paused,
+        }
+        let mut hosts: BTreeMap<String, State> = BTreeMap::new();
+        let mut leader_hit = false;
+        for step in steps {
+            let Action::Fault(fault) = &step.action else {
+                continue;
+            };
+            let Some(target) = fault.target() else {
+                continue;
+            };
+            let name = match target {
+                Target::Host(h) => h.clone(),
+                Target::ZkLeader => "zk-leader".to_string(),
+            };
+            let state = hosts.entry(name.clone()).or_insert(State::Up);
+            let ok = match fault {
+                Fault::Crash { .. } => *state != State::Down,
+                Fault::Start { .. } => *state == State::Down,
+                Fault::Pause { .. } => *state == State::Up,
+                Fault::Resume { .. } => *state == State::Paused,
+                _ => true,
+            };
+            if !ok {
+                return Err(format!(
+                    "{}: '{}' finds {name} {state:?}",
+                    step.at.as_millis(),
+                    step.action
+                ));
+            }
+            *state = match fault {
+                Fault::Crash { .. } | Fault::Wipe { .. } => State::Down,
+                Fault::Start { .. } | Fault::Restart { .. } | Fault::Resume { .. } => State::Up,
+                Fault::Pause { .. } => State::Paused,
+                _ => *state,
+            };
+            if *target == Target::ZkLeader {
+                let brings_back = matches!(
+                    fault,
+                    Fault::Start { .. } | Fault::Resume { .. } | Fault::ClockReset { .. }
+                );
+                if brings_back && !leader_hit {
+                    return Err(format!("'{}' before any zk-leader hit", step.action));
+                }
+                leader_hit = true;
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn every_step_finds_its_host_in_the_state_it_needs() {
+        runner()
+            .run(&scenario_strategy(&GenOptions::default()), |scenario| {
+                check_applicable(&scenario.steps).map_err(TestCaseError::fail)?;
+                let last = scenario.steps.last().map_or(Duration::ZERO, |s| s.at);
+                prop_assert!(last < scenario.duration);
+                prop_assert!(
+                    scenario
+                        .steps
+                        .iter()
+                        .all(|s| s.at.subsec_nanos() % 1_000_000 == 0)
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// The swarm makes runs differ in kind: over many cases every kind of step comes up, and
+    /// cases do not all carry the same mix.
+    #[test]
+    fn every_step_kind_comes_up() {
+        let mut runner = runner();
+        let strategy = scenario_strategy(&GenOptions::default());
+        let mut seen: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut mixes = BTreeSet::new();
+        for _ in 0..300 {
+            let scenario = strategy.new_tree(&mut runner).unwrap().current();
+            let mut mix = BTreeSet::new();
+            for step in &scenario.steps {
+                let name = crate::scenario::write::action_name(&step.action);
+                *seen.entry(name).or_default() += 1;
+                mix.insert(name);
+            }
+            mixes.insert(mix);
+        }
+        for name in [
+            "partition",
+            "one-way",
+            "isolate-site",
+            "bridge",
+            "heal",
+            "loss",
+            "latency",
+            "clear-link-faults",
+            "crash",
+            "start",
+            "restart",
+            "wipe",
+            "pause",
+            "resume",
+            "clock-offset",
+            "clock-drift",
+            "clock-jump",
+            "clock-strobe",
+            "clock-reset",
+            "relinquish",
+            "rejoin",
+            "set-priority",
+            "break-health",
+            "heal-health",
+            "delete-election",
+        ] {
+            assert!(
+                seen.get(name).copied().unwrap_or(0) > 0,
+                "{name} never drawn: {seen:?}"
+            );
+        }
+        assert!(mixes.len() > 250, "only {} different mixes", mixes.len());
+    }
+}

@@ -1,0 +1,733 @@
+//! Fault schedules over the scenario step vocabulary, swarm style.
+//!
+//! A case first draws a [`Swarm`]: for each kind of fault, off, rare or often (as TigerBeetle's
+//! VOPR re-draws its fault options per seed), so rare combinations — a pause while the
+//! ZooKeeper leader changes, skew during a partition — come up in whole runs. It then draws raw
+//! [`Episode`]s: a fault and its undoing (a cut and its heal, a pause and its resume, a
+//! relinquish and a rejoin), with targets as indexes into the world's lists, so the same draws
+//! fit whatever world they land in and shrink independently of it.
+//!
+//! [`steps`] lays the episodes out and keeps only those that can apply: two episodes on one
+//! resource (a host's process, its clock, the cut links, ...) never overlap, so every step finds
+//! its host in the state it needs (a resume finds a paused host). Steps aimed at `zk-leader`
+//! need a leader when they run: they come only after a quiet spell with nothing touching the
+//! ensemble, its links or its clocks.
+
+use super::world::{SET_PRIORITIES, SITES};
+use crate::scenario::{Action, HealthLink, Step};
+use crate::sim::fault::{Fault, Group, Target};
+use crate::sim::topology::{DatabaseMode, Topology};
+use proptest::prelude::*;
+use proptest::sample::select;
+use std::time::Duration;
+
+/// Nothing starts before the ensemble has a leader and the pairs their first masters.
+const WARMUP: Duration = Duration::from_secs(15);
+/// How long the ensemble must be left alone before a step aims at `zk-leader`.
+const LEADER_QUIET: Duration = Duration::from_secs(30);
+/// Two episodes on one resource keep at least this apart.
+const SPACING: Duration = Duration::from_secs(1);
+const MIN_HOLD: Duration = Duration::from_millis(500);
+const MAX_HOLD: Duration = Duration::from_secs(180);
+
+/// The kinds of fault the swarm switches on and off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Partition,
+    OneWay,
+    IsolateSite,
+    Bridge,
+    Loss,
+    Latency,
+    Crash,
+    Restart,
+    Wipe,
+    Pause,
+    ZkLeader,
+    Clock,
+    Relinquish,
+    Priority,
+    Health,
+    DeleteElection,
+}
+
+const KINDS: usize = 16;
+
+/// How often each [`Kind`] strikes in one case: 0 off, 1 rare (about a third of its draws
+/// kept), 2 often (all kept).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Swarm {
+    pub intensity: Vec<u8>,
+}
+
+impl Swarm {
+    fn keeps(&self, kind: Kind, roll: u8) -> bool {
+        match self.intensity.get(kind as usize).copied().unwrap_or(0) {
+            0 => false,
+            1 => roll < 85,
+            _ => true,
+        }
+    }
+}
+
+pub fn swarm() -> impl Strategy<Value = Swarm> {
+    let intensity = prop_oneof![4 => Just(0u8), 3 => Just(1u8), 3 => Just(2u8)];
+    proptest::collection::vec(intensity, KINDS).prop_map(|intensity| Swarm { intensity })
+}
+
+/// Links to cut, by index into the world's lists.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cut {
+    /// Two sites (of the three pairs of sites).
+    Sites(u8),
+    /// A node from every ZooKeeper server, its database still reachable (P2, P7).
+    NodeFromZk(u8),
+    NodeFromDatabase(u8),
+    /// A node from every other host.
+    NodeAlone(u8),
+    /// A ZooKeeper server from the other servers.
+    ZkAlone(u8),
+    /// The two nodes of a pair from each other.
+    NodeFromNode(u8),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum HostPick {
+    Node(u8),
+    Zk(u8),
+    /// A database host: primary or replica.
+    Database(u8),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LeaderOp {
+    Crash { hard: bool },
+    Pause,
+    ClockJump { millis: i64, monotonic: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ClockPick {
+    Offset(i64),
+    Drift(f64),
+    Jump(i64),
+    JumpMonotonic(i64),
+    Strobe { millis: i64, period_ms: u64 },
+}
+
+/// One fault and, where it has one, its undoing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum What {
+    Partition(Cut),
+    OneWay {
+        cut: Cut,
+        reversed: bool,
+    },
+    IsolateSite(u8),
+    /// Two sites cut apart except through a ZooKeeper server of the third.
+    Bridge(u8),
+    Loss {
+        sites: u8,
+        probability: f64,
+    },
+    Latency {
+        sites: u8,
+        extra_ms: u64,
+    },
+    Crash {
+        host: HostPick,
+        hard: bool,
+    },
+    Restart(HostPick),
+    /// A node or a ZooKeeper server loses its disk. Databases keep theirs (a database that
+    /// forgets committed data breaks fencing by itself, which is not the election's doing),
+    /// and so does a majority of the ensemble: ZooKeeper promises nothing once a quorum's
+    /// disks are gone (clients that saw a newer zxid are refused by the empty ensemble, and
+    /// zxid-based tokens go back), so episodes wipe one server at a time.
+    Wipe(HostPick),
+    Pause(HostPick),
+    ZkLeader(LeaderOp),
+    Clock {
+        host: HostPick,
+        clock: ClockPick,
+    },
+    Relinquish {
+        node: u8,
+        rejoin: bool,
+    },
+    Priority {
+        node: u8,
+        priority: u32,
+    },
+    Health {
+        node: u8,
+        link: HealthLink,
+    },
+    /// An operator's script deletes a pair's election znodes (P6).
+    DeleteElection {
+        pair: u8,
+    },
+}
+
+impl What {
+    fn kind(&self) -> Kind {
+        match self {
+            What::Partition(_) => Kind::Partition,
+            What::OneWay { .. } => Kind::OneWay,
+            What::IsolateSite(_) => Kind::IsolateSite,
+            What::Bridge(_) => Kind::Bridge,
+            What::Loss { .. } => Kind::Loss,
+            What::Latency { .. } => Kind::Latency,
+            What::Crash { .. } => Kind::Crash,
+            What::Restart(_) => Kind::Restart,
+            What::Wipe(_) => Kind::Wipe,
+            What::Pause(_) => Kind::Pause,
+            What::ZkLeader(_) => Kind::ZkLeader,
+            What::Clock { .. } => Kind::Clock,
+            What::Relinquish { .. } => Kind::Relinquish,
+            What::Priority { .. } => Kind::Priority,
+            What::Health { .. } => Kind::Health,
+            What::DeleteElection { .. } => Kind::DeleteElection,
+        }
+    }
+}
+
+/// A drawn episode: when (per mille of the room left in the fault phase), how long (per mille
+/// of the session timeout, so pauses and cuts land on both sides of it), the swarm's roll, and
+/// what.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Episode {
+    pub start: u16,
+    pub hold: u32,
+    pub roll: u8,
+    pub what: What,
+}
+
+fn cut() -> impl Strategy<Value = Cut> {
+    prop_oneof![
+        2 => (0..3u8).prop_map(Cut::Sites),
+        3 => any::<u8>().prop_map(Cut::NodeFromZk),
+        1 => any::<u8>().prop_map(Cut::NodeFromDatabase),
+        1 => any::<u8>().prop_map(Cut::NodeAlone),
+        1 => any::<u8>().prop_map(Cut::ZkAlone),
+        1 => any::<u8>().prop_map(Cut::NodeFromNode),
+    ]
+}
+
+fn host(node: u32, zk: u32, database: u32) -> impl Strategy<Value = HostPick> {
+    prop_oneof![
+        node => any::<u8>().prop_map(HostPick::Node),
+        zk => any::<u8>().prop_map(HostPick::Zk),
+        database => any::<u8>().prop_map(HostPick::Database),
+    ]
+}
+
+fn clock() -> impl Strategy<Value = ClockPick> {
+    let steps: &[i64] = &[
+        -300_000, -30_000, -5_000, -1_000, 1_000, 5_000, 30_000, 300_000,
+    ];
+    prop_oneof![
+        select(steps).prop_map(ClockPick::Offset),
+        select(&[0.5, 0.9, 0.99, 1.01, 1.1, 1.5, 2.0][..]).prop_map(ClockPick::Drift),
+        select(steps).prop_map(ClockPick::Jump),
+        select(&[1_000i64, 5_000, 15_000, 30_000][..]).prop_map(ClockPick::JumpMonotonic),
+        (
+            select(&[-10_000i64, -2_000, -200, 200, 2_000, 10_000][..]),
+            select(&[100u64, 500, 2_000][..])
+        )
+            .prop_map(|(millis, period_ms)| ClockPick::Strobe { millis, period_ms }),
+    ]
+}
+
+fn what() -> impl Strategy<Value = What> {
+    let leader = prop_oneof![
+        any::<bool>().prop_map(|hard| LeaderOp::Crash { hard }),
+        Just(LeaderOp::Pause),
+        (select(&[-30_000i64, 30_000, 5_000][..]), any::<bool>()).prop_map(
+            |(millis, monotonic)| LeaderOp::ClockJump {
+                millis: if monotonic { millis.abs() } else { millis },
+                monotonic
+            }
+        ),
+    ];
+    let link = prop_oneof![Just(HealthLink::Database), Just(HealthLink::Bus)];
+    prop_oneof![
+        3 => cut().prop_map(What::Partition),
+        2 => (cut(), any::<bool>()).prop_map(|(cut, reversed)| What::OneWay { cut, reversed }),
+        2 => (0..3u8).prop_map(What::IsolateSite),
+        1 => (0..3u8).prop_map(What::Bridge),
+        1 => (0..3u8, select(&[0.05, 0.1, 0.2, 0.3, 0.5][..]))
+            .prop_map(|(sites, probability)| What::Loss { sites, probability }),
+        1 => (0..3u8, select(&[50u64, 200, 1_000, 3_000, 8_000][..]))
+            .prop_map(|(sites, extra_ms)| What::Latency { sites, extra_ms }),
+        3 => (host(2, 2, 1), any::<bool>()).prop_map(|(host, hard)| What::Crash { host, hard }),
+        2 => host(3, 2, 1).prop_map(What::Restart),
+        1 => host(1, 1, 0).prop_map(What::Wipe),
+        4 => host(3, 1, 1).prop_map(What::Pause),
+        2 => leader.prop_map(What::ZkLeader),
+        2 => (host(2, 1, 1), clock()).prop_map(|(host, clock)| What::Clock { host, clock }),
+        2 => (any::<u8>(), prop_oneof![1 => Just(false), 6 => Just(true)])
+            .prop_map(|(node, rejoin)| What::Relinquish { node, rejoin }),
+        1 => (any::<u8>(), select(&SET_PRIORITIES[..]))
+            .prop_map(|(node, priority)| What::Priority { node, priority }),
+        1 => (any::<u8>(), link).prop_map(|(node, link)| What::Health { node, link }),
+        1 => any::<u8>().prop_map(|pair| What::DeleteElection { pair }),
+    ]
+}
+
+pub fn episodes(max: usize) -> impl Strategy<Value = Vec<Episode>> {
+    let hold = prop_oneof![100..800u32, 800..1_500u32, 1_500..4_000u32];
+    let episode =
+        (0..1000u16, hold, any::<u8>(), what()).prop_map(|(start, hold, roll, what)| Episode {
+            start,
+            hold,
+            roll,
+            what,
+        });
+    proptest::collection::vec(episode, 0..=max.max(1))
+}
+
+/// The names episodes resolve their indexes against.
+struct Names {
+    zk: Vec<String>,
+    zk_sites: Vec<String>,
+    /// Every node, pair by pair.
+    nodes: Vec<String>,
+    /// The nodes of the pair of each node.
+    pair_of_node: Vec<Vec<String>>,
+    /// The database hosts (primary, replica) of the pair of each node.
+    databases_of_node: Vec<Vec<String>>,
+    databases: Vec<String>,
+    all: Vec<String>,
+    /// Each pair's name and first node (the host its operator script runs from).
+    pairs: Vec<(String, String)>,
+}
+
+impl Names {
+    fn of(topology: &Topology) -> Self {
+        let zk: Vec<String> = topology.zk.servers.iter().map(|s| s.name.clone()).collect();
+        let mut names = Names {
+            zk: zk.clone(),
+            zk_sites: topology.zk.servers.iter().map(|s| s.site.clone()).collect(),
+            nodes: vec![],
+            pair_of_node: vec![],
+            databases_of_node: vec![],
+            databases: vec![],
+            all: zk,
+            pairs: vec![],
+        };
+        for pair in &topology.pairs {
+            let mut databases = vec![pair.database.name.clone()];
+            if pair.database.mode != DatabaseMode::Single {
+                databases.push(format!("{}-replica", pair.database.name));
+            }
+            let nodes: Vec<String> = pair.nodes.iter().map(|n| n.name.clone()).collect();
+            names.pairs.push((pair.name.clone(), nodes[0].clone()));
+            for node in &nodes {
+                names.nodes.push(node.clone());
+                names.pair_of_node.push(nodes.clone());
+                names.databases_of_node.push(databases.clone());
+            }
+            names.all.extend(nodes);
+            names.databases.extend(databases.iter().cloned());
+            names.all.extend(databases);
+        }
+        names
+    }
+
+    fn node(&self, index: u8) -> usize {
+        index as usize % self.nodes.len()
+    }
+
+    fn host(&self, pick: HostPick) -> String {
+        let at = |list: &[String], i: u8| list[i as usize % list.len()].clone();
+        match pick {
+            HostPick::Node(i) => at(&self.nodes, i),
+            HostPick::Zk(i) => at(&self.zk, i),
+            HostPick::Database(i) => at(&self.databases, i),
+        }
+    }
+
+    fn others(&self, left_out: &[String]) -> Vec<String> {
+        let others = self.all.iter().filter(|h| !left_out.contains(h));
+        others.cloned().collect()
+    }
+
+    fn cut(&self, cut: Cut) -> (Group, Group) {
+        let hosts = |h: &[String]| Group::Hosts(h.to_vec());
+        match cut {
+            Cut::Sites(i) => {
+                let (a, b) = site_pair(i);
+                (Group::Site(a), Group::Site(b))
+            }
+            Cut::NodeFromZk(i) => (hosts(&[self.host(HostPick::Node(i))]), hosts(&self.zk)),
+            Cut::NodeFromDatabase(i) => {
+                let n = self.node(i);
+                (
+                    hosts(&[self.nodes[n].clone()]),
+                    hosts(&self.databases_of_node[n]),
+                )
+            }
+            Cut::NodeAlone(i) => {
+                let node = vec![self.host(HostPick::Node(i))];
+                (hosts(&node), hosts(&self.others(&node)))
+            }
+            Cut::ZkAlone(i) => {
+                let server = vec![self.host(HostPick::Zk(i))];
+                let rest: Vec<String> = self
+                    .zk
+                    .iter()
+                    .filter(|z| **z != server[0])
+                    .cloned()
+                    .collect();
+                (hosts(&server), hosts(&rest))
+            }
+            Cut::NodeFromNode(i) => {
+                let pair = &self.pair_of_node[self.node(i)];
+                (hosts(&pair[..1]), hosts(&pair[1..]))
+            }
+        }
+    }
+}
+
+fn site_pair(index: u8) -> (String, String) {
+    let (a, b) = [(0, 1), (0, 2), (1, 2)][index as usize % 3];
+    (SITES[a].to_string(), SITES[b].to_string())
+}
+
+/// What an episode holds while it runs: no two episodes share one at the same time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Resource {
+    /// Every cut link (one `heal` restores them all).
+    Cuts,
+    /// Every loss and latency fault (one `clear-link-faults` removes them all).
+    LinkFaults,
+    Process(String),
+    Clock(String),
+    /// What `zk-leader` resolves to for steps that bring a server back.
+    LeaderHit,
+    Operator(String),
+    Priority(String),
+    Health(String, HealthLink),
+}
+
+struct Placed {
+    from: Duration,
+    until: Duration,
+    holds: Vec<Resource>,
+    /// Needs the ensemble left alone around it (it aims at `zk-leader`).
+    quiet: bool,
+    steps: Vec<Step>,
+}
+
+impl Placed {
+    fn clashes(&self, other: &Placed) -> bool {
+        let gap = if self.quiet || other.quiet {
+            LEADER_QUIET
+        } else {
+            SPACING
+        };
+        self.holds.iter().any(|r| other.holds.contains(r))
+            && self.from < other.until + gap
+            && other.from < self.until + gap
+    }
+}
+
+/// The timeline of `episodes` in `topology`, within a fault phase of `fault_phase`: episodes
+/// the swarm switched off are dropped, the rest laid out in drawing order, each kept only if
+/// it clashes with none kept before it.
+pub fn steps(
+    topology: &Topology,
+    swarm: &Swarm,
+    episodes: &[Episode],
+    fault_phase: Duration,
+) -> Vec<Step> {
+    let names = Names::of(topology);
+    let session = topology.zk.session_timeout;
+    let last = fault_phase.saturating_sub(SPACING);
+    let mut placed: Vec<Placed> = Vec::new();
+    for episode in episodes {
+        if !swarm.keeps(episode.what.kind(), episode.roll) {
+            continue;
+        }
+        let hold =
+            whole_ms(session.mul_f64(f64::from(episode.hold) / 1000.0)).clamp(MIN_HOLD, MAX_HOLD);
+        // Steps aimed at `zk-leader` need a leader; a wiped server must catch up before
+        // another server loses anything (or the ensemble could lose a quorum's data).
+        let quiet = matches!(
+            episode.what,
+            What::ZkLeader(_) | What::Wipe(HostPick::Zk(_) | HostPick::Database(_))
+        );
+        let earliest = if quiet { LEADER_QUIET } else { WARMUP };
+        if earliest + hold > last {
+            continue;
+        }
+        let room = last - earliest - hold;
+        let start = earliest + whole_ms(room.mul_f64(f64::from(episode.start) / 1000.0));
+        let candidate = place(&names, episode.what, start, hold, quiet);
+        if placed.iter().all(|p| !candidate.clashes(p)) {
+            placed.push(candidate);
+        }
+    }
+    let mut steps: Vec<Step> = placed.into_iter().flat_map(|p| p.steps).collect();
+    steps.sort_by_key(|s| s.at);
+    steps
+}
+
+fn whole_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
+fn place(names: &Names, what: What, start: Duration, hold: Duration, quiet: bool) -> Placed {
+    use Resource::*;
+    let end = start + hold;
+    let fault = |at: Duration, f: Fault| Step {
+        at,
+        action: Action::Fault(f),
+    };
+    let host = |pick: HostPick| Target::Host(names.host(pick));
+    let everything_zk = || {
+        let mut holds = vec![Cuts, LinkFaults, LeaderHit];
+        for zk in &names.zk {
+            holds.push(Process(zk.clone()));
+            holds.push(Clock(zk.clone()));
+        }
+        holds
+    };
+    let (holds, steps): (Vec<Resource>, Vec<Step>) = match what {
+        What::DeleteElection { pair } => {
+            // The script runs from the pair's first node host that is up: holding the first
+            // node's process keeps crashes and pauses of it away from this moment.
+            let (pair, first_node) = names.pairs[pair as usize % names.pairs.len()].clone();
+            let step = Step {
+                at: start,
+                action: Action::DeleteElection { pair },
+            };
+            (vec![Process(first_node)], vec![step])
+        }
+        What::Partition(cut) => {
+            let (a, b) = names.cut(cut);
+            (
+                vec![Cuts],
+                vec![
+                    fault(start, Fault::Partition { a, b }),
+                    fault(end, Fault::Heal),
+                ],
+            )
+        }
+        What::OneWay { cut, reversed } => {
+            let (a, b) = names.cut(cut);
+            let (from, to) = if reversed { (b, a) } else { (a, b) };
+            let cut = Fault::PartitionOneWay { from, to };
+            (vec![Cuts], vec![fault(start, cut), fault(end, Fault::Heal)])
+        }
+        What::IsolateSite(i) => {
+            let site = SITES[i as usize % 3].to_string();
+            (
+                vec![Cuts],
+                vec![
+                    fault(start, Fault::IsolateSite { site }),
+                    fault(end, Fault::Heal),
+                ],
+            )
+        }
+        What::Bridge(i) => {
+            let (a, b) = site_pair(i);
+            let third = SITES
+                .iter()
+                .find(|s| **s != a && **s != b)
+                .expect("three sites");
+            // Every ensemble of the family has a voter in each site.
+            let bridge = names
+                .zk
+                .iter()
+                .zip(&names.zk_sites)
+                .find(|(_, site)| site == third)
+                .map_or_else(|| names.zk[0].clone(), |(zk, _)| zk.clone());
+            let cut = Fault::Bridge {
+                a: Group::Site(a),
+                b: Group::Site(b),
+                bridge,
+            };
+            (vec![Cuts], vec![fault(start, cut), fault(end, Fault::Heal)])
+        }
+        What::Loss { sites, probability } => {
+            let (a, b) = site_pair(sites);
+            let loss = Fault::Loss {
+                a: Group::Site(a),
+                b: Group::Site(b),
+                probability,
+            };
+            (
+                vec![LinkFaults],
+                vec![fault(start, loss), fault(end, Fault::ClearLinkFaults)],
+            )
+        }
+        What::Latency { sites, extra_ms } => {
+            let (a, b) = site_pair(sites);
+            let slow = Fault::Latency {
+                a: Group::Site(a),
+                b: Group::Site(b),
+                extra: Duration::from_millis(extra_ms),
+            };
+            (
+                vec![LinkFaults],
+                vec![fault(start, slow), fault(end, Fault::ClearLinkFaults)],
+            )
+        }
+        What::Crash { host: pick, hard } => (
+            vec![Process(names.host(pick))],
+            vec![
+                fault(
+                    start,
+                    Fault::Crash {
+                        target: host(pick),
+                        hard,
+                    },
+                ),
+                fault(end, Fault::Start { target: host(pick) }),
+            ],
+        ),
+        What::Restart(pick) => (
+            vec![Process(names.host(pick))],
+            vec![fault(start, Fault::Restart { target: host(pick) })],
+        ),
+        What::Wipe(pick) => {
+            let pick = match pick {
+                HostPick::Database(i) => HostPick::Zk(i),
+                other => other,
+            };
+            let holds = match pick {
+                HostPick::Zk(_) => everything_zk(),
+                _ => vec![Process(names.host(pick))],
+            };
+            (
+                holds,
+                vec![
+                    fault(start, Fault::Wipe { target: host(pick) }),
+                    fault(end, Fault::Start { target: host(pick) }),
+                ],
+            )
+        }
+        What::Pause(pick) => (
+            vec![Process(names.host(pick))],
+            vec![
+                fault(start, Fault::Pause { target: host(pick) }),
+                fault(end, Fault::Resume { target: host(pick) }),
+            ],
+        ),
+        What::ZkLeader(op) => {
+            let target = Target::ZkLeader;
+            let (hit, back) = match op {
+                LeaderOp::Crash { hard } => (
+                    Fault::Crash {
+                        target: target.clone(),
+                        hard,
+                    },
+                    Fault::Start { target },
+                ),
+                LeaderOp::Pause => (
+                    Fault::Pause {
+                        target: target.clone(),
+                    },
+                    Fault::Resume { target },
+                ),
+                LeaderOp::ClockJump { millis, monotonic } => (
+                    Fault::ClockJump {
+                        target: target.clone(),
+                        millis,
+                        monotonic,
+                    },
+                    Fault::ClockReset { target },
+                ),
+            };
+            (everything_zk(), vec![fault(start, hit), fault(end, back)])
+        }
+        What::Clock { host: pick, clock } => {
+            let target = host(pick);
+            let skew = match clock {
+                ClockPick::Offset(millis) => Fault::ClockOffset {
+                    target: target.clone(),
+                    millis,
+                },
+                ClockPick::Drift(rate) => Fault::ClockDrift {
+                    target: target.clone(),
+                    rate,
+                },
+                ClockPick::Jump(millis) => Fault::ClockJump {
+                    target: target.clone(),
+                    millis,
+                    monotonic: false,
+                },
+                ClockPick::JumpMonotonic(millis) => Fault::ClockJump {
+                    target: target.clone(),
+                    millis,
+                    monotonic: true,
+                },
+                ClockPick::Strobe { millis, period_ms } => Fault::ClockStrobe {
+                    target: target.clone(),
+                    millis,
+                    period: Duration::from_millis(period_ms),
+                    duration: hold,
+                },
+            };
+            (
+                vec![Clock(names.host(pick))],
+                vec![fault(start, skew), fault(end, Fault::ClockReset { target })],
+            )
+        }
+        What::Relinquish { node, rejoin } => {
+            let node = names.nodes[names.node(node)].clone();
+            let mut steps = vec![Step {
+                at: start,
+                action: Action::Relinquish { node: node.clone() },
+            }];
+            if rejoin {
+                steps.push(Step {
+                    at: end,
+                    action: Action::Rejoin { node: node.clone() },
+                });
+            }
+            (vec![Operator(node)], steps)
+        }
+        What::Priority { node, priority } => {
+            let node = names.nodes[names.node(node)].clone();
+            let step = Step {
+                at: start,
+                action: Action::SetPriority {
+                    node: node.clone(),
+                    priority,
+                },
+            };
+            (vec![Priority(node)], vec![step])
+        }
+        What::Health { node, link } => {
+            let node = names.nodes[names.node(node)].clone();
+            let steps = vec![
+                Step {
+                    at: start,
+                    action: Action::BreakHealth {
+                        node: node.clone(),
+                        link,
+                    },
+                },
+                Step {
+                    at: end,
+                    action: Action::HealHealth {
+                        node: node.clone(),
+                        link,
+                    },
+                },
+            ];
+            (vec![Health(node, link)], steps)
+        }
+    };
+    let until = steps.last().map_or(start, |s| s.at);
+    Placed {
+        from: start,
+        until,
+        holds,
+        quiet,
+        steps,
+    }
+}

@@ -1,0 +1,87 @@
+//! Operator scripts that reach into ZooKeeper directly, as a scenario step can ask for: what
+//! an administrator does by hand with `zkCli.sh` on one of the pair's hosts, with the pair's
+//! credentials.
+
+use crate::coord::Coordination;
+use crate::election::config::Layout;
+use crate::election::{DigestCredentials, Policy, Priority, SelectorConfig};
+use crate::env::timeout;
+use crate::sim::world::HostCtx;
+use crate::zk::client::{ClientConfig, SimZkClient};
+use crate::zk::types::{ANY_VERSION, ErrorCode, Op, OpResult};
+use std::time::Duration;
+
+/// How many times the script lists and deletes again when a node changed the election between
+/// its listing and its delete (a candidacy created or gone meanwhile).
+const ATTEMPTS: usize = 5;
+
+/// How long the script waits for its session to close before leaving it to expire.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A cleanup script deletes `pair`'s election: every candidacy, the candidates znode and the
+/// term, in one multi, deepest first (as `deleteall` does). The pair's own znode stays: the
+/// shared election root grants nobody DELETE, so the pair's credentials cannot remove it.
+/// Returns how many znodes it deleted.
+pub async fn delete_election(
+    ctx: &HostCtx,
+    zk: ClientConfig,
+    root: &str,
+    pair: &str,
+    credentials: &DigestCredentials,
+) -> Result<usize, ErrorCode> {
+    let config = SelectorConfig::new(root, pair, "operator", Priority(0), Policy::Sticky)
+        .with_credentials(credentials.clone());
+    let layout = Layout::new(&config);
+    let session = SimZkClient::connect(ctx, zk).await?;
+    let deleted = match session.add_auth("digest", &credentials.auth_bytes()).await {
+        Ok(()) => delete_subtree(&session, &layout).await,
+        Err(err) => Err(err),
+    };
+    let _ = timeout(&ctx.env, CLOSE_TIMEOUT, session.close()).await;
+    deleted
+}
+
+async fn delete_subtree(session: &SimZkClient, layout: &Layout) -> Result<usize, ErrorCode> {
+    let candidates = layout.candidates_path();
+    let term = layout.term_path();
+    for _ in 0..ATTEMPTS {
+        let mut ops = Vec::new();
+        match session.get_children(&candidates).await {
+            Ok((mut children, _)) => {
+                children.sort();
+                ops.extend(children.iter().map(|node| Op::Delete {
+                    path: layout.candidate_path(node),
+                    version: ANY_VERSION,
+                }));
+                ops.push(Op::Delete {
+                    path: candidates.clone(),
+                    version: ANY_VERSION,
+                });
+            }
+            Err(ErrorCode::NoNode) => {}
+            Err(err) => return Err(err),
+        }
+        if session.exists(&term).await?.is_some() {
+            ops.push(Op::Delete {
+                path: term.clone(),
+                version: ANY_VERSION,
+            });
+        }
+        if ops.is_empty() {
+            return Ok(0);
+        }
+        let count = ops.len();
+        let results = session.multi(ops).await?;
+        let failed = results.iter().find_map(|r| match r {
+            OpResult::Error(code) if *code != ErrorCode::Ok => Some(*code),
+            _ => None,
+        });
+        match failed {
+            None => return Ok(count),
+            // A candidacy appeared or went between the listing and the delete: list again.
+            Some(ErrorCode::NoNode | ErrorCode::NotEmpty) => continue,
+            Some(code) => return Err(code),
+        }
+    }
+    Err(ErrorCode::NotEmpty)
+}
