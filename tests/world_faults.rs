@@ -171,6 +171,53 @@ fn partition_stalls_then_heal_delivers_in_order() {
 }
 
 #[test]
+fn an_abandoned_connection_that_never_opened_delivers_nothing() {
+    run_seeded(3, || async {
+        let n = three_hosts();
+        let to = Addr {
+            host: n.b,
+            port: PORT,
+        };
+        let (first, data) = (
+            |p: &Payload| *p == Payload::Probe(1),
+            |p: &Payload| matches!(p, Payload::Probe(1 | 2)),
+        );
+        // An attempt (1 opens it, 2 is its data) stalled in a cut link, then closed by the
+        // client: nothing of it arrives after the heal; the next attempt (3) does.
+        n.world.partition(&[n.a], &[n.b]);
+        send_probe(&n.world, n.a, n.b, 1);
+        send_probe(&n.world, n.a, n.b, 2);
+        n.world
+            .net_handle(n.a)
+            .abandon_unopened(PORT, to, first, data);
+        send_probe(&n.world, n.a, n.b, 3);
+        n.world.heal();
+        sleep(10).await;
+        let arrived = |n: &Net| -> Vec<u64> {
+            n.arrivals_b
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, _)| *k)
+                .collect()
+        };
+        assert_eq!(arrived(&n), vec![3]);
+        // Once the opening packet was delivered the connection existed: its data queued
+        // behind a cut still arrives after the client closes it.
+        send_probe(&n.world, n.a, n.b, 1);
+        sleep(10).await;
+        n.world.partition(&[n.a], &[n.b]);
+        send_probe(&n.world, n.a, n.b, 2);
+        n.world
+            .net_handle(n.a)
+            .abandon_unopened(PORT, to, first, data);
+        n.world.heal();
+        sleep(10).await;
+        assert_eq!(arrived(&n), vec![3, 1, 2]);
+    });
+}
+
+#[test]
 fn one_way_partition_cuts_one_direction() {
     run_seeded(4, || async {
         let n = three_hosts();

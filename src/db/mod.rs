@@ -22,29 +22,41 @@
 //!
 //! # Modes
 //!
-//! - **Single**: one host.
-//! - **Primary/replica**: the primary replicates its state (newest token, row) to the replica
-//!   after every change and every heartbeat interval. The replica refuses writes
-//!   (`Unavailable`) until its own failure detector — silence of an acting primary for
-//!   `failover_after` on the replica's own monotonic clock — promotes it in a new epoch. A node
-//!   sends writes to the host it believes acts and moves to the other one when that host times
-//!   out, resets or answers that it does not act. An old primary steps down when it hears the
-//!   promoted replica's later epoch.
+//! Each mode behaves like a database the platform would deploy when it fails over on its own,
+//! safely: no mode lets two hosts accept conflicting writes, so a write refused by the fencing
+//! check on one host cannot be accepted by the other.
 //!
-//!   **Split brain at the database level, by design of the mode:** the replica promotes
-//!   itself when it stops *hearing* the primary, not when the primary is down. Cut only the
-//!   link between the two database hosts and both act until the cut heals: a node that still
-//!   reaches the old primary writes there, the new master may write to the promoted replica,
-//!   and each host fences only with the tokens it has seen (plus what was replicated before
-//!   the cut). A replica also promotes with whatever it had replicated: a write accepted by
-//!   the primary just before the failover, not yet replicated, is lost, and the promoted
-//!   replica's newest token may be older than the primary's was. The database fails over on
-//!   its own clock and its own detector, independently of the ZooKeeper election: a node can
-//!   fail over while the database does not, and the other way round.
-//! - **Multi-master** (Galera-like): both hosts accept writes and replicate to each other; no
-//!   election of their own. Each fences with the tokens it has seen itself or received from
-//!   its peer, so two nodes writing to different members are fenced against each other only
-//!   as far as replication has carried the newer token.
+//! - **Single**: one host.
+//! - **Primary/replica, synchronous replication** (PostgreSQL `synchronous_commit` with a
+//!   synchronous standby, Patroni's synchronous mode): the acting primary commits a write, a
+//!   fence or a run-once update only once its replica has certified it (it answers
+//!   `Unavailable` after `commit_timeout` without that), so a primary cut from its replica
+//!   accepts nothing. The replica refuses writes (`Unavailable`) until its own failure
+//!   detector — silence of an acting primary for `failover_after` on the replica's own
+//!   monotonic clock — promotes it in a new epoch; it may promote only once the primary of
+//!   its epoch said it commits in sync with it (so it holds every commit, the newest token
+//!   included). A promoted replica takes writes alone: its old primary cannot commit anything,
+//!   since the promoted host refuses to certify an older epoch. The old primary steps down when
+//!   it hears the later epoch, merges the newest token and row, and once it is heard as the
+//!   replica of the new epoch, commits are synchronous again (and it may take over in turn).
+//!   A node sends writes to the host it believes acts and moves to the other one when that
+//!   host times out, resets or answers `Unavailable`. The price: a replica crash or a cut
+//!   between the hosts stops writes until the replica promotes or returns.
+//! - **Multi-master, Galera-like certification**: both members accept writes from nodes, and
+//!   a commit needs the other member's certification (Galera's group communication; a member
+//!   outside a primary component refuses writes). **With two members and no arbitrator,
+//!   neither has a quorum alone**: a cut between them, a crash or a pause of one stops writes
+//!   on both until they meet again (add an arbitrator in production if this matters; the
+//!   model keeps the two-member deployment, as Galera without garbd behaves). The peer
+//!   certifies a proposal only if its token is not older than the newest it has seen, and a
+//!   member counts its own proposal's token as seen before it asks: of two crossing proposals
+//!   the older token fails, and the proposer checks its write again against what it learnt
+//!   meanwhile before it commits. A crossing run-once row update fails on both members.
+//!
+//! In both replicated modes a proposal the proposer gave up on (timeout) may still be
+//! certified later by the peer: its token then counts as seen there (tokens only move
+//! forward, so this refuses nothing a newer grant had not already superseded) and its row
+//! update lands late, as a real commit whose client saw a timeout.
 
 pub mod client;
 pub mod proto;

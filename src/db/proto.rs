@@ -17,6 +17,28 @@ pub enum DbMsg {
     /// Sent by each database host to its peer after every change and every heartbeat interval:
     /// the whole (small) replicated state, so a lost or late message is repaired by the next.
     Sync(Snapshot),
+    /// A commit that needs the peer: the proposer answers its client only once the peer
+    /// certified it (synchronous replication, Galera's certification).
+    Replicate {
+        seq: u64,
+        proposal: Proposal,
+    },
+    /// The peer's verdict on proposal `seq`, with the peer's state (merged by the proposer
+    /// either way, so a refused proposer learns why: a newer token, a later epoch).
+    Replicated {
+        seq: u64,
+        certified: bool,
+        state: Snapshot,
+    },
+}
+
+/// What a host asks its peer to certify: its state, the token of the write or fence being
+/// committed, the run-once row being written.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Proposal {
+    pub state: Snapshot,
+    pub token: Option<i64>,
+    pub row: Option<RunOnceRow>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -80,4 +102,6 @@ pub struct Snapshot {
     pub epoch: u64,
     pub newest_token: Option<i64>,
     pub run_once: Option<RunOnceRow>,
+    /// Primary/replica: the (acting) sender commits nothing without its replica.
+    pub in_sync: bool,
 }

@@ -1,14 +1,16 @@
 //! The database host's process: answers nodes on [`ports::DATABASE`], applies writes one at a
-//! time after its write latency, keeps its state on its disk, and talks to its peer host (the
-//! replica, or the other multi-master member).
+//! time after its write latency, commits them with its peer's certification where the mode
+//! asks for it, keeps its state on its disk, and talks to its peer host (the replica, or the
+//! other multi-master member).
 
-use super::proto::{DbMsg, DbRequest, DbResponse};
+use super::proto::{DbMsg, DbRequest, DbResponse, Proposal, RunOnceRow, RunOnceVerdict};
 use super::state::{DbDisk, DbState};
 use crate::env::{Environment, Interval};
-use crate::sim::history::Record;
-use crate::sim::net::{Addr, HostId, Payload, ports};
+use crate::sim::history::{Record, WriteOutcome};
+use crate::sim::net::{Addr, HostId, Mailbox, Payload, ports};
 use crate::sim::topology::DatabaseMode;
 use crate::sim::world::{HostCtx, ProcessFn};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +18,8 @@ use std::time::Duration;
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
 /// How long a replica waits without hearing an acting primary before it promotes itself.
 pub const DEFAULT_FAILOVER_AFTER: Duration = Duration::from_secs(3);
+/// How long a host waits for its peer to certify a commit before it answers `Unavailable`.
+pub const DEFAULT_COMMIT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// One database host's configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +39,8 @@ pub struct DbServerConfig {
     /// The replica's failure detector (primary/replica mode only), on the replica's own
     /// monotonic clock.
     pub failover_after: Duration,
+    /// How long a commit waits for the peer's certification.
+    pub commit_timeout: Duration,
 }
 
 impl DbServerConfig {
@@ -48,6 +54,7 @@ impl DbServerConfig {
             run_once_wait: None,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             failover_after: DEFAULT_FAILOVER_AFTER,
+            commit_timeout: DEFAULT_COMMIT_TIMEOUT,
         }
     }
 }
@@ -66,8 +73,25 @@ struct Server {
     config: Arc<DbServerConfig>,
     disk: Arc<Mutex<DbDisk>>,
     state: DbState,
+    mailbox: Mailbox,
+    heartbeat: Interval<crate::sim::clock::SimEnv>,
     /// When (this host's monotonic clock) an acting peer was last heard.
     peer_heard: Duration,
+    /// Requests that arrived while a commit waited for the peer, answered in order after it.
+    deferred: VecDeque<(Addr, DbMsg)>,
+    /// Numbers this host's proposals, so a late certification of an abandoned one is ignored.
+    next_seq: u64,
+    /// The run-once row this host is committing, if any (a crossing row update is refused).
+    pending_row: Option<RunOnceRow>,
+}
+
+/// The peer's answer to a proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Certification {
+    /// Certified, or no peer needed.
+    Committed,
+    Refused,
+    NoAnswer,
 }
 
 impl Server {
@@ -87,31 +111,40 @@ impl Server {
             ),
         );
         let peer_heard = ctx.env.now();
+        let mailbox = ctx.net.bind(ports::DATABASE);
+        let heartbeat = Interval::new(ctx.env.clone(), config.heartbeat_interval);
         Server {
             ctx,
             config,
             disk,
             state,
+            mailbox,
+            heartbeat,
             peer_heard,
+            deferred: VecDeque::new(),
+            next_seq: 1,
+            pending_row: None,
         }
     }
 
     async fn run(mut self) {
-        let mut mailbox = self.ctx.net.bind(ports::DATABASE);
-        let mut heartbeat = Interval::new(self.ctx.env.clone(), self.config.heartbeat_interval);
         // The heartbeat only syncs the peer and watches it: a database without one has
         // nothing to do on it (and a world of a hundred would wake twice a second each).
         let has_peer = self.config.peer.is_some();
         loop {
+            if let Some((from, msg)) = self.deferred.pop_front() {
+                self.on_message(from, msg).await;
+                continue;
+            }
             tokio::select! {
                 biased;
-                packet = mailbox.recv() => {
+                packet = self.mailbox.recv() => {
                     let Some(packet) = packet else { return };
                     if let Payload::Db(msg) = packet.payload {
                         self.on_message(packet.from, msg).await;
                     }
                 }
-                () = heartbeat.tick(), if has_peer => self.on_heartbeat(),
+                () = self.heartbeat.tick(), if has_peer => self.on_heartbeat(),
             }
         }
     }
@@ -126,25 +159,131 @@ impl Server {
                     Payload::Db(DbMsg::Response { id, body }),
                 );
             }
+            other => self.on_peer_message(from, other),
+        }
+    }
+
+    /// What the peer host sends; answered at once, also while this host waits on a commit of
+    /// its own (two members committing at the same time certify each other's proposals).
+    fn on_peer_message(&mut self, from: Addr, msg: DbMsg) {
+        if Some(from.host) != self.config.peer {
+            return;
+        }
+        match msg {
             DbMsg::Sync(snapshot) => {
-                if Some(from.host) != self.config.peer {
-                    return;
-                }
                 if snapshot.acting {
                     self.peer_heard = self.ctx.env.now();
                 }
-                let was_acting = self.state.acting;
-                if self.state.merge(&snapshot, self.config.mode) {
-                    if was_acting && !self.state.acting {
-                        self.ctx.trace(
-                            "db",
-                            format_args!("stepping down: peer acts in epoch {}", snapshot.epoch),
-                        );
-                    }
-                    self.save();
-                }
+                self.merge(&snapshot);
             }
-            DbMsg::Response { .. } => {}
+            DbMsg::Replicate { seq, proposal } => {
+                self.peer_heard = self.ctx.env.now();
+                let was_acting = self.state.acting;
+                let certified =
+                    self.state
+                        .certify(&proposal, self.config.mode, self.pending_row.as_ref());
+                if certified {
+                    self.stepped_down(was_acting, proposal.state.epoch);
+                    self.save();
+                } else {
+                    self.ctx
+                        .trace("db", format_args!("refused to certify proposal {seq}"));
+                }
+                self.send_peer(DbMsg::Replicated {
+                    seq,
+                    certified,
+                    state: self.state.snapshot(),
+                });
+            }
+            // A late answer to a proposal this host gave up on.
+            DbMsg::Replicated { state, .. } => self.merge(&state),
+            DbMsg::Request { .. } | DbMsg::Response { .. } => {}
+        }
+    }
+
+    fn merge(&mut self, snapshot: &super::proto::Snapshot) {
+        let was_acting = self.state.acting;
+        if self.state.merge(snapshot, self.config.mode) {
+            self.stepped_down(was_acting, snapshot.epoch);
+            self.save();
+        }
+    }
+
+    fn stepped_down(&mut self, was_acting: bool, epoch: u64) {
+        if was_acting && !self.state.acting {
+            self.ctx.trace(
+                "db",
+                format_args!("stepping down: peer acts in epoch {epoch}"),
+            );
+            // Tell the new primary at once that it has a replica again.
+            self.sync_peer();
+        }
+    }
+
+    /// Whether a commit needs the peer's certification: always in multi-master (Galera: a
+    /// member outside a primary component refuses writes), in primary/replica while the
+    /// acting host commits in sync with its replica.
+    fn needs_peer(&self) -> bool {
+        match self.config.mode {
+            DatabaseMode::Single => false,
+            DatabaseMode::PrimaryReplica => self.config.peer.is_some() && self.state.in_sync,
+            DatabaseMode::MultiMaster => self.config.peer.is_some(),
+        }
+    }
+
+    /// Asks the peer to certify the current state with `token` and `row` and waits for its
+    /// verdict (answering the peer's own messages meanwhile, deferring nodes' requests).
+    async fn replicate(&mut self, token: Option<i64>, row: Option<RunOnceRow>) -> Certification {
+        if !self.needs_peer() {
+            return Certification::Committed;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.send_peer(DbMsg::Replicate {
+            seq,
+            proposal: Proposal {
+                state: self.state.snapshot(),
+                token,
+                row,
+            },
+        });
+        let deadline = self.ctx.env.now() + self.config.commit_timeout;
+        loop {
+            tokio::select! {
+                biased;
+                packet = self.mailbox.recv() => {
+                    let Some(packet) = packet else { return Certification::NoAnswer };
+                    let Payload::Db(msg) = packet.payload else { continue };
+                    match msg {
+                        DbMsg::Replicated { seq: answered, certified, state }
+                            if answered == seq && Some(packet.from.host) == self.config.peer =>
+                        {
+                            self.merge(&state);
+                            return if certified {
+                                Certification::Committed
+                            } else {
+                                Certification::Refused
+                            };
+                        }
+                        msg @ DbMsg::Request { .. } => self.deferred.push_back((packet.from, msg)),
+                        msg => self.on_peer_message(packet.from, msg),
+                    }
+                }
+                () = self.heartbeat.tick() => self.on_heartbeat(),
+                () = self.ctx.env.sleep_until(deadline) => return Certification::NoAnswer,
+            }
+        }
+    }
+
+    /// The verdict once the peer answered: `recheck` on the state as it is now (the peer's
+    /// answer, or its proposals certified meanwhile, may have brought a newer token or made
+    /// this host step down); a commit the peer did not certify is `Unavailable` unless the
+    /// recheck already refuses it.
+    fn settle(certification: Certification, recheck: WriteOutcome) -> WriteOutcome {
+        match (certification, recheck) {
+            (Certification::Committed, outcome) => outcome,
+            (_, WriteOutcome::Accepted) => WriteOutcome::Unavailable,
+            (_, refused) => refused,
         }
     }
 
@@ -161,7 +300,19 @@ impl Server {
                     self.ctx.env.sleep(self.config.write_latency).await;
                 }
                 let guard = self.config.run_once_wait.is_some();
-                let outcome = self.state.write(&node, token, guard);
+                let mut outcome = self.state.check_write(&node, token, guard);
+                if outcome == WriteOutcome::Accepted {
+                    self.state.see_token(token);
+                    self.save();
+                    let certification = self.replicate(Some(token), None).await;
+                    outcome =
+                        Self::settle(certification, self.state.check_write(&node, token, guard));
+                    if outcome == WriteOutcome::Accepted {
+                        self.state.writes_applied += 1;
+                        self.save();
+                        self.sync_peer();
+                    }
+                }
                 self.ctx.world.record(Record::WriteResult {
                     pair: self.config.pair.clone(),
                     node,
@@ -169,39 +320,66 @@ impl Server {
                     write,
                     outcome: outcome.clone(),
                 });
-                if outcome == crate::sim::history::WriteOutcome::Accepted {
-                    self.save();
-                    self.sync_peer();
-                }
                 DbResponse::Write(outcome)
             }
             DbRequest::Fence { node, token } => {
                 if self.state.acting {
                     self.ctx.env.sleep(self.config.write_latency).await;
                 }
-                let outcome = self.state.fence(token);
+                let mut outcome = self.state.check_fence(token);
+                if outcome == WriteOutcome::Accepted {
+                    self.state.see_token(token);
+                    self.save();
+                    let certification = self.replicate(Some(token), None).await;
+                    outcome = Self::settle(certification, self.state.check_fence(token));
+                    if outcome == WriteOutcome::Accepted {
+                        self.sync_peer();
+                    }
+                }
                 self.ctx
                     .trace("db", format_args!("fence {node} {token:#x}: {outcome:?}"));
-                if outcome == crate::sim::history::WriteOutcome::Accepted {
-                    self.save();
-                    self.sync_peer();
-                }
                 DbResponse::Write(outcome)
             }
             DbRequest::RunOnce { node } => {
                 let Some(wait) = self.config.run_once_wait else {
                     // No guard configured: the table does not exist.
-                    return DbResponse::RunOnce(super::proto::RunOnceVerdict::Unavailable);
+                    return DbResponse::RunOnce(RunOnceVerdict::Unavailable);
                 };
-                let now = self.ctx.env.wall_millis();
-                let verdict = self.state.run_once(&node, now, wait.as_millis() as i64);
+                let verdict = self.run_once(&node, wait).await;
                 self.ctx
                     .trace("db", format_args!("run-once {node}: {verdict:?}"));
-                self.save();
-                self.sync_peer();
                 DbResponse::RunOnce(verdict)
             }
         }
+    }
+
+    /// Takes or refreshes the run-once row, committed with the peer like a write.
+    async fn run_once(&mut self, node: &str, wait: Duration) -> RunOnceVerdict {
+        let now = self.ctx.env.wall_millis();
+        let before = self.state.run_once.clone();
+        let mut next = self.state.clone();
+        let verdict = next.run_once(node, now, wait.as_millis() as i64);
+        if !matches!(
+            verdict,
+            RunOnceVerdict::Held | RunOnceVerdict::TookOver { .. }
+        ) {
+            return verdict;
+        }
+        self.pending_row = next.run_once.clone();
+        let certification = self.replicate(None, next.run_once.clone()).await;
+        self.pending_row = None;
+        // The row must still be the one the update started from (or this very update, which
+        // the peer's answer carries back): a peer's row update certified meanwhile overtook it.
+        if certification != Certification::Committed
+            || !self.state.acting
+            || (self.state.run_once != before && self.state.run_once != next.run_once)
+        {
+            return RunOnceVerdict::Unavailable;
+        }
+        self.state.run_once = next.run_once;
+        self.save();
+        self.sync_peer();
+        verdict
     }
 
     fn on_heartbeat(&mut self) {
@@ -209,6 +387,7 @@ impl Server {
         if self.config.mode == DatabaseMode::PrimaryReplica
             && self.config.peer.is_some()
             && !self.state.acting
+            && self.state.promotable
             && silent >= self.config.failover_after
         {
             self.state.promote();
@@ -226,6 +405,10 @@ impl Server {
     }
 
     fn sync_peer(&self) {
+        self.send_peer(DbMsg::Sync(self.state.snapshot()));
+    }
+
+    fn send_peer(&self, msg: DbMsg) {
         if let Some(peer) = self.config.peer {
             self.ctx.net.send(
                 ports::DATABASE,
@@ -233,7 +416,7 @@ impl Server {
                     host: peer,
                     port: ports::DATABASE,
                 },
-                Payload::Db(DbMsg::Sync(self.state.snapshot())),
+                Payload::Db(msg),
             );
         }
     }

@@ -1,7 +1,8 @@
 //! One database host's durable state and its rules, without I/O: the fencing check, the
-//! run-once row, replication merges and promotion. Time comes in as the host's wall clock.
+//! run-once row, certification of the peer's proposals, replication merges and promotion.
+//! Time comes in as the host's wall clock.
 
-use super::proto::{RunOnceRow, RunOnceVerdict, Snapshot};
+use super::proto::{Proposal, RunOnceRow, RunOnceVerdict, Snapshot};
 use crate::sim::history::WriteOutcome;
 use crate::sim::topology::DatabaseMode;
 
@@ -23,6 +24,13 @@ pub struct DbState {
     pub newest_token: Option<i64>,
     pub run_once: Option<RunOnceRow>,
     pub writes_applied: u64,
+    /// Primary/replica, on the acting host: every commit waits for the replica's
+    /// certification (synchronous replication). Off after a promotion (the old primary may
+    /// be anywhere) until the old primary is heard as a replica of this epoch.
+    pub in_sync: bool,
+    /// Primary/replica, on the replica: it may promote itself, because the acting host of its
+    /// epoch said it commits nothing without this replica (so the replica has every commit).
+    pub promotable: bool,
 }
 
 impl DbState {
@@ -33,13 +41,13 @@ impl DbState {
             newest_token: None,
             run_once: None,
             writes_applied: 0,
+            in_sync: acting,
+            promotable: false,
         }
     }
 
-    /// Applies a guarded write: refused if this host does not act, if the token is older than
-    /// the newest seen, or (with the run-once guard) if the row belongs to another node.
-    /// A refused write changes nothing.
-    pub fn write(&mut self, node: &str, token: i64, run_once_guard: bool) -> WriteOutcome {
+    /// The verdict [`DbState::write`] would give, changing nothing.
+    pub fn check_write(&self, node: &str, token: i64, run_once_guard: bool) -> WriteOutcome {
         if !self.acting {
             return WriteOutcome::Unavailable;
         }
@@ -56,25 +64,42 @@ impl DbState {
                 };
             }
         }
-        self.newest_token = Some(token);
-        self.writes_applied += 1;
         WriteOutcome::Accepted
+    }
+
+    /// The verdict [`DbState::fence`] would give, changing nothing.
+    pub fn check_fence(&self, token: i64) -> WriteOutcome {
+        self.check_write("", token, false)
+    }
+
+    /// Counts `token` as seen: from now on this host refuses older tokens, and certifies no
+    /// proposal of an older one. A host sees the token of its own proposal before it asks its
+    /// peer, so that two members committing at once cannot both pass with crossed tokens.
+    pub fn see_token(&mut self, token: i64) {
+        self.newest_token = self.newest_token.max(Some(token));
+    }
+
+    /// Applies a guarded write: refused if this host does not act, if the token is older than
+    /// the newest seen, or (with the run-once guard) if the row belongs to another node.
+    /// A refused write changes nothing.
+    pub fn write(&mut self, node: &str, token: i64, run_once_guard: bool) -> WriteOutcome {
+        let outcome = self.check_write(node, token, run_once_guard);
+        if outcome == WriteOutcome::Accepted {
+            self.see_token(token);
+            self.writes_applied += 1;
+        }
+        outcome
     }
 
     /// Raises the newest token to `token`, as a write under it would, without counting a
     /// write. Not subject to the run-once guard: the token is the first guard, the row the
     /// second, and a new master fences before it may hold the row.
     pub fn fence(&mut self, token: i64) -> WriteOutcome {
-        if !self.acting {
-            return WriteOutcome::Unavailable;
+        let outcome = self.check_fence(token);
+        if outcome == WriteOutcome::Accepted {
+            self.see_token(token);
         }
-        match self.newest_token {
-            Some(newest) if token < newest => WriteOutcome::RejectedStaleToken { newest },
-            _ => {
-                self.newest_token = Some(token);
-                WriteOutcome::Accepted
-            }
-        }
+        outcome
     }
 
     /// Corda's RunOnceService update: the row is taken if it is the caller's or free, or taken
@@ -120,12 +145,60 @@ impl DbState {
             epoch: self.epoch,
             newest_token: self.newest_token,
             run_once: self.run_once.clone(),
+            in_sync: self.in_sync,
         }
     }
 
+    /// The peer's side of a commit: whether this host lets the peer commit `proposal`, and if
+    /// so takes its state. `pending_row` is the run-once row this host is itself committing.
+    /// Refused: in primary/replica mode, a proposer of an epoch older than this host's (or of
+    /// the same epoch while this host acts); a token older than the newest this host has
+    /// seen (the fencing check against the group's newest token, at commit); a row that
+    /// another update of the row overtook, or that crosses this host's own row update.
+    pub fn certify(
+        &mut self,
+        proposal: &Proposal,
+        mode: DatabaseMode,
+        pending_row: Option<&RunOnceRow>,
+    ) -> bool {
+        let peer = &proposal.state;
+        if mode == DatabaseMode::PrimaryReplica
+            && (peer.epoch < self.epoch || (self.acting && peer.epoch == self.epoch))
+        {
+            return false;
+        }
+        if let (Some(token), Some(newest)) = (proposal.token, self.newest_token)
+            && token < newest
+        {
+            return false;
+        }
+        if let Some(row) = &proposal.row {
+            if pending_row.is_some_and(|mine| mine != row) {
+                return false;
+            }
+            if let Some(mine) = &self.run_once
+                && mine != row
+                && mine.version >= row.version
+            {
+                return false;
+            }
+        }
+        self.merge(peer, mode);
+        if let Some(token) = proposal.token {
+            self.see_token(token);
+        }
+        if let Some(row) = &proposal.row {
+            self.run_once = Some(row.clone());
+        }
+        true
+    }
+
     /// Merges what the peer host sent. Tokens and rows only move forward (the highest token,
-    /// the row with the higher version). In primary/replica mode an acting host that hears an
-    /// acting peer of a later epoch steps down; returns whether anything changed.
+    /// the row with the higher version). In primary/replica mode a host that hears an acting
+    /// peer of a later epoch follows it as its replica (an acting one steps down); an acting
+    /// host that hears its replica in its own epoch commits in sync with it from then on; a
+    /// replica becomes promotable once its acting peer says it commits in sync with it.
+    /// Returns whether anything changed.
     pub fn merge(&mut self, peer: &Snapshot, mode: DatabaseMode) -> bool {
         let before = self.clone();
         self.newest_token = self.newest_token.max(peer.newest_token);
@@ -137,17 +210,30 @@ impl DbState {
         {
             self.run_once = Some(row.clone());
         }
-        if mode == DatabaseMode::PrimaryReplica && peer.acting && peer.epoch > self.epoch {
-            self.acting = false;
-            self.epoch = peer.epoch;
+        if mode == DatabaseMode::PrimaryReplica {
+            if peer.acting && peer.epoch > self.epoch {
+                self.acting = false;
+                self.in_sync = false;
+                self.promotable = false;
+                self.epoch = peer.epoch;
+            }
+            if self.acting && !peer.acting && peer.epoch == self.epoch {
+                self.in_sync = true;
+            }
+            if !self.acting && peer.acting && peer.epoch == self.epoch && peer.in_sync {
+                self.promotable = true;
+            }
         }
         *self != before
     }
 
-    /// A replica takes over: it acts from now on, in a new epoch.
+    /// A replica takes over: it acts from now on, in a new epoch, alone until the old primary
+    /// is heard as its replica.
     pub fn promote(&mut self) {
         self.acting = true;
         self.epoch += 1;
+        self.in_sync = false;
+        self.promotable = false;
     }
 }
 
@@ -256,6 +342,7 @@ mod tests {
                 heartbeat_wall_millis: 5,
                 version: 1,
             }),
+            in_sync: false,
         };
         assert!(!db.merge(&peer, DatabaseMode::MultiMaster));
         assert_eq!(db.newest_token, Some(7));

@@ -149,26 +149,53 @@ fn the_replica_takes_over_by_its_own_clock_with_the_replicated_token() {
 }
 
 #[test]
-fn a_cut_between_primary_and_replica_gives_two_acting_databases_until_it_heals() {
+fn a_primary_cut_from_its_replica_commits_nothing_and_the_promoted_replica_alone_acts() {
     sim(4, || async {
         let s = setup(DatabaseMode::PrimaryReplica, None);
-        let primary = DbClient::start(&s.client, vec![s.primary], secs(0.5));
-        let replica = DbClient::start(&s.client, vec![s.replica], secs(0.5));
+        let primary = DbClient::start(&s.client, vec![s.primary], secs(1.0));
+        let replica = DbClient::start(&s.client, vec![s.replica], secs(1.0));
         assert_eq!(write(&primary, 5).await, Some(WriteOutcome::Accepted));
         s.world.partition(&[s.primary], &[s.replica]);
+        // Synchronous replication: without its replica's certification the primary commits
+        // nothing, even before the replica promotes itself.
+        assert_eq!(write(&primary, 6).await, Some(WriteOutcome::Unavailable));
         sleep_until_true(true_now() + secs(4.0)).await;
-        // Split brain at the database level: both accept, each fenced only by what it saw.
-        assert_eq!(write(&replica, 5).await, Some(WriteOutcome::Accepted));
-        assert_eq!(write(&primary, 7).await, Some(WriteOutcome::Accepted));
-        assert_eq!(write(&replica, 6).await, Some(WriteOutcome::Accepted));
+        assert_eq!(acting(&replica).await, Some(true), "the replica promoted");
+        // The promoted replica has every commit (token 5), and takes writes alone.
+        assert_eq!(
+            write(&replica, 4).await,
+            Some(WriteOutcome::RejectedStaleToken { newest: 5 })
+        );
+        assert_eq!(write(&replica, 7).await, Some(WriteOutcome::Accepted));
+        // A write of the old term reaching the old primary during the cut (or at the heal,
+        // as the chaos finding sw-primary-replica-split did) is not taken.
+        assert_eq!(write(&primary, 6).await, Some(WriteOutcome::Unavailable));
         s.world.heal();
         sleep_until_true(true_now() + secs(1.0)).await;
-        // The old primary heard the later epoch and stepped down; the tokens merged.
+        // The old primary heard the later epoch, stepped down and caught up on the token.
         assert_eq!(acting(&primary).await, Some(false));
+        assert_eq!(write(&primary, 6).await, Some(WriteOutcome::Unavailable));
         assert_eq!(
             write(&replica, 6).await,
             Some(WriteOutcome::RejectedStaleToken { newest: 7 })
         );
+        // Back in sync: the new primary now commits only with its new replica, which may in
+        // turn take over when the new primary goes silent.
+        assert_eq!(write(&replica, 8).await, Some(WriteOutcome::Accepted));
+        s.world.partition(&[s.primary], &[s.replica]);
+        assert_eq!(write(&replica, 9).await, Some(WriteOutcome::Unavailable));
+        sleep_until_true(true_now() + secs(4.0)).await;
+        assert_eq!(
+            acting(&primary).await,
+            Some(true),
+            "the old primary promoted"
+        );
+        // It has every commit of the term it replicated (8; 9 never committed).
+        assert_eq!(
+            write(&primary, 7).await,
+            Some(WriteOutcome::RejectedStaleToken { newest: 8 })
+        );
+        assert_eq!(s.world.metric("db.failovers"), 2);
     });
 }
 
@@ -214,22 +241,40 @@ fn the_run_once_row_is_taken_over_by_the_database_clock() {
 }
 
 #[test]
-fn multi_master_members_fence_only_with_what_replication_brought() {
+fn multi_master_members_commit_only_with_each_others_certification() {
     sim(6, || async {
         let s = setup(DatabaseMode::MultiMaster, None);
-        let first = DbClient::start(&s.client, vec![s.primary], secs(0.5));
-        let second = DbClient::start(&s.client, vec![s.replica], secs(0.5));
-        // Replication between the members stalls; each accepts what it alone has seen.
+        let first = DbClient::start(&s.client, vec![s.primary], secs(1.0));
+        let second = DbClient::start(&s.client, vec![s.replica], secs(1.0));
+        assert_eq!(write(&first, 3).await, Some(WriteOutcome::Accepted));
+        // Two members and no arbitrator: a split leaves neither with a quorum; both refuse.
         s.world.partition(&[s.primary], &[s.replica]);
-        assert_eq!(write(&first, 5).await, Some(WriteOutcome::Accepted));
-        assert_eq!(write(&second, 3).await, Some(WriteOutcome::Accepted));
+        assert_eq!(write(&first, 5).await, Some(WriteOutcome::Unavailable));
+        assert_eq!(write(&second, 4).await, Some(WriteOutcome::Unavailable));
         s.world.heal();
-        // Once the first member's token reached the second, the older writer is refused there.
         sleep_until_true(true_now() + secs(0.1)).await;
-        assert_eq!(
-            write(&second, 4).await,
-            Some(WriteOutcome::RejectedStaleToken { newest: 5 })
-        );
+        assert_eq!(write(&second, 5).await, Some(WriteOutcome::Accepted));
         assert_eq!(acting(&second).await, Some(true));
+
+        // A member paused with a write of an old grant queued (the chaos finding
+        // sw-multi-master-paused-member): the other member's newer fence cannot commit
+        // without it, and once it resumes its old write fails certification.
+        s.world.pause(s.replica).unwrap();
+        let old = {
+            let second = second.clone();
+            madsim::task::spawn(async move { write(&second, 5).await })
+        };
+        sleep_until_true(true_now() + secs(0.1)).await;
+        assert_eq!(write(&first, 8).await, Some(WriteOutcome::Unavailable));
+        s.world.resume(s.replica).unwrap();
+        assert_eq!(
+            old.await.unwrap(),
+            Some(WriteOutcome::RejectedStaleToken { newest: 8 })
+        );
+        assert_eq!(write(&first, 8).await, Some(WriteOutcome::Accepted));
+        assert_eq!(
+            write(&second, 6).await,
+            Some(WriteOutcome::RejectedStaleToken { newest: 8 })
+        );
     });
 }

@@ -49,6 +49,33 @@ impl World {
         }
     }
 
+    /// See [`super::NetHandle::abandon_unopened`].
+    pub(super) fn abandon_unopened(
+        &self,
+        from: Addr,
+        to: Addr,
+        opens: impl Fn(&Payload) -> bool,
+        belongs: impl Fn(&Payload) -> bool,
+    ) {
+        let mut net = self.net();
+        let Some(link) = net.links.get_mut(&(from.host, to.host)) else {
+            return;
+        };
+        let ours = |packet: &Packet| packet.from == from && packet.to == to;
+        if !link
+            .queue
+            .iter()
+            .any(|(_, packet)| ours(packet) && opens(&packet.payload))
+        {
+            return;
+        }
+        let before = link.queue.len();
+        link.queue
+            .retain(|(_, packet)| !(ours(packet) && belongs(&packet.payload)));
+        let abandoned = (before - link.queue.len()) as u64;
+        net.dropped += abandoned;
+    }
+
     /// One task per directed link delivers its packets in order, waiting while it is cut.
     fn start_pump(&self, from: HostId, to: HostId, notify: Arc<Notify>) {
         let world = self.clone();

@@ -146,6 +146,26 @@ impl NetHandle {
         self.bind(port)
     }
 
+    /// The client closed a connection from `from_port` to `to` whose handshake never
+    /// completed: if its opening packet (`opens`) has not reached `to` yet, that packet and
+    /// everything else of the connection (`belongs`) is dropped from the link, as a kernel
+    /// stops retransmitting a SYN once the socket is closed (the server never hears of the
+    /// connection). Once the opening packet was delivered the connection existed, and its
+    /// queued data still arrives, as data of an established connection does.
+    pub fn abandon_unopened(
+        &self,
+        from_port: Port,
+        to: Addr,
+        opens: impl Fn(&Payload) -> bool,
+        belongs: impl Fn(&Payload) -> bool,
+    ) {
+        let from = Addr {
+            host: self.host,
+            port: from_port,
+        };
+        self.world.abandon_unopened(from, to, opens, belongs);
+    }
+
     /// Sends from `from_port` of this host.
     pub fn send(&self, from_port: Port, to: Addr, payload: Payload) {
         self.world.send(Packet {

@@ -8,6 +8,7 @@ use crate::sim::world::HostCtx;
 use crate::sync::watch;
 use crate::zk::client::requests::Request;
 use crate::zk::client::session::{Notice, SessionCore};
+use crate::zk::proto::{ClientRequest, RequestBody};
 use crate::zk::types::SessionState;
 use std::future::Future;
 use std::pin::Pin;
@@ -115,6 +116,15 @@ fn flush(
             Notice::Lost { why } => {
                 ctx.trace("client", format_args!("connection {why} (port {port})"))
             }
+            // Sent before the notice: the attempt's packets are all on the link by now.
+            Notice::Abandoned { server, conn } => ctx.net.abandon_unopened(
+                port,
+                server,
+                |p| {
+                    matches!(p, Payload::ZkRequest(ClientRequest { conn: c, body: RequestBody::Connect { .. } }) if *c == conn)
+                },
+                |p| matches!(p, Payload::ZkRequest(r) if r.conn == conn),
+            ),
             Notice::OpDone { kind, path, result } => {
                 ctx.trace("client", format_args!("{kind} {path} {result:?}"));
                 let metric = if result == crate::zk::types::ErrorCode::Ok {

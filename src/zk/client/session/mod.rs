@@ -48,6 +48,12 @@ pub enum Notice {
     Lost {
         why: &'static str,
     },
+    /// A connect attempt on `conn` was closed before the server answered it: whatever of it
+    /// has not reached `server` yet never will (see `NetHandle::abandon_unopened`).
+    Abandoned {
+        server: Addr,
+        conn: ConnId,
+    },
 }
 
 /// Why a connection (or an attempt) ended; only for the trace.
@@ -569,6 +575,7 @@ impl SessionCore {
     /// The connection, or the attempt, is gone.
     fn lose_connection(&mut self, now: Duration, why: Loss) {
         self.notices.push_back(Notice::Lost { why: why.name() });
+        self.abandon_attempt();
         let was_connected = matches!(self.phase, Phase::Connected { .. });
         self.auth_waiters_lost();
         let in_flight: Vec<(i32, InFlight)> = self.in_flight.drain(..).collect();
@@ -698,7 +705,20 @@ impl SessionCore {
     }
 
     /// Terminal: every watch learns it, every call fails with the state's error.
+    /// The socket of an attempt the server never answered is closed.
+    fn abandon_attempt(&mut self) {
+        if let Phase::Handshake {
+            conn,
+            server,
+            connected: false,
+        } = self.phase
+        {
+            self.notices.push_back(Notice::Abandoned { server, conn });
+        }
+    }
+
     fn end(&mut self, state: SessionState) {
+        self.abandon_attempt();
         self.set_state(state);
         self.phase = Phase::Ended;
         self.watches.fire_all(state);
