@@ -171,6 +171,77 @@ fn partition_stalls_then_heal_delivers_in_order() {
 }
 
 #[test]
+fn a_cut_holds_packets_already_on_the_wire() {
+    run_seeded(13, || async {
+        let n = three_hosts();
+        sleep(1).await;
+        // Sent before the cut, due after it: held until the heal, then in order with what
+        // was sent during the cut.
+        send_probe(&n.world, n.c, n.b, 1);
+        sleep(2).await;
+        n.world.partition(&[n.c], &[n.b]);
+        send_probe(&n.world, n.c, n.b, 2);
+        sleep(1_000).await;
+        assert!(n.arrivals_b.lock().unwrap().is_empty());
+        let healed_at = true_now();
+        n.world.heal();
+        sleep(10).await;
+        let arrivals = n.arrivals_b.lock().unwrap().clone();
+        assert_eq!(
+            arrivals.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert!(arrivals[0].1 >= healed_at);
+    });
+}
+
+#[test]
+fn what_reached_a_paused_host_before_a_cut_is_read_on_resume() {
+    run_seeded(14, || async {
+        let n = three_hosts();
+        sleep(1).await;
+        n.world.pause(n.b).unwrap();
+        send_probe(&n.world, n.a, n.b, 1);
+        sleep(10).await;
+        // The probe is in b's socket buffer: cutting the link now does not take it back.
+        n.world.partition(&[n.a], &[n.b]);
+        send_probe(&n.world, n.a, n.b, 2);
+        n.world.resume(n.b).unwrap();
+        sleep(10).await;
+        let read = |n: &Net| -> Vec<u64> {
+            n.arrivals_b
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, _)| *k)
+                .collect()
+        };
+        assert_eq!(read(&n), vec![1]);
+        n.world.heal();
+        sleep(10).await;
+        assert_eq!(read(&n), vec![1, 2]);
+    });
+}
+
+#[test]
+fn a_port_bound_again_gets_what_was_on_the_wire_to_it() {
+    run_seeded(15, || async {
+        let n = three_hosts();
+        sleep(1).await;
+        n.world.crash(n.b, true).unwrap();
+        send_probe(&n.world, n.c, n.b, 1);
+        // Back up (and listening) before the probe's 9 ms cross-site trip ends.
+        n.world.start(n.b).unwrap();
+        sleep(50).await;
+        let arrivals = n.arrivals_b.lock().unwrap().clone();
+        assert_eq!(
+            arrivals.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            vec![1]
+        );
+    });
+}
+
+#[test]
 fn an_abandoned_connection_that_never_opened_delivers_nothing() {
     run_seeded(3, || async {
         let n = three_hosts();

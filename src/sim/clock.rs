@@ -51,6 +51,26 @@ impl TrueClock {
         }
     }
 
+    /// Wakes `waker` at true simulated time `at` (at once if that has passed), without a
+    /// future to keep: for queues that know when their next item is due.
+    pub fn wake_at(&self, at: Duration, waker: &std::task::Waker) {
+        let looked_up;
+        let time = match &self.0 {
+            Some(time) => time,
+            None => {
+                looked_up = madsim::time::TimeHandle::current();
+                &looked_up
+            }
+        };
+        let deadline = time.now_instant() - time.elapsed() + at;
+        let mut sleep = time.sleep_until(deadline);
+        std::pin::Pin::new(&mut sleep).reset(deadline);
+        let mut cx = std::task::Context::from_waker(waker);
+        if std::pin::Pin::new(&mut sleep).poll(&mut cx).is_ready() {
+            waker.wake_by_ref();
+        }
+    }
+
     /// Sleeps until true simulated time `at`, to the nanosecond.
     pub async fn sleep_until(&self, at: Duration) {
         let looked_up;

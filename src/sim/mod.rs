@@ -4,6 +4,7 @@ pub mod clock;
 pub mod ensemble;
 pub mod fault;
 pub mod history;
+pub(crate) mod inbox;
 pub mod nemesis;
 pub mod net;
 pub mod standard_world;

@@ -9,12 +9,13 @@
 //! connection they have abandoned. A process that dies makes its host send resets to the peers
 //! it was talking to (kill -9 with the OS alive); a hard crash (power loss) sends nothing.
 
+use crate::sim::inbox::{InFlight, Inbox};
 use crate::sim::trace::Fnv64;
 use crate::zk::proto::{ClientRequest, ServerResponse};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// Index of a host in its world.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -113,39 +114,27 @@ impl Default for NetConfig {
     }
 }
 
-/// A receiving socket: packets addressed to one (host, port).
-pub struct Mailbox {
-    pub addr: Addr,
-    receiver: mpsc::UnboundedReceiver<Packet>,
-}
+pub use crate::sim::world::Mailbox;
 
-impl Mailbox {
-    pub(crate) fn new(addr: Addr, receiver: mpsc::UnboundedReceiver<Packet>) -> Self {
-        Mailbox { addr, receiver }
-    }
-
-    /// The next packet, or `None` once the binding is gone (the process died).
-    pub async fn recv(&mut self) -> Option<Packet> {
-        self.receiver.recv().await
-    }
-
-    /// A packet if one is waiting.
-    pub fn try_recv(&mut self) -> Option<Packet> {
-        self.receiver.try_recv().ok()
-    }
-}
-
-/// Per directed link: packets waiting to arrive, in order.
-#[derive(Default)]
-pub(crate) struct LinkQueue {
-    pub(crate) queue: VecDeque<(Duration, Packet)>,
-    /// Delivery time of the last packet queued: later packets never overtake it.
+/// One directed link between two hosts.
+pub(crate) struct Link {
+    /// Packets the link holds back, in order: sent while it was cut (or while it held
+    /// others), found cut when they arrived, or addressed to a port nobody listened on when
+    /// they were sent. The rest travel in their receiver's inbox.
+    pub(crate) queue: VecDeque<InFlight>,
+    /// Delivery time of the last packet sent: later packets never overtake it.
     pub(crate) last_delivery: Duration,
-    /// Wakes the link's delivery task; `None` until the first packet starts it.
+    /// Wakes the link's delivery task; `None` until the link first holds a packet.
     pub(crate) pump: Option<std::sync::Arc<tokio::sync::Notify>>,
     /// The link's latency model, looked up once (sites and config do not change in a run).
-    pub(crate) latency: Option<LinkLatency>,
+    pub(crate) latency: LinkLatency,
+    /// (sender port, receiver port) pairs that exchanged packets: who gets a reset when a
+    /// process dies.
+    pub(crate) conns: Vec<(Port, Port)>,
 }
+
+/// Index of a link in [`NetState::links`].
+pub(crate) type LinkId = usize;
 
 /// The network's state; owned by the world behind its lock.
 pub(crate) struct NetState {
@@ -157,14 +146,21 @@ pub(crate) struct NetState {
     pub(crate) loss: BTreeMap<(HostId, HostId), f64>,
     /// Directed extra latency (a latency spike on a link).
     pub(crate) extra_latency: BTreeMap<(HostId, HostId), Duration>,
-    pub(crate) links: BTreeMap<(HostId, HostId), LinkQueue>,
-    pub(crate) bindings: BTreeMap<Addr, mpsc::UnboundedSender<Packet>>,
-    /// Address pairs that have exchanged packets: who gets a reset when a process dies.
-    pub(crate) peers: BTreeSet<(Addr, Addr)>,
+    /// Per sending host, per receiving host: 1 + the link's index in `links` (0: none yet).
+    link_index: Vec<Vec<u32>>,
+    /// Every link that carried a packet, in the order they first did.
+    pub(crate) links: Vec<((HostId, HostId), Link)>,
+    /// Packets held in link queues, all links together.
+    pub(crate) held: usize,
+    pub(crate) bindings: BTreeMap<Addr, Arc<Inbox>>,
+    /// Numbers every packet sent.
+    pub(crate) next_seq: u64,
     pub(crate) next_ephemeral: Vec<Port>,
     /// Hosts that lost power: they answer nothing, not even resets.
     pub(crate) powered_off: BTreeSet<HostId>,
     pub(crate) dropped: u64,
+    /// The world was shut down: nothing is delivered any more.
+    pub(crate) shut: bool,
 }
 
 impl NetState {
@@ -175,18 +171,22 @@ impl NetState {
             blocked: BTreeSet::new(),
             loss: BTreeMap::new(),
             extra_latency: BTreeMap::new(),
-            links: BTreeMap::new(),
+            link_index: Vec::new(),
+            links: Vec::new(),
+            held: 0,
             bindings: BTreeMap::new(),
-            peers: BTreeSet::new(),
+            next_seq: 0,
             next_ephemeral: Vec::new(),
             powered_off: BTreeSet::new(),
             dropped: 0,
+            shut: false,
         }
     }
 
     pub(crate) fn add_host(&mut self, site: &str) {
         self.site_of.push(site.to_string());
         self.next_ephemeral.push(ports::EPHEMERAL_START);
+        self.link_index.push(Vec::new());
     }
 
     fn latency_model(&self, from: HostId, to: HostId) -> LinkLatency {
@@ -209,6 +209,46 @@ impl NetState {
         }
     }
 
+    /// The link from `from` to `to`, created on first use.
+    pub(crate) fn link_id(&mut self, from: HostId, to: HostId) -> LinkId {
+        let row = &self.link_index[from.index()];
+        if let Some(&id) = row.get(to.index())
+            && id != 0
+        {
+            return id as usize - 1;
+        }
+        let id = self.links.len();
+        let latency = self.latency_model(from, to);
+        self.links.push((
+            (from, to),
+            Link {
+                queue: VecDeque::new(),
+                last_delivery: Duration::ZERO,
+                pump: None,
+                latency,
+                conns: Vec::new(),
+            },
+        ));
+        let row = &mut self.link_index[from.index()];
+        if row.len() <= to.index() {
+            row.resize(to.index() + 1, 0);
+        }
+        row[to.index()] = id as u32 + 1;
+        id
+    }
+
+    /// The link from `from` to `to`, if it ever carried a packet.
+    pub(crate) fn find_link(&self, from: HostId, to: HostId) -> Option<LinkId> {
+        match self.link_index[from.index()].get(to.index()) {
+            Some(&id) if id != 0 => Some(id as usize - 1),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn link(&mut self, id: LinkId) -> &mut Link {
+        &mut self.links[id].1
+    }
+
     /// When a packet sent now on (from → to) arrives, given latency, jitter, extra latency,
     /// loss-driven retransmissions and FIFO order. `draw` yields uniform numbers in [0, 1).
     pub(crate) fn delivery_time(
@@ -218,20 +258,18 @@ impl NetState {
         to: HostId,
         mut draw: impl FnMut() -> f64,
     ) -> Duration {
-        let model = match self.links.get(&(from, to)).and_then(|l| l.latency) {
-            Some(model) => model,
-            None => {
-                let model = self.latency_model(from, to);
-                self.links.entry((from, to)).or_default().latency = Some(model);
-                model
-            }
-        };
-        let jitter = Duration::from_nanos((model.jitter.as_nanos() as f64 * draw()) as u64);
+        let id = self.link_id(from, to);
+        let model = self.links[id].1.latency;
+        let jitter = Duration::from_nanos((model.jitter.as_nanos() as u64 as f64 * draw()) as u64);
         let mut delay = model.base + jitter;
-        if let Some(extra) = self.extra_latency.get(&(from, to)) {
+        if !self.extra_latency.is_empty()
+            && let Some(extra) = self.extra_latency.get(&(from, to))
+        {
             delay += *extra;
         }
-        if let Some(&p) = self.loss.get(&(from, to)) {
+        if !self.loss.is_empty()
+            && let Some(&p) = self.loss.get(&(from, to))
+        {
             // Each loss costs one retransmission timeout, doubling, as TCP backs off.
             let mut rto = self.config.retransmit_timeout;
             let mut tries = 0;
@@ -241,14 +279,26 @@ impl NetState {
                 tries += 1;
             }
         }
-        let link = self.links.entry((from, to)).or_default();
+        let link = self.link(id);
         let at = (now + delay).max(link.last_delivery);
         link.last_delivery = at;
         at
     }
 
     pub(crate) fn is_blocked(&self, from: HostId, to: HostId) -> bool {
-        from != to && self.blocked.contains(&(from, to))
+        from != to && !self.blocked.is_empty() && self.blocked.contains(&(from, to))
+    }
+
+    /// Whether a packet that arrives on (from → to) now must wait in the link: the link is
+    /// cut, or holds earlier packets.
+    pub(crate) fn holds(&self, from: HostId, to: HostId) -> bool {
+        if self.held == 0 && self.blocked.is_empty() {
+            return false;
+        }
+        self.is_blocked(from, to)
+            || self
+                .find_link(from, to)
+                .is_some_and(|id| !self.links[id].1.queue.is_empty())
     }
 
     pub(crate) fn alloc_ephemeral(&mut self, host: HostId) -> Port {
@@ -262,17 +312,42 @@ impl NetState {
         port
     }
 
-    /// Removes every binding of `host`; returns the resets its death sends.
-    pub(crate) fn unbind_host(&mut self, host: HostId) -> Vec<(Addr, Addr)> {
-        self.bindings.retain(|addr, _| addr.host != host);
-        let resets: Vec<(Addr, Addr)> = self
-            .peers
-            .iter()
-            .filter(|(local, remote)| local.host == host && remote.host != host)
-            .copied()
+    /// Removes every binding of `host` and forgets its connections; returns the resets its
+    /// death sends (in address order) and the inboxes it had, for the caller to close.
+    pub(crate) fn unbind_host(&mut self, host: HostId) -> (Vec<(Addr, Addr)>, Vec<Arc<Inbox>>) {
+        let ports: Vec<Addr> = self
+            .bindings
+            .range(
+                Addr { host, port: 0 }..=Addr {
+                    host,
+                    port: Port::MAX,
+                },
+            )
+            .map(|(addr, _)| *addr)
             .collect();
-        self.peers.retain(|(a, b)| a.host != host && b.host != host);
-        resets
+        let inboxes = ports
+            .iter()
+            .filter_map(|addr| self.bindings.remove(addr))
+            .collect();
+        let mut resets = Vec::new();
+        for ((from, to), link) in &mut self.links {
+            if *from == host && *to != host {
+                for &(local, remote) in &link.conns {
+                    resets.push((
+                        Addr { host, port: local },
+                        Addr {
+                            host: *to,
+                            port: remote,
+                        },
+                    ));
+                }
+            }
+            if *from == host || *to == host {
+                link.conns.clear();
+            }
+        }
+        resets.sort();
+        (resets, inboxes)
     }
 }
 

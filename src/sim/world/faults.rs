@@ -7,17 +7,22 @@ use std::time::Duration;
 impl World {
     /// Cuts every link between a host of `a` and a host of `b`, both ways.
     pub fn partition(&self, a: &[HostId], b: &[HostId]) {
+        let mut cut = Vec::new();
         {
             let mut net = self.net();
             for &x in a {
                 for &y in b {
                     if x != y {
-                        net.blocked.insert((x, y));
-                        net.blocked.insert((y, x));
+                        for link in [(x, y), (y, x)] {
+                            if net.blocked.insert(link) {
+                                cut.push(link);
+                            }
+                        }
                     }
                 }
             }
         }
+        self.cut_starts(&cut);
         self.trace_world(
             "fault",
             format_args!("partition {} | {}", self.names(a), self.names(b)),
@@ -26,16 +31,18 @@ impl World {
 
     /// Cuts only the direction `from` → `to`.
     pub fn partition_oneway(&self, from: &[HostId], to: &[HostId]) {
+        let mut cut = Vec::new();
         {
             let mut net = self.net();
             for &x in from {
                 for &y in to {
-                    if x != y {
-                        net.blocked.insert((x, y));
+                    if x != y && net.blocked.insert((x, y)) {
+                        cut.push((x, y));
                     }
                 }
             }
         }
+        self.cut_starts(&cut);
         self.trace_world(
             "fault",
             format_args!(

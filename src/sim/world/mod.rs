@@ -8,11 +8,14 @@
 
 mod delivery;
 mod faults;
+mod mailbox;
 mod observe;
+
+pub use mailbox::Mailbox;
 
 use crate::sim::clock::{HostClock, SimEnv, TrueClock};
 use crate::sim::history::{Entry, Record};
-use crate::sim::net::{Addr, HostId, Mailbox, NetConfig, NetState, Packet, Payload, Port};
+use crate::sim::net::{Addr, HostId, NetConfig, NetState, Packet, Payload, Port};
 use crate::sim::trace::Trace;
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -210,10 +213,14 @@ impl World {
         }
         self.inner.handle.kill(self.inner.net_node.id());
         let mut net = self.net();
-        net.bindings.clear();
+        net.shut = true;
+        let inboxes = std::mem::take(&mut net.bindings);
         net.links.clear();
-        net.peers.clear();
+        net.held = 0;
         drop(net);
+        for inbox in inboxes.values() {
+            self.close_inbox(inbox);
+        }
         self.inner.roles.lock().expect("roles lock").clear();
     }
 
@@ -392,13 +399,16 @@ impl World {
         };
         self.inner.handle.kill(node);
         self.inner.roles.lock().expect("roles lock").remove(&host);
-        let resets = {
+        let (resets, inboxes) = {
             let mut net = self.net();
             if hard {
                 net.powered_off.insert(host);
             }
             net.unbind_host(host)
         };
+        for inbox in &inboxes {
+            self.close_inbox(inbox);
+        }
         self.trace_world(
             "fault",
             format_args!(
