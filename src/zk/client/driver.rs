@@ -38,8 +38,10 @@ pub(crate) async fn run(
 ) {
     let port = mailbox.addr.port;
     let mut requests_open = true;
-    // The armed wake-up and its deadline: kept while the deadline stands, so a busy
-    // connection does not make a new timer per packet.
+    // The armed wake-up and its deadline: replaced only by an earlier deadline, so a busy
+    // connection does not make a new timer per packet. A deadline that moved later (the
+    // session sent or heard something) is found when the armed one fires: the core's timer
+    // handling checks the time itself.
     let mut armed: Option<(Duration, Sleep<'_>)> = None;
     loop {
         flush(&ctx, port, &mut core, &state);
@@ -51,8 +53,10 @@ pub(crate) async fn run(
             break;
         }
         let wake = core.poll_timeout();
-        if armed.as_ref().map(|(at, _)| *at) != wake {
-            armed = wake.map(|at| (at, Box::pin(ctx.env.sleep_until(at)) as Sleep));
+        match (wake, &armed) {
+            (Some(at), Some((armed_at, _))) if at >= *armed_at => {}
+            (Some(at), _) => armed = Some((at, Box::pin(ctx.env.sleep_until(at)) as Sleep)),
+            (None, _) => armed = None,
         }
         let sleep = async {
             match armed.as_mut() {

@@ -125,6 +125,18 @@ impl Ticker {
             period,
         }
     }
+
+    /// The first tick at or after `at`, from the next one on. The ticks before it find
+    /// nothing to do, so the driver need not wake for them.
+    fn first_at_or_after(&self, at: Duration) -> Duration {
+        if at <= self.next || self.period.is_zero() {
+            return self.next;
+        }
+        let behind = (at - self.next).as_nanos();
+        let period = self.period.as_nanos();
+        let ticks = behind.div_ceil(period);
+        self.next + Duration::from_nanos((ticks * period) as u64)
+    }
 }
 
 pub struct SessionCore {
@@ -284,7 +296,7 @@ impl SessionCore {
         self.notices.pop_front()
     }
 
-    /// When `handle_timeout` must next be called.
+    /// When `handle_timeout` next has something to do (called earlier, it does nothing).
     pub fn poll_timeout(&self) -> Option<Duration> {
         let pre_session_deadline = if self.established {
             None
@@ -294,15 +306,26 @@ impl SessionCore {
         match (&self.phase, self.timings) {
             (Phase::Ended, _) => None,
             (Phase::Waiting { until, .. }, _) => Some(min_opt(*until, pre_session_deadline)),
-            (Phase::Handshake { connected, .. }, Timings::Rust(_)) => {
+            (Phase::Handshake { connected, .. }, Timings::Rust(t)) => {
                 let bound = if *connected { None } else { self.deadline };
-                Some(min_opt(self.ticker.next, bound))
+                let tick = self
+                    .ticker
+                    .first_at_or_after(self.last_recv + t.connection_timeout);
+                Some(min_opt(tick, bound))
             }
             (Phase::Handshake { .. }, Timings::Java(t)) => Some(min_opt(
                 self.last_recv + t.connect_timeout,
                 pre_session_deadline,
             )),
-            (Phase::Connected { .. }, Timings::Rust(_)) => Some(self.ticker.next),
+            (Phase::Connected { .. }, Timings::Rust(t)) => {
+                // The first tick that gives up on the connection or sends a ping (the
+                // checks of `handle_timeout`, which the ticks before it all fail).
+                let mut due = self.last_recv + t.connection_timeout;
+                if !self.ping_outstanding {
+                    due = due.min(self.last_send + t.ping_after);
+                }
+                Some(self.ticker.first_at_or_after(due))
+            }
             (Phase::Connected { .. }, Timings::Java(t)) => {
                 Some((self.last_recv + t.read_timeout).min(self.last_send + t.ping_idle))
             }

@@ -234,6 +234,29 @@ fn rust_pings_after_three_idle_ticks_and_drops_a_silent_connection_after_eight()
 }
 
 #[test]
+fn rust_wakes_only_for_the_tick_that_has_something_to_do() {
+    let mut h = Harness::new(ClientModel::Rust, 3);
+    h.establish();
+    // Ticks every 300 ms from t=0; the ping is due 900 ms after the handshake ping: the
+    // ticks at 300 and 600 ms find nothing to do.
+    assert_eq!(h.core.poll_timeout(), Some(ms(900)));
+    // A request at 250 ms counts as sending: the ping moves to the first tick at or after
+    // 1150 ms.
+    h.now = ms(250);
+    let _pending = h.request(get("/a", false));
+    assert_eq!(h.core.poll_timeout(), Some(ms(1200)));
+    // Woken early (the driver's timer was armed for 900 ms), the core does nothing.
+    h.core.handle_timeout(ms(900));
+    assert!(h.take_bodies().iter().all(|b| *b != RequestBody::Ping));
+    assert_eq!(h.core.poll_timeout(), Some(ms(1200)));
+    // While a ping is outstanding only the connection timeout (8 ticks after the last
+    // receive, t=0 here) is due.
+    h.core.handle_timeout(ms(1200));
+    assert!(h.take_bodies().contains(&RequestBody::Ping));
+    assert_eq!(h.core.poll_timeout(), Some(ms(2400)));
+}
+
+#[test]
 fn rust_expires_the_session_client_side_at_seven_fifths_of_t() {
     let mut h = Harness::new(ClientModel::Rust, 3);
     h.establish();
