@@ -11,11 +11,12 @@
 //! running on it believes.
 
 use crate::env::Environment;
+use crate::sim::alarm::Alarm;
 use std::future::Future;
-use std::pin::pin;
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tokio::sync::Notify;
 
 /// Wall-clock reading of every host at true time zero with no offset: 2026-01-01T00:00:00Z.
 pub const WALL_EPOCH_MILLIS: i64 = 1_767_225_600_000;
@@ -51,57 +52,61 @@ impl TrueClock {
         }
     }
 
-    /// Wakes `waker` at true simulated time `at` (at once if that has passed), without a
-    /// future to keep: for queues that know when their next item is due.
-    pub fn wake_at(&self, at: Duration, waker: &std::task::Waker) {
-        let looked_up;
-        let time = match &self.0 {
-            Some(time) => time,
-            None => {
-                looked_up = madsim::time::TimeHandle::current();
-                &looked_up
-            }
-        };
-        let deadline = time.now_instant() - time.elapsed() + at;
-        let mut sleep = time.sleep_until(deadline);
-        std::pin::Pin::new(&mut sleep).reset(deadline);
-        let mut cx = std::task::Context::from_waker(waker);
-        if std::pin::Pin::new(&mut sleep).poll(&mut cx).is_ready() {
+    fn with_handle<T>(&self, f: impl FnOnce(&madsim::time::TimeHandle) -> T) -> T {
+        match &self.0 {
+            Some(time) => f(time),
+            None => f(&madsim::time::TimeHandle::current()),
+        }
+    }
+
+    /// A timer that wakes `waker` at true time `at`; `None` if that has come.
+    fn alarm(&self, at: Duration, waker: &Waker) -> Option<Alarm> {
+        self.with_handle(|time| Alarm::arm(time, at, waker))
+    }
+
+    /// Wakes `waker` at true simulated time `at` (at once if that has passed), for queues
+    /// that know when their next item is due. Not called off: the queue's task is woken
+    /// even if the item went meanwhile.
+    pub fn wake_at(&self, at: Duration, waker: &Waker) {
+        if !self.with_handle(|time| crate::sim::alarm::set_timer(time, at, waker)) {
             waker.wake_by_ref();
         }
     }
 
     /// Sleeps until true simulated time `at`, to the nanosecond.
-    pub async fn sleep_until(&self, at: Duration) {
-        let looked_up;
-        let time = match &self.0 {
-            Some(time) => time,
-            None => {
-                looked_up = madsim::time::TimeHandle::current();
-                &looked_up
-            }
-        };
-        let deadline = time.now_instant() - time.elapsed() + at;
-        let mut sleep = pin!(time.sleep_until(deadline));
-        sleep.as_mut().reset(deadline);
-        // madsim's `Sleep` adds a timer entry every time it is polled while pending, and a
-        // task that also waits on a mailbox polls its armed sleep for every packet: poll it
-        // again only for a waker its timer would not wake.
-        let mut armed_for: Option<std::task::Waker> = None;
-        std::future::poll_fn(|cx| {
-            if sleep.is_elapsed() {
-                return std::task::Poll::Ready(());
-            }
-            if armed_for.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                return std::task::Poll::Pending;
-            }
-            let poll = sleep.as_mut().poll(cx);
-            if poll.is_pending() {
-                armed_for = Some(cx.waker().clone());
-            }
-            poll
-        })
-        .await
+    pub fn sleep_until(&self, at: Duration) -> TrueSleep {
+        TrueSleep {
+            time: self.clone(),
+            at,
+            alarm: None,
+        }
+    }
+}
+
+/// The future of [`TrueClock::sleep_until`].
+pub struct TrueSleep {
+    time: TrueClock,
+    at: Duration,
+    /// Kept while it wakes the task that polls: a task that also waits on a mailbox polls
+    /// its sleep for every packet, and a timer per poll would pile up.
+    alarm: Option<Alarm>,
+}
+
+impl Future for TrueSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.time.now() >= self.at {
+            return Poll::Ready(());
+        }
+        if self.alarm.as_ref().is_some_and(|a| a.wakes(cx.waker())) {
+            return Poll::Pending;
+        }
+        self.alarm = self.time.alarm(self.at, cx.waker());
+        if self.alarm.is_none() {
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 }
 
@@ -134,13 +139,22 @@ struct ClockModel {
 
 impl ClockModel {
     fn mono_at(&self, t: Duration) -> Duration {
-        let dt = t.saturating_sub(self.true_base).as_nanos() as f64 * self.rate;
+        let elapsed = t.saturating_sub(self.true_base);
+        // Most clocks never drift: no float arithmetic for them (the result is the same).
+        if self.rate == 1.0 {
+            return self.mono_base + elapsed;
+        }
+        let dt = elapsed.as_nanos() as u64 as f64 * self.rate;
         self.mono_base + Duration::from_nanos(dt as u64)
     }
 
     /// The first true time at which the monotonic clock reads at least `mono`.
     fn true_time_of(&self, mono: Duration) -> Duration {
-        let ahead = mono.saturating_sub(self.mono_base).as_nanos() as f64 / self.rate;
+        let ahead = mono.saturating_sub(self.mono_base);
+        if self.rate == 1.0 {
+            return self.true_base + ahead + Duration::from_nanos(1);
+        }
+        let ahead = ahead.as_nanos() as u64 as f64 / self.rate;
         self.true_base + Duration::from_nanos(ahead.ceil() as u64 + 1)
     }
 
@@ -178,10 +192,56 @@ pub enum ClockError {
 /// One host's clocks. Cloning shares the clock.
 #[derive(Clone, Debug)]
 pub struct HostClock {
-    model: Arc<Mutex<ClockModel>>,
-    /// Woken on every clock fault so sleepers re-compute their true-time deadline.
-    changed: Arc<Notify>,
+    inner: Arc<HostClockInner>,
+}
+
+#[derive(Debug)]
+struct HostClockInner {
+    state: Mutex<ClockState>,
     time: TrueClock,
+}
+
+#[derive(Debug)]
+struct ClockState {
+    model: ClockModel,
+    /// Bumped by every change of the monotonic clock: sleepers re-compute their true-time
+    /// deadline.
+    generation: u64,
+    /// The tasks sleeping on the monotonic clock, woken by every change of it.
+    sleepers: Sleepers,
+}
+
+/// Wakers of the sleeping tasks, in reusable slots.
+#[derive(Debug, Default)]
+struct Sleepers {
+    slots: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl Sleepers {
+    fn insert(&mut self, waker: Waker) -> usize {
+        match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(waker);
+                slot
+            }
+            None => {
+                self.slots.push(Some(waker));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: usize) {
+        self.slots[slot] = None;
+        self.free.push(slot);
+    }
+
+    fn wake_all(&self) {
+        for waker in self.slots.iter().flatten() {
+            waker.wake_by_ref();
+        }
+    }
 }
 
 impl Default for HostClock {
@@ -194,36 +254,56 @@ impl HostClock {
     /// A perfect clock: monotonic = true time, wall = epoch + true time.
     pub fn new() -> Self {
         HostClock {
-            model: Arc::new(Mutex::new(ClockModel {
-                true_base: Duration::ZERO,
-                mono_base: Duration::ZERO,
-                rate: 1.0,
-                wall_offset_millis: 0,
-                strobe: None,
-            })),
-            changed: Arc::new(Notify::new()),
-            time: TrueClock::current(),
+            inner: Arc::new(HostClockInner {
+                state: Mutex::new(ClockState {
+                    model: ClockModel {
+                        true_base: Duration::ZERO,
+                        mono_base: Duration::ZERO,
+                        rate: 1.0,
+                        wall_offset_millis: 0,
+                        strobe: None,
+                    },
+                    generation: 0,
+                    sleepers: Sleepers::default(),
+                }),
+                time: TrueClock::current(),
+            }),
         }
     }
 
-    fn model(&self) -> std::sync::MutexGuard<'_, ClockModel> {
-        self.model.lock().expect("clock lock poisoned")
+    fn state(&self) -> MutexGuard<'_, ClockState> {
+        self.inner.state.lock().expect("clock lock poisoned")
+    }
+
+    fn true_now(&self) -> Duration {
+        self.inner.time.now()
     }
 
     /// The host's monotonic clock now.
     pub fn mono_now(&self) -> Duration {
-        self.model().mono_at(self.time.now())
+        self.state().model.mono_at(self.true_now())
     }
 
     /// The host's wall clock now, in ms since the Unix epoch.
     pub fn wall_now_millis(&self) -> i64 {
-        self.model().wall_at(self.time.now())
+        self.state().model.wall_at(self.true_now())
+    }
+
+    /// Changes the model; a change of the monotonic clock wakes every sleeper to re-compute
+    /// when it is due (wall-clock changes wake nobody: nothing sleeps on the wall clock).
+    fn change(&self, monotonic: bool, f: impl FnOnce(&mut ClockModel, Duration)) {
+        let now = self.true_now();
+        let mut state = self.state();
+        f(&mut state.model, now);
+        if monotonic {
+            state.generation += 1;
+            state.sleepers.wake_all();
+        }
     }
 
     /// Sets the wall clock's constant offset from true time.
     pub fn set_offset(&self, offset_millis: i64) {
-        self.model().wall_offset_millis = offset_millis;
-        self.changed.notify_waiters();
+        self.change(false, |m, _| m.wall_offset_millis = offset_millis);
     }
 
     /// Makes both clocks run at `rate` × true time from now on (1.0002 = +200 ppm, 1.5 = a
@@ -232,20 +312,17 @@ impl HostClock {
         if !rate.is_finite() || rate <= 0.0 {
             return Err(ClockError::BadRate(rate));
         }
-        let now = self.time.now();
-        let mut m = self.model();
-        m.rebase(now);
-        m.rate = rate;
-        drop(m);
-        self.changed.notify_waiters();
+        self.change(true, |m, now| {
+            m.rebase(now);
+            m.rate = rate;
+        });
         Ok(())
     }
 
     /// Steps the wall clock by `delta_millis` (either way), as `date -s` or an NTP step would.
     /// The monotonic clock is not affected.
     pub fn jump_wall(&self, delta_millis: i64) {
-        self.model().wall_offset_millis += delta_millis;
-        self.changed.notify_waiters();
+        self.change(false, |m, _| m.wall_offset_millis += delta_millis);
     }
 
     /// Steps the monotonic clock forward (a VM resumed after a host-side pause or migration):
@@ -254,12 +331,10 @@ impl HostClock {
         if delta_millis < 0 {
             return Err(ClockError::MonotonicBackwards(delta_millis));
         }
-        let now = self.time.now();
-        let mut m = self.model();
-        m.rebase(now);
-        m.mono_base += Duration::from_millis(delta_millis as u64);
-        drop(m);
-        self.changed.notify_waiters();
+        self.change(true, |m, now| {
+            m.rebase(now);
+            m.mono_base += Duration::from_millis(delta_millis as u64);
+        });
         Ok(())
     }
 
@@ -273,52 +348,98 @@ impl HostClock {
         if period.is_zero() {
             return Err(ClockError::BadStrobePeriod);
         }
-        let now = self.time.now();
-        self.model().strobe = Some(Strobe {
-            delta_millis,
-            period,
-            start: now,
-            until: now + duration,
+        self.change(false, |m, now| {
+            m.strobe = Some(Strobe {
+                delta_millis,
+                period,
+                start: now,
+                until: now + duration,
+            })
         });
-        self.changed.notify_waiters();
         Ok(())
     }
 
     /// Back to rate 1, no offset, no strobe (the monotonic reading keeps its value).
     pub fn reset(&self) {
-        let now = self.time.now();
-        let mut m = self.model();
-        m.rebase(now);
-        m.rate = 1.0;
-        m.wall_offset_millis = 0;
-        m.strobe = None;
-        drop(m);
-        self.changed.notify_waiters();
+        self.change(true, |m, now| {
+            m.rebase(now);
+            m.rate = 1.0;
+            m.wall_offset_millis = 0;
+            m.strobe = None;
+        });
     }
 
     /// Sleeps until the monotonic clock reads `deadline`. A clock fault during the sleep
     /// (drift change, jump) moves the wake-up accordingly.
-    pub async fn sleep_until(&self, deadline: Duration) {
-        loop {
-            let mut notified = pin!(self.changed.notified());
-            notified.as_mut().enable();
-            let wake_at = {
-                let m = self.model();
-                let now = self.time.now();
-                if m.mono_at(now) >= deadline {
-                    return;
+    pub fn sleep_until(&self, deadline: Duration) -> HostSleep {
+        HostSleep {
+            clock: self.clone(),
+            deadline,
+            slot: None,
+            alarm: None,
+        }
+    }
+}
+
+/// The future of [`HostClock::sleep_until`].
+pub struct HostSleep {
+    clock: HostClock,
+    /// On the host's monotonic clock.
+    deadline: Duration,
+    /// Where the task's waker is kept for clock faults, while it sleeps.
+    slot: Option<usize>,
+    /// The timer at the true time the deadline falls on, for the clock's generation it was
+    /// computed in.
+    alarm: Option<(u64, Alarm)>,
+}
+
+impl Future for HostSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let now = this.clock.true_now();
+        // A replaced waker is dropped after the lock: it may hold the last reference to a
+        // task whose futures sleep on this clock too.
+        let mut _replaced: Option<Waker> = None;
+        let mut state = this.clock.state();
+        if state.model.mono_at(now) >= this.deadline {
+            if let Some(slot) = this.slot.take() {
+                state.sleepers.remove(slot);
+            }
+            return Poll::Ready(());
+        }
+        match this.slot {
+            Some(slot) => {
+                let kept = &mut state.sleepers.slots[slot];
+                if !kept.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    _replaced = kept.replace(cx.waker().clone());
                 }
-                m.true_time_of(deadline)
-            };
-            let mut sleep = pin!(self.time.sleep_until(wake_at));
-            std::future::poll_fn(|cx| {
-                if sleep.as_mut().poll(cx).is_ready() || notified.as_mut().poll(cx).is_ready() {
-                    std::task::Poll::Ready(())
-                } else {
-                    std::task::Poll::Pending
-                }
-            })
-            .await;
+            }
+            None => this.slot = Some(state.sleepers.insert(cx.waker().clone())),
+        }
+        let generation = state.generation;
+        let armed = this
+            .alarm
+            .as_ref()
+            .is_some_and(|(g, alarm)| *g == generation && alarm.wakes(cx.waker()));
+        if !armed {
+            let at = state.model.true_time_of(this.deadline);
+            drop(state);
+            match this.clock.inner.time.alarm(at, cx.waker()) {
+                Some(alarm) => this.alarm = Some((generation, alarm)),
+                // Cannot happen (`at` is after now), but a missed wake-up would hang.
+                None => cx.waker().wake_by_ref(),
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for HostSleep {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.clock.state().sleepers.remove(slot);
         }
     }
 }
@@ -351,8 +472,7 @@ impl Environment for SimEnv {
     }
 
     fn sleep_until(&self, deadline: Duration) -> impl Future<Output = ()> + Send {
-        let clock = self.clock.clone();
-        async move { clock.sleep_until(deadline).await }
+        self.clock.sleep_until(deadline)
     }
 
     /// Spawns on this host's node, in its current incarnation.

@@ -1,5 +1,6 @@
 //! The simulated world on madsim: hosts, clocks, network, faults and the event trace.
 
+pub(crate) mod alarm;
 pub mod clock;
 pub mod ensemble;
 pub mod fault;
