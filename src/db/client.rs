@@ -3,15 +3,17 @@
 //! not act (a client-side failover, as a JDBC URL with two hosts does).
 
 use super::proto::{DbMsg, DbRequest, DbResponse, RunOnceVerdict};
-use crate::env::{Environment, timeout};
+use crate::env::timeout;
 use crate::sim::history::WriteOutcome;
-use crate::sim::net::{Addr, HostId, Payload, Port, ports};
+use crate::sim::net::{Addr, HostId, Mailbox, Payload, Port, ports};
 use crate::sim::world::HostCtx;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 /// Why a request got no answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -21,8 +23,6 @@ pub enum DbCallError {
     #[error("the database host reset the connection")]
     Reset,
 }
-
-type Waiters = BTreeMap<u64, (HostId, oneshot::Sender<DbResponse>)>;
 
 /// The node's database client. Clones share it.
 #[derive(Clone)]
@@ -38,34 +38,144 @@ struct Inner {
     /// Index into `hosts` of the host the node believes accepts writes.
     current: AtomicUsize,
     next_id: AtomicU64,
-    waiters: Arc<Mutex<Waiters>>,
+    answers: Mutex<Answers>,
     timeout: Duration,
 }
 
-impl DbClient {
-    /// Binds a client port on the node's host and starts the task that receives answers.
-    /// `hosts` must not be empty.
-    pub fn start(ctx: &HostCtx, hosts: Vec<HostId>, request_timeout: Duration) -> DbClient {
-        assert!(!hosts.is_empty(), "a database client needs a database host");
-        let mut mailbox = ctx.net.bind_ephemeral();
-        let port = mailbox.addr.port;
-        let waiters: Arc<Mutex<Waiters>> = Arc::default();
-        let receiving = waiters.clone();
-        ctx.env.spawn(async move {
-            while let Some(packet) = mailbox.recv().await {
-                let mut waiters = receiving.lock().expect("db waiters lock");
-                match packet.payload {
-                    Payload::Db(DbMsg::Response { id, body }) => {
-                        if let Some((_, reply)) = waiters.remove(&id) {
-                            let _ = reply.send(body);
-                        }
-                    }
-                    // The host's process died: whatever it had not answered never will be.
-                    Payload::Reset => waiters.retain(|_, (host, _)| *host != packet.from.host),
-                    _ => {}
+/// The client's socket and the calls waiting on it. No task reads the socket: the calls do,
+/// each handing on what it reads for the others (a reading task cost every answer one more
+/// task wake and a channel).
+struct Answers {
+    mailbox: Mailbox,
+    waiting: BTreeMap<u64, Waiting>,
+    /// The call whose task the socket wakes when something arrives.
+    listener: Option<u64>,
+}
+
+struct Waiting {
+    host: HostId,
+    answer: Option<Result<DbResponse, DbCallError>>,
+    waker: Option<Waker>,
+}
+
+impl Answers {
+    /// Reads everything that has arrived, handing answers (and resets) to their calls; with
+    /// `cx`, the socket wakes its task when the next packet arrives.
+    fn read(&mut self, mut cx: Option<&mut Context<'_>>) {
+        loop {
+            let packet = match cx.as_deref_mut() {
+                Some(cx) => match self.mailbox.poll_recv(cx) {
+                    Poll::Ready(Some(packet)) => packet,
+                    _ => return,
+                },
+                None => match self.mailbox.try_recv() {
+                    Some(packet) => packet,
+                    None => return,
+                },
+            };
+            self.hand_on(packet);
+        }
+    }
+
+    fn hand_on(&mut self, packet: crate::sim::net::Packet) {
+        match packet.payload {
+            Payload::Db(DbMsg::Response { id, body }) => {
+                if let Some(call) = self.waiting.get_mut(&id) {
+                    call.settle(Ok(body));
                 }
             }
-        });
+            // The host's process died: whatever it had not answered never will be.
+            Payload::Reset => {
+                for call in self.waiting.values_mut() {
+                    if call.host == packet.from.host && call.answer.is_none() {
+                        call.settle(Err(DbCallError::Reset));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Call `id` stops waiting: if its task was the one the socket wakes, another waiting
+    /// call's task takes over.
+    fn leave(&mut self, id: u64) -> Option<Waker> {
+        self.waiting.remove(&id);
+        if self.listener != Some(id) {
+            return None;
+        }
+        self.listener = None;
+        self.waiting
+            .values_mut()
+            .find(|call| call.answer.is_none())
+            .and_then(|call| call.waker.take())
+    }
+}
+
+impl Waiting {
+    fn settle(&mut self, answer: Result<DbResponse, DbCallError>) {
+        self.answer = Some(answer);
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// A call's wait for its answer; leaving it (answered or timed out) leaves the socket to
+/// the other calls.
+struct Wait<'a> {
+    inner: &'a Inner,
+    id: u64,
+}
+
+impl Future for Wait<'_> {
+    type Output = Result<DbResponse, DbCallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut answers = self.inner.answers.lock().expect("db answers lock");
+        // This task reads for itself: its own answer must not wake it once more.
+        let own = answers
+            .waiting
+            .get_mut(&self.id)
+            .expect("a waiting call is registered")
+            .waker
+            .take();
+        answers.read(Some(cx));
+        answers.listener = Some(self.id);
+        let call = answers
+            .waiting
+            .get_mut(&self.id)
+            .expect("a waiting call is registered");
+        if let Some(answer) = call.answer.take() {
+            return Poll::Ready(answer);
+        }
+        call.waker = match own {
+            Some(waker) if waker.will_wake(cx.waker()) => Some(waker),
+            _ => Some(cx.waker().clone()),
+        };
+        Poll::Pending
+    }
+}
+
+impl Drop for Wait<'_> {
+    fn drop(&mut self) {
+        let next = self
+            .inner
+            .answers
+            .lock()
+            .expect("db answers lock")
+            .leave(self.id);
+        if let Some(waker) = next {
+            waker.wake();
+        }
+    }
+}
+
+impl DbClient {
+    /// Binds a client port on the node's host. `hosts` must not be empty.
+    pub fn start(ctx: &HostCtx, hosts: Vec<HostId>, request_timeout: Duration) -> DbClient {
+        assert!(!hosts.is_empty(), "a database client needs a database host");
+        let mailbox = ctx.net.bind_ephemeral();
+        let port = mailbox.addr.port;
         DbClient {
             inner: Arc::new(Inner {
                 port,
@@ -73,7 +183,11 @@ impl DbClient {
                 hosts,
                 current: AtomicUsize::new(0),
                 next_id: AtomicU64::new(1),
-                waiters,
+                answers: Mutex::new(Answers {
+                    mailbox,
+                    waiting: BTreeMap::new(),
+                    listener: None,
+                }),
                 timeout: request_timeout,
             }),
         }
@@ -89,12 +203,19 @@ impl DbClient {
     pub async fn call(&self, request: DbRequest) -> Result<DbResponse, DbCallError> {
         let host = self.current_host();
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let (reply, answer) = oneshot::channel();
-        self.inner
-            .waiters
-            .lock()
-            .expect("db waiters lock")
-            .insert(id, (host, reply));
+        {
+            let mut answers = self.inner.answers.lock().expect("db answers lock");
+            // What arrived before this call (a reset of an earlier connection) is not its.
+            answers.read(None);
+            answers.waiting.insert(
+                id,
+                Waiting {
+                    host,
+                    answer: None,
+                    waker: None,
+                },
+            );
+        }
         self.inner.ctx.net.send(
             self.inner.port,
             Addr {
@@ -103,17 +224,13 @@ impl DbClient {
             },
             Payload::Db(DbMsg::Request { id, body: request }),
         );
-        let result = match timeout(&self.inner.ctx.env, self.inner.timeout, answer).await {
-            Ok(Ok(body)) => Ok(body),
-            Ok(Err(_)) => Err(DbCallError::Reset),
-            Err(_) => {
-                self.inner
-                    .waiters
-                    .lock()
-                    .expect("db waiters lock")
-                    .remove(&id);
-                Err(DbCallError::Timeout)
-            }
+        let wait = Wait {
+            inner: &self.inner,
+            id,
+        };
+        let result = match timeout(&self.inner.ctx.env, self.inner.timeout, wait).await {
+            Ok(answer) => answer,
+            Err(_) => Err(DbCallError::Timeout),
         };
         let not_acting = matches!(
             result,

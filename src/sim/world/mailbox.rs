@@ -24,7 +24,8 @@ impl Mailbox {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Packet>> {
+    /// Polls for the next packet: [`Mailbox::recv`] for hand-written futures.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Packet>> {
         loop {
             match self.inbox.poll_next(cx) {
                 Poll::Ready(Some(item)) => {

@@ -7,7 +7,7 @@ use crate::sim::net::Addr;
 use crate::sim::world::HostCtx;
 use crate::sync::watch;
 use crate::zk::client::config::ClientConfig;
-use crate::zk::client::driver::{self, SessionView};
+use crate::zk::client::driver::{self, SharedSession};
 use crate::zk::client::requests::{OpOutcome, Request, error_for_state, op_label};
 use crate::zk::client::session::SessionCore;
 use crate::zk::proto::{ClientOp, OpReply};
@@ -16,10 +16,10 @@ use crate::zk::types::{
     validate_path,
 };
 use madsim::rand::Rng;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// A simulated ZooKeeper session on one host. Clones share the session; when the last clone
 /// is dropped the session is closed, as the crate does.
@@ -30,13 +30,17 @@ pub struct SimZkClient {
 
 struct Inner {
     ctx: HostCtx,
-    requests: mpsc::UnboundedSender<Request>,
+    session: SharedSession,
     state: watch::Receiver<SessionState>,
     session_id: SessionId,
-    /// Kept up to date by the driver.
-    view: Arc<Mutex<SessionView>>,
     /// Set by the first `close`.
     close_called: AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.session.abandon();
+    }
 }
 
 impl SimZkClient {
@@ -49,26 +53,18 @@ impl SimZkClient {
         let (established, established_rx) = oneshot::channel();
         let core = SessionCore::new(&config, mailbox.addr, seed, ctx.env.now(), established)?;
         let (state_tx, state) = watch::channel(SessionState::Disconnected);
-        let (requests, requests_rx) = mpsc::unbounded_channel();
-        let view: Arc<Mutex<SessionView>> = Arc::default();
-        ctx.env.spawn(driver::run(
-            ctx.clone(),
-            mailbox,
-            core,
-            requests_rx,
-            state_tx,
-            view.clone(),
-        ));
+        let session = SharedSession::new(ctx.clone(), mailbox.addr.port, core, state_tx);
+        ctx.env
+            .spawn(driver::run(ctx.clone(), mailbox, session.clone()));
         let session_id = established_rx
             .await
             .unwrap_or(Err(ErrorCode::ConnectionLoss))?;
         Ok(SimZkClient {
             inner: Arc::new(Inner {
                 ctx: ctx.clone(),
-                requests,
+                session,
                 state,
                 session_id,
-                view,
                 close_called: AtomicBool::new(false),
             }),
         })
@@ -77,7 +73,7 @@ impl SimZkClient {
     /// The server the session is connected to right now, if any (for faults aimed at "this
     /// client's server").
     pub fn server(&self) -> Option<Addr> {
-        self.inner.view.lock().expect("session view lock").server
+        self.inner.session.view().server
     }
 
     /// The error a call gets when the session task is gone.
@@ -98,9 +94,7 @@ impl SimZkClient {
 
     async fn call(&self, op: ClientOp) -> ZkResult<OpOutcome> {
         let (reply, result) = oneshot::channel();
-        if let Err(mpsc::error::SendError(request)) =
-            self.inner.requests.send(Request::Op { op, reply })
-        {
+        if let Err(request) = self.inner.session.submit(Request::Op { op, reply }) {
             let Request::Op { op, .. } = request else {
                 unreachable!("sent an op")
             };
@@ -288,7 +282,7 @@ impl Coordination for SimZkClient {
             auth: auth.to_vec(),
             reply,
         };
-        if self.inner.requests.send(request).is_err() {
+        if self.inner.session.submit(request).is_err() {
             return Err(self.gone_error());
         }
         result.await.unwrap_or_else(|_| Err(self.gone_error()))
@@ -309,11 +303,7 @@ impl Coordination for SimZkClient {
     }
 
     fn session_timeout(&self) -> Duration {
-        self.inner
-            .view
-            .lock()
-            .expect("session view lock")
-            .session_timeout
+        self.inner.session.view().session_timeout
     }
 
     fn state(&self) -> SessionState {
@@ -344,7 +334,7 @@ impl Coordination for SimZkClient {
                 Err(error_for_state(state))
             }
         };
-        if self.inner.requests.send(Request::Close { reply }).is_err() {
+        if self.inner.session.submit(Request::Close { reply }).is_err() {
             return closed_already(self.state());
         }
         result
