@@ -5,7 +5,7 @@
 
 use super::MasterSelector;
 use super::config::{ConfigError, Layout, SelectorConfig};
-use super::decide::{Candidate, Decision, Local, Ranking, Standing, decide_with};
+use super::decide::{Candidate, Decision, Local, Ranking, Standing, View, decide_with};
 use super::io::{self, Failure, Watches};
 use super::lease::MasterLease;
 use super::role::{
@@ -14,7 +14,7 @@ use super::role::{
 use crate::coord::Coordination;
 use crate::env::{Environment, timeout};
 use crate::sync::watch;
-use crate::zk::types::{ErrorCode, SessionState, ZkResult};
+use crate::zk::types::{ErrorCode, SessionState, ZkResult, Zxid};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,6 +133,7 @@ where
         relinquished: false,
         acting: None,
         lease: None,
+        new_term: None,
         relinquish_waiters: Vec::new(),
         shutdown: None,
         failures: 0,
@@ -164,6 +165,9 @@ pub struct ZkSelectorTask<C, E, K> {
     acting: Option<FencingToken>,
     /// The master's quorum-confirmed lease; `Some` exactly while `acting` is.
     lease: Option<MasterLease>,
+    /// The last new (never claimed) term this node saw: its czxid, and from when (monotonic
+    /// clock) it may be claimed. See [`Local::new_term_waited_out`].
+    new_term: Option<(Zxid, Duration)>,
     relinquish_waiters: Vec<oneshot::Sender<Result<(), SelectorError>>>,
     /// One-shot watches on the term and the candidates, pending until they fire.
     watches: Watches,
@@ -303,14 +307,23 @@ where
                 return;
             }
         };
+        let session_id = session.session_id();
+        let new_term_claimable_at = match self.new_term_claimable_at(&view).await {
+            Ok(at) => at,
+            Err(failure) => {
+                self.failed(failure).await;
+                return;
+            }
+        };
         let standing = self.standing();
         let local = Local {
             name: &self.config.candidate,
-            session: session.session_id(),
+            session: session_id,
             priority: self.priority,
             policy: self.config.policy,
             standing,
             acting_master: self.acting.is_some(),
+            new_term_waited_out: new_term_claimable_at.is_none_or(|at| self.env.now() >= at),
         };
         let decision = decide_with(&view, &local, self.ranking());
         // known-bug hook (P5): a better candidate takes over from a live holder after a fixed
@@ -329,7 +342,11 @@ where
         }
         if decision.is_settled() {
             self.settle(&decision);
-            self.wait_for_change().await;
+            let decide_again_at = match decision {
+                Decision::AwaitNewTerm => new_term_claimable_at,
+                _ => None,
+            };
+            self.wait_for_change(decide_again_at).await;
             return;
         }
         self.note(format_args!(
@@ -366,9 +383,11 @@ where
             }
             Decision::Withdraw { node, release } => {
                 let version = release.then_some(term_version);
-                io::withdraw(session, &self.layout, node.as_deref(), version).await
+                io::withdraw(session, &self.layout, &node, version).await
             }
-            Decision::Release => io::release(session, &self.layout, term_version).await,
+            Decision::Release { node } => {
+                io::release(session, &self.layout, &node, term_version).await
+            }
             Decision::Claim { node } => {
                 let sent_at = self.env.now();
                 match io::claim(session, &self.layout, &node, name, term_version).await {
@@ -391,9 +410,11 @@ where
                     Err(failure) => Err(failure),
                 }
             }
-            Decision::Lead | Decision::Follow | Decision::Idle | Decision::AwaitStale { .. } => {
-                Ok(())
-            }
+            Decision::Lead
+            | Decision::Follow
+            | Decision::Idle
+            | Decision::AwaitStale { .. }
+            | Decision::AwaitNewTerm => Ok(()),
         };
         if let Err(failure) = outcome {
             self.failed(failure).await;
@@ -535,11 +556,53 @@ where
         self.publish_passive_role();
     }
 
+    /// When a new term ([`View::term_is_new`]) may be claimed; `None` when the term is not new
+    /// or this node acts as master (it claims nothing).
+    ///
+    /// The term of a first deployment may be claimed at once. A term re-created after the
+    /// election lost znodes ([`io::election_lost_znodes`]) may have a master that has not
+    /// noticed yet: it is claimed a session timeout after this node first saw it, by when
+    /// that master's watches, its next read or its lease (2/5 of its session timeout) have
+    /// stopped it. This assumes both nodes of a pair use the same session timeout.
+    async fn new_term_claimable_at(&mut self, view: &View) -> Result<Option<Duration>, Failure> {
+        if !view.term_is_new() || self.acting.is_some() {
+            return Ok(None);
+        }
+        if let Some((created, at)) = self.new_term
+            && created == view.term_created
+        {
+            return Ok(Some(at));
+        }
+        let Some(session) = &self.session else {
+            return Ok(None);
+        };
+        let recreated = io::election_lost_znodes(session, &self.layout).await?;
+        let now = self.env.now();
+        let at = if recreated {
+            let wait = session.session_timeout();
+            self.note(format_args!(
+                "the term was re-created (czxid {:#x}): claimable after {wait:?}",
+                view.term_created
+            ));
+            now + wait
+        } else {
+            now
+        };
+        self.new_term = Some((view.term_created, at));
+        Ok(Some(at))
+    }
+
     /// Waits until anything the decision depends on may have changed: the session's state, a
     /// command, the node's health, the term or the candidates (one-shot watches from this read),
-    /// or the recheck interval. A master renews its lease meanwhile.
-    async fn wait_for_change(&mut self) {
-        let recheck_at = self.config.recheck_interval.map(|d| self.env.now() + d);
+    /// the recheck interval, or `decide_again_at`. A master renews its lease meanwhile.
+    async fn wait_for_change(&mut self, decide_again_at: Option<Duration>) {
+        let recheck_at = self
+            .config
+            .recheck_interval
+            .map(|d| self.env.now() + d)
+            .into_iter()
+            .chain(decide_again_at)
+            .min();
         loop {
             let Some(session) = &self.session else { return };
             let mut state = session.state_watcher();
