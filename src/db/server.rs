@@ -303,7 +303,7 @@ impl Server {
     /// recheck already refuses it.
     fn settle(certification: Certification, recheck: WriteOutcome) -> WriteOutcome {
         match (certification, recheck) {
-            (Certification::Alone | Certification::Certified, outcome) => outcome,
+            (certification, outcome) if certification.committed() => outcome,
             (_, WriteOutcome::Accepted) => WriteOutcome::Unavailable,
             (_, refused) => refused,
         }
