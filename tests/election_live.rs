@@ -339,6 +339,7 @@ async fn deleted_election_is_recreated_and_the_master_demoted_first() {
             version: ANY_VERSION,
         });
     }
+    let deleted_at = tokio::time::Instant::now();
     let results = zk.multi(ops).await.unwrap();
     assert!(
         results.iter().all(|r| !matches!(r, OpResult::Error(_))),
@@ -352,6 +353,13 @@ async fn deleted_election_is_recreated_and_the_master_demoted_first() {
         master(b) == Some("node-a") && b.highest > Some(first)
     })
     .await;
+    // The re-created term is claimed only a session timeout after it was seen: real
+    // ZooKeeper's cversion on the pair znode tells the selector that children were deleted.
+    let reclaimed_after = deleted_at.elapsed();
+    assert!(
+        reclaimed_after >= SESSION_TIMEOUT,
+        "re-created term claimed {reclaimed_after:?} after the deletion"
+    );
     assert!(zk.exists(&format!("{pair}/term")).await.unwrap().is_some());
     no_violations(&board);
 }

@@ -182,6 +182,59 @@ mod tests {
             .unwrap();
     }
 
+    /// The hand-back under a pause (P5's ground) comes up: as a node rejoins, the other node of
+    /// its pair pauses at the same instant, the pause first, for less than the session.
+    #[test]
+    fn hand_backs_under_a_pause_come_up() {
+        let mut runner = runner();
+        let strategy = scenario_strategy(&GenOptions::default());
+        let mut found = 0;
+        for _ in 0..300 {
+            let scenario = strategy.new_tree(&mut runner).unwrap().current();
+            let session = scenario.topology.zk.session_timeout;
+            let partner = |node: &str| {
+                let pair = scenario
+                    .topology
+                    .pairs
+                    .iter()
+                    .find(|p| p.nodes.iter().any(|n| n.name == node))?;
+                pair.nodes
+                    .iter()
+                    .find(|n| n.name != node)
+                    .map(|n| n.name.clone())
+            };
+            for (i, step) in scenario.steps.iter().enumerate() {
+                let Action::Rejoin { node } = &step.action else {
+                    continue;
+                };
+                let Some(other) = partner(node) else { continue };
+                let paused_first = scenario.steps[..i].iter().rev().any(|s| {
+                    s.at == step.at
+                        && s.action
+                            == Action::Fault(Fault::Pause {
+                                target: Target::Host(other.clone()),
+                            })
+                });
+                if !paused_first {
+                    continue;
+                }
+                let resumed = scenario.steps[i..].iter().find(|s| {
+                    s.action
+                        == Action::Fault(Fault::Resume {
+                            target: Target::Host(other.clone()),
+                        })
+                });
+                let resumed = resumed.expect("a paused partner resumes");
+                assert!(resumed.at - step.at < session, "{scenario:?}");
+                found += 1;
+            }
+        }
+        assert!(
+            found > 5,
+            "only {found} hand-backs under a pause in 300 cases"
+        );
+    }
+
     /// The swarm makes runs differ in kind: over many cases every kind of step comes up, and
     /// cases do not all carry the same mix.
     #[test]

@@ -33,12 +33,21 @@ pub enum DbMsg {
 }
 
 /// What a host asks its peer to certify: its state, the token of the write or fence being
-/// committed, the run-once row being written.
+/// committed, the node's write being committed (so the peer can record the commit), the
+/// run-once row being written.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Proposal {
     pub state: Snapshot,
     pub token: Option<i64>,
+    pub write: Option<ProposedWrite>,
     pub row: Option<RunOnceRow>,
+}
+
+/// A node's guarded write inside a [`Proposal`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ProposedWrite {
+    pub node: String,
+    pub write: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -3,7 +3,9 @@
 //! asks for it, keeps its state on its disk, and talks to its peer host (the replica, or the
 //! other multi-master member).
 
-use super::proto::{DbMsg, DbRequest, DbResponse, Proposal, RunOnceRow, RunOnceVerdict};
+use super::proto::{
+    DbMsg, DbRequest, DbResponse, Proposal, ProposedWrite, RunOnceRow, RunOnceVerdict,
+};
 use super::state::{DbDisk, DbState};
 use crate::env::{Environment, Interval};
 use crate::sim::history::{Record, WriteOutcome};
@@ -85,13 +87,21 @@ struct Server {
     pending_row: Option<RunOnceRow>,
 }
 
-/// The peer's answer to a proposal.
+/// How a commit went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Certification {
-    /// Certified, or no peer needed.
-    Committed,
+    /// No peer needed: committed when this host applied it.
+    Alone,
+    /// The peer certified it: committed when the peer did (the peer records a write's commit).
+    Certified,
     Refused,
     NoAnswer,
+}
+
+impl Certification {
+    fn committed(self) -> bool {
+        matches!(self, Certification::Alone | Certification::Certified)
+    }
 }
 
 impl Server {
@@ -183,6 +193,12 @@ impl Server {
                     self.state
                         .certify(&proposal, self.config.mode, self.pending_row.as_ref());
                 if certified {
+                    // Synchronous replication commits here, at the certification: from now
+                    // on the write is in the database whatever the proposer's fate (a pause,
+                    // a crash, a late answer), so this is the moment the history records.
+                    if let (Some(write), Some(token)) = (&proposal.write, proposal.token) {
+                        self.record_accepted(write, token);
+                    }
                     self.stepped_down(was_acting, proposal.state.epoch);
                     self.save();
                 } else {
@@ -231,11 +247,16 @@ impl Server {
         }
     }
 
-    /// Asks the peer to certify the current state with `token` and `row` and waits for its
-    /// verdict (answering the peer's own messages meanwhile, deferring nodes' requests).
-    async fn replicate(&mut self, token: Option<i64>, row: Option<RunOnceRow>) -> Certification {
+    /// Asks the peer to certify the current state with `token`, `write` and `row` and waits
+    /// for its verdict (answering the peer's own messages meanwhile, deferring nodes' requests).
+    async fn replicate(
+        &mut self,
+        token: Option<i64>,
+        write: Option<ProposedWrite>,
+        row: Option<RunOnceRow>,
+    ) -> Certification {
         if !self.needs_peer() {
-            return Certification::Committed;
+            return Certification::Alone;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -244,6 +265,7 @@ impl Server {
             proposal: Proposal {
                 state: self.state.snapshot(),
                 token,
+                write,
                 row,
             },
         });
@@ -260,7 +282,7 @@ impl Server {
                         {
                             self.merge(&state);
                             return if certified {
-                                Certification::Committed
+                                Certification::Certified
                             } else {
                                 Certification::Refused
                             };
@@ -281,7 +303,7 @@ impl Server {
     /// recheck already refuses it.
     fn settle(certification: Certification, recheck: WriteOutcome) -> WriteOutcome {
         match (certification, recheck) {
-            (Certification::Committed, outcome) => outcome,
+            (certification, outcome) if certification.committed() => outcome,
             (_, WriteOutcome::Accepted) => WriteOutcome::Unavailable,
             (_, refused) => refused,
         }
@@ -301,25 +323,34 @@ impl Server {
                 }
                 let guard = self.config.run_once_wait.is_some();
                 let mut outcome = self.state.check_write(&node, token, guard);
+                let mut certification = None;
                 if outcome == WriteOutcome::Accepted {
                     self.state.see_token(token);
                     self.save();
-                    let certification = self.replicate(Some(token), None).await;
-                    outcome =
-                        Self::settle(certification, self.state.check_write(&node, token, guard));
+                    let proposed = ProposedWrite {
+                        node: node.clone(),
+                        write,
+                    };
+                    let answer = self.replicate(Some(token), Some(proposed), None).await;
+                    outcome = Self::settle(answer, self.state.check_write(&node, token, guard));
                     if outcome == WriteOutcome::Accepted {
                         self.state.writes_applied += 1;
                         self.save();
                         self.sync_peer();
                     }
+                    certification = Some(answer);
                 }
-                self.ctx.world.record(Record::WriteResult {
-                    pair: self.config.pair.clone(),
-                    node,
-                    token,
-                    write,
-                    outcome: outcome.clone(),
-                });
+                // A write the peer certified was recorded by the peer when it committed; what
+                // this host answers later (perhaps after a pause) is only the acknowledgement.
+                if certification != Some(Certification::Certified) {
+                    self.ctx.world.record(Record::WriteResult {
+                        pair: self.config.pair.clone(),
+                        node,
+                        token,
+                        write,
+                        outcome: outcome.clone(),
+                    });
+                }
                 DbResponse::Write(outcome)
             }
             DbRequest::Fence { node, token } => {
@@ -330,7 +361,7 @@ impl Server {
                 if outcome == WriteOutcome::Accepted {
                     self.state.see_token(token);
                     self.save();
-                    let certification = self.replicate(Some(token), None).await;
+                    let certification = self.replicate(Some(token), None, None).await;
                     outcome = Self::settle(certification, self.state.check_fence(token));
                     if outcome == WriteOutcome::Accepted {
                         self.sync_peer();
@@ -366,11 +397,11 @@ impl Server {
             return verdict;
         }
         self.pending_row = next.run_once.clone();
-        let certification = self.replicate(None, next.run_once.clone()).await;
+        let certification = self.replicate(None, None, next.run_once.clone()).await;
         self.pending_row = None;
         // The row must still be the one the update started from (or this very update, which
         // the peer's answer carries back): a peer's row update certified meanwhile overtook it.
-        if certification != Certification::Committed
+        if !certification.committed()
             || !self.state.acting
             || (self.state.run_once != before && self.state.run_once != next.run_once)
         {
@@ -402,6 +433,16 @@ impl Server {
             self.save();
         }
         self.sync_peer();
+    }
+
+    fn record_accepted(&self, write: &ProposedWrite, token: i64) {
+        self.ctx.world.record(Record::WriteResult {
+            pair: self.config.pair.clone(),
+            node: write.node.clone(),
+            token,
+            write: write.write,
+            outcome: WriteOutcome::Accepted,
+        });
     }
 
     fn sync_peer(&self) {

@@ -199,6 +199,62 @@ fn a_primary_cut_from_its_replica_commits_nothing_and_the_promoted_replica_alone
     });
 }
 
+/// The commit of a replicated write is the replica's certification: a primary paused between
+/// sending the proposal and hearing the answer acknowledges the write only when it resumes,
+/// long after the promoted replica fenced it off, but the write was committed before the
+/// fence, and the history says so (chaos findings seed-690-SW, seed-1974-SW and others).
+#[test]
+fn a_replicated_write_is_recorded_when_the_replica_certifies_it() {
+    sim(7, || async {
+        let s = setup(DatabaseMode::PrimaryReplica, None);
+        let primary = DbClient::start(&s.client, vec![s.primary], secs(0.5));
+        let replica = DbClient::start(&s.client, vec![s.replica], secs(0.5));
+        assert_eq!(write(&primary, 5).await, Some(WriteOutcome::Accepted));
+        let sent = true_now();
+        // The write reaches the primary in under a millisecond, applies after 1 ms and is
+        // certified by the replica one inter-site hop later; the primary is paused before the
+        // certification can come back.
+        let pause = async {
+            sleep_until_true(sent + secs(0.006)).await;
+            s.world.pause(s.primary).unwrap();
+        };
+        let (answer, ()) = tokio::join!(write(&primary, 6), pause);
+        assert_eq!(answer, None, "the paused primary cannot answer in time");
+        sleep_until_true(sent + secs(5.0)).await;
+        assert_eq!(acting(&replica).await, Some(true), "the replica promoted");
+        let fenced = true_now();
+        assert_eq!(
+            replica
+                .call(DbRequest::Fence {
+                    node: "m".into(),
+                    token: 7
+                })
+                .await,
+            Ok(DbResponse::Write(WriteOutcome::Accepted))
+        );
+        s.world.resume(s.primary).unwrap();
+        sleep_until_true(true_now() + secs(1.0)).await;
+        let results: Vec<_> = s
+            .world
+            .history()
+            .into_iter()
+            .filter_map(|e| match e.record {
+                Record::WriteResult {
+                    token: 6, outcome, ..
+                } => Some((e.at, outcome)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(results.len(), 1, "{results:?}");
+        let (committed_at, outcome) = &results[0];
+        assert_eq!(*outcome, WriteOutcome::Accepted);
+        assert!(
+            *committed_at < sent + secs(0.05) && *committed_at < fenced,
+            "recorded at {committed_at:?}, sent at {sent:?}"
+        );
+    });
+}
+
 #[test]
 fn the_run_once_row_is_taken_over_by_the_database_clock() {
     sim(5, || async {

@@ -8,6 +8,9 @@
 //!   write, so the node stops before anyone else can be granted;
 //! - a candidate never takes over from a live holder: it waits until the holder released the
 //!   term or its session died;
+//! - a term record that was never claimed since it was created is claimed only once it has
+//!   been seen for a session timeout: it may be the re-creation of a deleted election whose
+//!   master has not noticed yet ([`Local::new_term_waited_out`]);
 //! - ranking is numeric priority first, then the candidate name (stable across restarts and
 //!   independent of the order the server lists children in): [`Candidate::by_rank`].
 
@@ -57,10 +60,19 @@ pub struct View {
     pub holder: Option<Holder>,
     /// The term znode's data version, for compare-and-set.
     pub term_version: i32,
+    /// The term znode's czxid: which incarnation of the term this is (a deleted and
+    /// re-created election has a new one).
+    pub term_created: Zxid,
     pub candidates: Vec<Candidate>,
 }
 
 impl View {
+    /// Nobody has claimed (or released) the term since its znode was created: a new
+    /// election, or one re-created after it was deleted.
+    pub fn term_is_new(&self) -> bool {
+        self.term_version == 0
+    }
+
     /// The highest-ranked candidate.
     pub fn best(&self) -> Option<&Candidate> {
         self.best_by(Candidate::by_rank)
@@ -98,6 +110,11 @@ pub struct Local<'a> {
     pub standing: Standing,
     /// The node currently acts as master (it was promoted and not demoted since).
     pub acting_master: bool,
+    /// The term record, if new ([`View::term_is_new`]), has been seen by this node for at
+    /// least a session timeout. A deleted election's master notices that its candidacy is gone
+    /// by its watches, by its next read or when its lease runs out, all within a session
+    /// timeout; until then a re-created term may have a master nobody can see.
+    pub new_term_waited_out: bool,
 }
 
 /// The next step.
@@ -113,14 +130,23 @@ pub enum Decision {
     /// A candidate znode with this node's name belongs to another session (an earlier
     /// incarnation whose session has not expired yet). Wait for it to go.
     AwaitStale { node: String },
-    /// Leave the election: delete `node` (if any) and, when `release`, clear the term record
-    /// (compare-and-set on the view's term version), in one multi.
-    Withdraw { node: Option<String>, release: bool },
+    /// This node would claim, but the term is new and not yet waited out
+    /// ([`Local::new_term_waited_out`]): wait, then decide again.
+    AwaitNewTerm,
+    /// Leave the election: delete `node` (this session's candidacy) and, when `release`, clear
+    /// the term record (compare-and-set on the view's term version), in one multi.
+    Withdraw { node: String, release: bool },
     /// Claim mastership: check `node` (this session's candidacy) exists and set the term record
     /// to this session, compare-and-set on the view's term version, in one multi.
     Claim { node: String },
-    /// Clear the term record that still names this session (compare-and-set).
-    Release,
+    /// Clear the term record that still names this session (compare-and-set), checking in the
+    /// same multi that `node`, this session's candidacy, still exists.
+    ///
+    /// Every write to the term goes with this session's candidacy (deleted, checked or
+    /// created in the same multi), and never on a view without it: a term read before the
+    /// election was deleted and re-created can have the same version as the new one, but the
+    /// candidacy was deleted with it, so a write based on the old view fails.
+    Release { node: String },
     /// Acting master, still entitled: nothing to do.
     Lead,
     /// A candidate, not master: nothing to do until the election changes.
@@ -134,7 +160,11 @@ impl Decision {
     pub fn is_settled(&self) -> bool {
         matches!(
             self,
-            Decision::Lead | Decision::Follow | Decision::Idle | Decision::AwaitStale { .. }
+            Decision::Lead
+                | Decision::Follow
+                | Decision::Idle
+                | Decision::AwaitStale { .. }
+                | Decision::AwaitNewTerm
         )
     }
 }
@@ -180,13 +210,14 @@ pub fn decide_with(view: &View, local: &Local<'_>, ranking: Ranking) -> Decision
     }
 
     if local.standing != Standing::Standing {
-        return if own.is_some() || holder_is_me {
-            Decision::Withdraw {
-                node: own.map(|c| c.node.clone()),
+        // A term that names this session without its candidacy has no live holder: it is
+        // left for the next claim to overwrite.
+        return match own {
+            Some(own) => Decision::Withdraw {
+                node: own.node.clone(),
                 release: holder_is_me,
-            }
-        } else {
-            Decision::Idle
+            },
+            None => Decision::Idle,
         };
     }
 
@@ -213,7 +244,9 @@ pub fn decide_with(view: &View, local: &Local<'_>, ranking: Ranking) -> Decision
                 node: own.node.clone(),
             }
         } else {
-            Decision::Release
+            Decision::Release {
+                node: own.node.clone(),
+            }
         };
     }
     if view.holder_is_live() {
@@ -221,12 +254,14 @@ pub fn decide_with(view: &View, local: &Local<'_>, ranking: Ranking) -> Decision
         // go (sticky): taking over now would make two masters.
         return Decision::Follow;
     }
-    if view.best_by(ranking) == Some(own) {
+    if view.best_by(ranking) != Some(own) {
+        Decision::Follow
+    } else if view.term_is_new() && !local.new_term_waited_out {
+        Decision::AwaitNewTerm
+    } else {
         Decision::Claim {
             node: own.node.clone(),
         }
-    } else {
-        Decision::Follow
     }
 }
 

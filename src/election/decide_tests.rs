@@ -30,6 +30,7 @@ fn view(holder: Option<Holder>, candidates: Vec<Candidate>) -> View {
     View {
         holder,
         term_version: 7,
+        term_created: 1,
         candidates,
     }
 }
@@ -42,6 +43,7 @@ fn local(priority: u32, policy: Policy) -> Local<'static> {
         policy,
         standing: Standing::Standing,
         acting_master: false,
+        new_term_waited_out: false,
     }
 }
 
@@ -184,7 +186,12 @@ fn pre_emptive_master_steps_down_for_a_better_joiner() {
         Decision::Demote(DemotionReason::PreEmpted)
     );
     // Once the node acknowledged the demotion, the term is released; the joiner claims after.
-    assert_eq!(decide(&v, &local(1, Policy::PreEmptive)), Decision::Release);
+    assert_eq!(
+        decide(&v, &local(1, Policy::PreEmptive)),
+        Decision::Release {
+            node: "a-p1".into()
+        }
+    );
     let released = view(None, v.candidates.clone());
     assert_eq!(
         decide(&released, &local(1, Policy::PreEmptive)),
@@ -220,7 +227,53 @@ fn holder_that_is_not_acting_reclaims_for_a_fresh_token_or_releases() {
     }
     let v = view(holder("a", ME), vec![cand("a", 1, ME), cand("b", 5, OTHER)]);
     assert_eq!(decide(&v, &local(1, Policy::Sticky)), claim("a-p1"));
-    assert_eq!(decide(&v, &local(1, Policy::PreEmptive)), Decision::Release);
+    assert_eq!(
+        decide(&v, &local(1, Policy::PreEmptive)),
+        Decision::Release {
+            node: "a-p1".into()
+        }
+    );
+}
+
+#[test]
+fn new_term_is_claimed_only_once_waited_out() {
+    // A term nobody has claimed since it was created: a new election, or a deleted one
+    // re-created while its master may not have noticed yet.
+    let new = View {
+        term_version: 0,
+        ..view(None, vec![cand("a", 5, ME), cand("b", 1, OTHER)])
+    };
+    for policy in POLICIES {
+        assert_eq!(decide(&new, &local(5, policy)), Decision::AwaitNewTerm);
+        let waited = Local {
+            new_term_waited_out: true,
+            ..local(5, policy)
+        };
+        assert_eq!(decide(&new, &waited), claim("a-p5"));
+        // Only the claim waits: the worse candidate follows, and creating the candidacy
+        // does not wait either.
+        let b = Local {
+            name: "b",
+            session: OTHER,
+            ..local(1, policy)
+        };
+        assert_eq!(decide(&new, &b), Decision::Follow);
+        let empty = View {
+            term_version: 0,
+            ..view(None, vec![])
+        };
+        assert_eq!(decide(&empty, &local(5, policy)), Decision::Create);
+    }
+    // A term claimed once (version 1 on) is not new, released or not.
+    let released = View {
+        term_version: 2,
+        ..new.clone()
+    };
+    assert_eq!(
+        decide(&released, &local(5, Policy::PreEmptive)),
+        claim("a-p5")
+    );
+    assert!(Decision::AwaitNewTerm.is_settled());
 }
 
 #[test]
@@ -244,7 +297,7 @@ fn master_is_demoted_before_anything_else_when_it_stops_standing() {
             assert_eq!(
                 decide(&v, &me),
                 Decision::Withdraw {
-                    node: Some("a-p5".into()),
+                    node: "a-p5".into(),
                     release: true
                 }
             );
@@ -267,19 +320,15 @@ fn withdrawing_follower_leaves_the_term_alone() {
     assert_eq!(
         decide(&v, &me),
         Decision::Withdraw {
-            node: Some("a-p5".into()),
+            node: "a-p5".into(),
             release: false
         }
     );
-    // A term still naming this session without a candidacy is released all the same.
+    // A term still naming this session without its candidacy has no live holder: it is left
+    // for the next claim (a release without the candidacy could not tell this term from a
+    // re-created one of the same version).
     let v = view(holder("a", ME), vec![cand("b", 1, OTHER)]);
-    assert_eq!(
-        decide(&v, &me),
-        Decision::Withdraw {
-            node: None,
-            release: true
-        }
-    );
+    assert_eq!(decide(&v, &me), Decision::Idle);
     // An unhealthy node whose name is on another session's znode has nothing to clean up.
     let v = view(None, vec![cand("a", 5, OTHER)]);
     assert_eq!(decide(&v, &me), Decision::Idle);
@@ -344,11 +393,11 @@ fn settled_decisions_are_exactly_the_ones_that_write_nothing() {
             old_node: "x".into(),
         },
         Decision::Withdraw {
-            node: None,
+            node: "x".into(),
             release: true,
         },
         Decision::Claim { node: "x".into() },
-        Decision::Release,
+        Decision::Release { node: "x".into() },
         Decision::Demote(DemotionReason::PreEmpted),
     ];
     assert!(writes.iter().all(|d| !d.is_settled()));
@@ -400,8 +449,14 @@ fn exhaustive_small_views_obey_the_safety_rules() {
                         .flatten()
                         .cloned()
                         .collect();
-                    for h in &holders {
-                        let v = view(h.clone(), candidates.clone());
+                    for (h, (term_version, new_term_waited_out)) in holders
+                        .iter()
+                        .flat_map(|h| [(7, false), (0, false), (0, true)].map(|t| (h, t)))
+                    {
+                        let v = View {
+                            term_version,
+                            ..view(h.clone(), candidates.clone())
+                        };
                         let mut reversed = v.clone();
                         reversed.candidates.reverse();
                         for policy in POLICIES {
@@ -415,6 +470,7 @@ fn exhaustive_small_views_obey_the_safety_rules() {
                                         let me = Local {
                                             standing,
                                             acting_master,
+                                            new_term_waited_out,
                                             ..local(priority, policy)
                                         };
                                         let d = decide(&v, &me);
@@ -430,7 +486,7 @@ fn exhaustive_small_views_obey_the_safety_rules() {
             }
         }
     }
-    assert_eq!(cases, 5880, "the enumeration shrank");
+    assert_eq!(cases, 3 * 5880, "the enumeration shrank");
 }
 
 fn check_rules(v: &View, me: &Local<'_>, own: Option<&Candidate>, d: &Decision) {
@@ -467,6 +523,20 @@ fn check_rules(v: &View, me: &Local<'_>, own: Option<&Candidate>, d: &Decision) 
             if me.policy == Policy::PreEmptive {
                 assert!(best_is_own, "{}", ctx());
             }
+            assert!(
+                holder_is_me || !v.term_is_new() || me.new_term_waited_out,
+                "claimed a new term too early: {}",
+                ctx()
+            );
+        }
+        Decision::AwaitNewTerm => {
+            assert!(
+                !me.acting_master && me.standing == Standing::Standing,
+                "{}",
+                ctx()
+            );
+            assert!(own.is_some() && best_is_own, "{}", ctx());
+            assert!(v.term_is_new() && !me.new_term_waited_out, "{}", ctx());
         }
         Decision::Lead => {
             assert!(me.acting_master && holder_is_me, "{}", ctx());
@@ -476,8 +546,9 @@ fn check_rules(v: &View, me: &Local<'_>, own: Option<&Candidate>, d: &Decision) 
                 assert!(best_is_own, "{}", ctx());
             }
         }
-        Decision::Release => {
+        Decision::Release { node } => {
             assert!(holder_is_me && !me.acting_master, "{}", ctx());
+            assert_eq!(Some(node), own.map(|o| &o.node), "{}", ctx());
             assert!(me.policy == Policy::PreEmptive && !best_is_own, "{}", ctx());
         }
         Decision::Withdraw { node, release } => {
@@ -486,12 +557,12 @@ fn check_rules(v: &View, me: &Local<'_>, own: Option<&Candidate>, d: &Decision) 
                 "{}",
                 ctx()
             );
-            assert_eq!(node.as_ref(), own.map(|o| &o.node), "{}", ctx());
+            assert_eq!(Some(node), own.map(|o| &o.node), "{}", ctx());
             assert_eq!(*release, holder_is_me, "{}", ctx());
         }
         Decision::Idle => {
             assert!(me.standing != Standing::Standing, "{}", ctx());
-            assert!(own.is_none() && !holder_is_me, "{}", ctx());
+            assert!(own.is_none(), "{}", ctx());
         }
         Decision::Create => {
             assert!(

@@ -119,6 +119,7 @@ mod tests {
                 session: 2,
             }),
             term_version: 3,
+            term_created: 1,
             candidates: vec![cand("a", 100, 1), cand("b", 50, 2)],
         };
         let local = |name, session, priority| Local {
@@ -128,6 +129,7 @@ mod tests {
             policy: Policy::PreEmptive,
             standing: Standing::Standing,
             acting_master: false,
+            new_term_waited_out: false,
         };
         let a = local("a", 1, 100);
         let real = SelectorConfig::new("/r", "p", "a", Priority(100), Policy::PreEmptive);

@@ -101,6 +101,31 @@ pub async fn ensure_paths<C: Coordination>(session: &C, layout: &Layout) -> ZkRe
     Ok(())
 }
 
+/// Whether the election has lost znodes since it was first created: a child of the election
+/// root's znodes or of the pair's znode was deleted at some point (an operator's cleanup, a
+/// superuser's `deleteall`). Their client-visible cversion counts both creations and deletions
+/// of children, so it exceeds the number of children once any child was deleted. A znode
+/// missing right now is being deleted: lost too.
+///
+/// Read after the term, so it reflects every deletion the term's creation followed.
+pub async fn election_lost_znodes<C: Coordination>(
+    session: &C,
+    layout: &Layout,
+) -> Result<bool, Failure> {
+    let mut paths = layout.root_components();
+    paths.push(layout.pair_path().to_string());
+    for path in paths {
+        match guarded(session, session.exists(&path))
+            .await
+            .map_err(classify)?
+        {
+            Some(stat) if stat.cversion <= stat.num_children => {}
+            _ => return Ok(true),
+        }
+    }
+    Ok(false)
+}
+
 /// Confirms the session through the quorum: `sync` is forwarded to the ZooKeeper leader and
 /// answered only once the leader has answered it (see [`super::lease`]).
 pub async fn confirm_session<C: Coordination>(session: &C, path: &str) -> ZkResult<()> {
@@ -189,6 +214,7 @@ pub async fn read_election<C: Coordination>(
     Ok(View {
         holder: term.holder,
         term_version: term_stat.version,
+        term_created: term_stat.czxid,
         candidates,
     })
 }
@@ -257,36 +283,41 @@ pub async fn replace_candidate<C: Coordination>(
 pub async fn withdraw<C: Coordination>(
     session: &C,
     layout: &Layout,
-    node: Option<&str>,
+    node: &str,
     release_version: Option<i32>,
 ) -> Result<(), Failure> {
-    let mut ops = Vec::new();
-    if let Some(node) = node {
-        ops.push(Op::Delete {
-            path: layout.candidate_path(node),
-            version: ANY_VERSION,
-        });
-    }
-    if let Some(version) = release_version {
-        ops.push(Op::SetData {
-            path: layout.term_path(),
-            data: TermRecord::released().encode(),
-            version,
-        });
-    }
-    if ops.is_empty() {
-        return Ok(());
-    }
+    let mut ops = vec![Op::Delete {
+        path: layout.candidate_path(node),
+        version: ANY_VERSION,
+    }];
+    ops.extend(release_version.map(|version| release_op(layout, version)));
     run_multi(session, ops).await.map(drop)
 }
 
-/// Clears the term record, compared against `version`.
+/// Clears the term record, compared against `version`, if this session's candidacy `node`
+/// still exists (see [`Decision::Release`](super::decide::Decision::Release)).
 pub async fn release<C: Coordination>(
     session: &C,
     layout: &Layout,
+    node: &str,
     version: i32,
 ) -> Result<(), Failure> {
-    withdraw(session, layout, None, Some(version)).await
+    let ops = vec![
+        Op::Check {
+            path: layout.candidate_path(node),
+            version: ANY_VERSION,
+        },
+        release_op(layout, version),
+    ];
+    run_multi(session, ops).await.map(drop)
+}
+
+fn release_op(layout: &Layout, version: i32) -> Op {
+    Op::SetData {
+        path: layout.term_path(),
+        data: TermRecord::released().encode(),
+        version,
+    }
 }
 
 /// Claims mastership: in one multi, checks this session's candidacy `node` still exists and

@@ -161,9 +161,21 @@
 //! - **Own session only.** A claim is made only on a candidacy whose `ephemeralOwner` is the
 //!   current session; a leftover znode of an earlier incarnation is waited out, never adopted
 //!   (`grants_only_on_own_sessions_znode`, `term_naming_my_name_with_another_session_is_not_mine`).
-//! - **Recreate the election.** NoNode on the election's persistent znodes (deleted, or the
-//!   ensemble lost its data) re-creates them; a master that finds them gone is demoted first
-//!   (`tests/election_live.rs`, `deleted_election_is_recreated_and_the_master_demoted_first`).
+//! - **Recreate the election, claim it late.** NoNode on the election's persistent znodes
+//!   (deleted, or the ensemble lost its data) re-creates them; a master that finds them gone
+//!   is demoted first (`tests/election_live.rs`,
+//!   `deleted_election_is_recreated_and_the_master_demoted_first`). A re-created term is
+//!   claimed only a session timeout after the claimant first saw it: the master of the deleted
+//!   election may not have heard of the deletion yet (a slow link, a lagging server), and it
+//!   stops within that time — by its watches, its next read or its lease. A term counts as
+//!   re-created when nobody has claimed it since its znode was created and the election has
+//!   lost znodes before (the pair's or the root's znodes have a cversion above their number of
+//!   children); a first deployment claims at once (`decide::tests`,
+//!   `new_term_is_claimed_only_once_waited_out`; the model check's election deletions;
+//!   scenario `election-deleted-under-slow-master`). Every other write to the term goes with
+//!   the writer's own candidacy in one multi (created, checked or deleted), so a release
+//!   decided on a term read before a deletion fails on the re-created one even at the same
+//!   version (`a_release_read_before_a_deletion_cannot_clear_the_re_created_term`).
 //! - **One-shot watches only**, re-armed by the first read after each one fired:
 //!   zookeeper-client 0.11.2 does not restore persistent watches after a reconnect, while
 //!   one-shot watches are re-sent with the session's last zxid and fire for anything missed

@@ -44,11 +44,16 @@ pub fn render(scenario: &Scenario, history: &[Entry], report: &RunReport) -> Str
     // Accepted writes per (node, token), shown when the term ends.
     let mut accepted: BTreeMap<(&str, i64), u64> = BTreeMap::new();
     let mut unavailable: BTreeMap<&str, u64> = BTreeMap::new();
+    // Terms not yet ended by a demotion or a crash of their node.
+    let mut open: BTreeSet<(&str, i64)> = BTreeSet::new();
     for entry in history {
         let line = match &entry.record {
             Record::HostStarted { .. } if entry.at.is_zero() => None,
             Record::HostStarted { host } => Some((host.as_str(), "started".to_string())),
-            Record::HostCrashed { host } => Some((host.as_str(), "crashed".to_string())),
+            Record::HostCrashed { host } => {
+                open.retain(|(node, _)| node != host);
+                Some((host.as_str(), "crashed".to_string()))
+            }
             Record::HostPaused { host } => Some((host.as_str(), "paused".to_string())),
             Record::HostResumed { host } => Some((host.as_str(), "resumed".to_string())),
             Record::Role { host, role } if zk.contains(host.as_str()) => {
@@ -59,9 +64,11 @@ pub fn render(scenario: &Scenario, history: &[Entry], report: &RunReport) -> Str
             Record::Role { .. } => None,
             Record::Fault { description } => Some(("*", description.clone())),
             Record::Promoted { node, token, .. } => {
+                open.insert((node.as_str(), *token));
                 Some((node.as_str(), format!("MASTER (token {token:#x})")))
             }
             Record::Demoted { node, token, .. } => {
+                open.remove(&(node.as_str(), *token));
                 let writes = accepted.remove(&(node.as_str(), *token)).unwrap_or(0);
                 Some((
                     node.as_str(),
@@ -113,10 +120,19 @@ pub fn render(scenario: &Scenario, history: &[Entry], report: &RunReport) -> Str
     }
     let _ = writeln!(out, "{:>10}  end", secs(scenario.end()));
     for ((node, token), writes) in &accepted {
-        let _ = writeln!(
-            out,
-            "  still master at the end: {node} (token {token:#x}, {writes} writes accepted)"
-        );
+        let _ = if open.contains(&(*node, *token)) {
+            writeln!(
+                out,
+                "  still master at the end: {node} (token {token:#x}, {writes} writes accepted)"
+            )
+        } else {
+            // A term that ended in a crash, or writes in flight at the demotion that the
+            // database committed after it.
+            writeln!(
+                out,
+                "  after its term ended: {node} (token {token:#x}, {writes} writes accepted)"
+            )
+        };
     }
     for (node, count) in &unavailable {
         let _ = writeln!(

@@ -3,7 +3,7 @@
 //! [`Fault::apply`] resolves and applies it to a [`World`] at the moment it runs.
 
 use crate::sim::net::HostId;
-use crate::sim::world::{FaultError, World};
+use crate::sim::world::{FaultError, HostStatus, World};
 use std::fmt;
 use std::time::Duration;
 
@@ -143,11 +143,12 @@ impl FaultApplier {
     /// Applies the fault now.
     pub fn apply(&mut self, world: &World, fault: &Fault) -> Result<(), ApplyError> {
         // Resolve the target before the fault changes who leads.
+        let hits_leader = self.hits_leader(world, fault);
         let resolved = match fault.target() {
-            Some(target) => Some(self.resolve(world, target, fault.brings_back())?),
+            Some(target) => Some(self.resolve(world, target, !hits_leader)?),
             None => None,
         };
-        if fault.target() == Some(&Target::ZkLeader) && !fault.brings_back() {
+        if fault.target() == Some(&Target::ZkLeader) && hits_leader {
             self.last_leader_hit = resolved;
         }
         let host = |_: &Target| resolved.ok_or(ApplyError::NoZkLeader);
@@ -199,6 +200,18 @@ impl FaultApplier {
             description: fault.to_string(),
         });
         Ok(())
+    }
+
+    /// Whether a fault aimed at `zk-leader` strikes the server leading now, rather than bring
+    /// back the one an earlier step hit: every fault but those that bring a host back, and a
+    /// `restart` unless the server hit earlier is down (then it brings that one back).
+    fn hits_leader(&self, world: &World, fault: &Fault) -> bool {
+        match fault {
+            Fault::Restart { .. } => self
+                .last_leader_hit
+                .is_none_or(|hit| world.status(hit) != HostStatus::Down),
+            _ => !fault.brings_back(),
+        }
     }
 
     fn resolve(

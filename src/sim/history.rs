@@ -83,7 +83,8 @@ pub enum Record {
         token: i64,
         write: u64,
     },
-    /// The database's verdict on a write, at the moment it applied it.
+    /// The database's verdict on a write, at the moment it applied it: for a write its peer
+    /// certified (synchronous replication, multi-master), when the peer committed it.
     WriteResult {
         pair: String,
         node: String,

@@ -157,6 +157,14 @@ pub enum What {
         node: u8,
         rejoin: bool,
     },
+    /// A hand-back while the stand-in master stalls: `node` relinquishes, and as it rejoins,
+    /// the other node of its pair (master meanwhile, if `node` is the preferred one) pauses
+    /// for `pause` per mille of the session timeout: a GC pause during a rolling upgrade's
+    /// hand-back, shorter than the session (P5's timed hand-over shows here).
+    HandBackPause {
+        node: u8,
+        pause: u16,
+    },
     Priority {
         node: u8,
         priority: u32,
@@ -186,7 +194,7 @@ impl What {
             What::Pause(_) => Kind::Pause,
             What::ZkLeader(_) => Kind::ZkLeader,
             What::Clock { .. } => Kind::Clock,
-            What::Relinquish { .. } => Kind::Relinquish,
+            What::Relinquish { .. } | What::HandBackPause { .. } => Kind::Relinquish,
             What::Priority { .. } => Kind::Priority,
             What::Health { .. } => Kind::Health,
             What::DeleteElection { .. } => Kind::DeleteElection,
@@ -281,6 +289,7 @@ fn what() -> impl Strategy<Value = What> {
         2 => (host(2, 1, 1), clock()).prop_map(|(host, clock)| What::Clock { host, clock }),
         3 => (any::<u8>(), prop_oneof![1 => Just(false), 6 => Just(true)])
             .prop_map(|(node, rejoin)| What::Relinquish { node, rejoin }),
+        1 => (any::<u8>(), 300..500u16).prop_map(|(node, pause)| What::HandBackPause { node, pause }),
         1 => (any::<u8>(), select(&SET_PRIORITIES[..]))
             .prop_map(|(node, priority)| What::Priority { node, priority }),
         1 => (any::<u8>(), link).prop_map(|(node, link)| What::Health { node, link }),
@@ -472,12 +481,17 @@ pub fn steps(
             What::ZkLeader(_) | What::Wipe(HostPick::Zk(_) | HostPick::Database(_))
         );
         let earliest = if quiet { LEADER_QUIET } else { WARMUP };
-        if earliest + hold > last {
+        // What an episode runs on for after its hold.
+        let tail = match episode.what {
+            What::HandBackPause { pause, .. } => pause_length(session, pause),
+            _ => Duration::ZERO,
+        };
+        if earliest + hold + tail > last {
             continue;
         }
-        let room = last - earliest - hold;
+        let room = last - earliest - hold - tail;
         let start = earliest + whole_ms(room.mul_f64(f64::from(episode.start) / 1000.0));
-        let candidate = place(&names, episode.what, start, hold, quiet);
+        let candidate = place(&names, episode.what, start, hold, session, quiet);
         if placed.iter().all(|p| !candidate.clashes(p)) {
             placed.push(candidate);
         }
@@ -487,11 +501,22 @@ pub fn steps(
     steps
 }
 
+fn pause_length(session: Duration, per_mille: u16) -> Duration {
+    whole_ms(session.mul_f64(f64::from(per_mille) / 1000.0))
+}
+
 fn whole_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
 }
 
-fn place(names: &Names, what: What, start: Duration, hold: Duration, quiet: bool) -> Placed {
+fn place(
+    names: &Names,
+    what: What,
+    start: Duration,
+    hold: Duration,
+    session: Duration,
+    quiet: bool,
+) -> Placed {
     use Resource::*;
     let end = start + hold;
     let fault = |at: Duration, f: Fault| Step {
@@ -698,6 +723,37 @@ fn place(names: &Names, what: What, start: Duration, hold: Duration, quiet: bool
                 });
             }
             (vec![Operator(node)], steps)
+        }
+        What::HandBackPause { node, pause } => {
+            let n = names.node(node);
+            let node = names.nodes[n].clone();
+            let other = names.pair_of_node[n]
+                .iter()
+                .find(|o| **o != node)
+                .cloned()
+                .unwrap_or_else(|| node.clone());
+            let paused = Target::Host(other.clone());
+            let resumed = end + pause_length(session, pause);
+            // The pause comes first at the rejoin's instant (steps keep their order at one
+            // instant), so the stand-in master cannot hand back before it stalls.
+            let steps = vec![
+                Step {
+                    at: start,
+                    action: Action::Relinquish { node: node.clone() },
+                },
+                fault(
+                    end,
+                    Fault::Pause {
+                        target: paused.clone(),
+                    },
+                ),
+                Step {
+                    at: end,
+                    action: Action::Rejoin { node: node.clone() },
+                },
+                fault(resumed, Fault::Resume { target: paused }),
+            ];
+            (vec![Operator(node), Process(other)], steps)
         }
         What::Priority { node, priority } => {
             let node = names.nodes[names.node(node)].clone();

@@ -1,149 +1,27 @@
-//! The ZooKeeper master selector: a handle the node keeps ([`ZkSelector`]) and the task that
-//! runs the election ([`ZkSelectorTask`]). The task reads the election, asks the decision core
-//! what to do, does it, and waits for the next change; everything it knows about ZooKeeper goes
-//! through [`Coordination`], everything about time through [`Environment`].
+//! The selector task of one node: reads the election, asks the decision core what to do, does
+//! it, and waits for the next change ([`waits`]).
 
-use super::MasterSelector;
-use super::config::{ConfigError, Layout, SelectorConfig};
-use super::decide::{Candidate, Decision, Local, Ranking, Standing, decide_with};
-use super::io::{self, Failure, Watches};
-use super::lease::MasterLease;
-use super::role::{
+mod waits;
+
+use super::{Command, Connect};
+use crate::coord::Coordination;
+use crate::election::config::{Layout, SelectorConfig};
+use crate::election::decide::{Candidate, Decision, Local, Ranking, Standing, View, decide_with};
+use crate::election::io::{self, Failure, Watches};
+use crate::election::lease::MasterLease;
+use crate::election::role::{
     DemotionAck, DemotionReason, FencingToken, Health, Priority, Role, RoleEvent, SelectorError,
 };
-use crate::coord::Coordination;
 use crate::env::{Environment, timeout};
 use crate::sync::watch;
-use crate::zk::types::{ErrorCode, SessionState, ZkResult};
-use std::future::Future;
+use crate::zk::types::{SessionState, Zxid};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Opens a new ZooKeeper session. Called at start and after a session ended (expired, closed,
-/// authentication failed); the selector never reuses a terminal session.
-pub trait Connect<C: Coordination>: Send + Sync + 'static {
-    fn connect(&self) -> impl Future<Output = ZkResult<C>> + Send;
-}
-
-impl<C, F, Fut> Connect<C> for F
-where
-    C: Coordination,
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ZkResult<C>> + Send,
-{
-    fn connect(&self) -> impl Future<Output = ZkResult<C>> + Send {
-        self()
-    }
-}
-
-/// Role changes, in order. See [`RoleEvent`].
-pub type RoleEvents = mpsc::UnboundedReceiver<RoleEvent>;
-
 /// How long shutdown waits for the session to close before giving up (the server then expires
 /// it, which removes the candidacy all the same).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-
-enum Command {
-    Relinquish(oneshot::Sender<Result<(), SelectorError>>),
-    Rejoin,
-    SetPriority(Priority),
-    Shutdown(oneshot::Sender<()>),
-}
-
-/// The node's handle on its ZooKeeper master selector. Cheap to clone; when the last clone is
-/// dropped the selector shuts down (demotes, then closes its session).
-#[derive(Clone, Debug)]
-pub struct ZkSelector {
-    commands: mpsc::UnboundedSender<Command>,
-    role: watch::Receiver<Role>,
-}
-
-impl MasterSelector for ZkSelector {
-    fn role(&self) -> watch::Receiver<Role> {
-        self.role.clone()
-    }
-
-    fn relinquish(&self) -> impl Future<Output = Result<(), SelectorError>> + Send {
-        let (done, wait) = oneshot::channel();
-        let sent = self.commands.send(Command::Relinquish(done));
-        async move {
-            sent.map_err(|_| SelectorError::Stopped)?;
-            wait.await.map_err(|_| SelectorError::Stopped)?
-        }
-    }
-
-    fn rejoin(&self) -> Result<(), SelectorError> {
-        self.commands
-            .send(Command::Rejoin)
-            .map_err(|_| SelectorError::Stopped)
-    }
-
-    fn set_priority(&self, priority: Priority) -> Result<(), SelectorError> {
-        self.commands
-            .send(Command::SetPriority(priority))
-            .map_err(|_| SelectorError::Stopped)
-    }
-
-    fn shutdown(&self) -> impl Future<Output = Result<(), SelectorError>> + Send {
-        let (done, wait) = oneshot::channel();
-        let sent = self.commands.send(Command::Shutdown(done));
-        async move {
-            sent.map_err(|_| SelectorError::Stopped)?;
-            wait.await.map_err(|_| SelectorError::Stopped)
-        }
-    }
-}
-
-/// What [`zk_selector`] builds: the node's handle, its role events, and the task to run.
-pub type ZkSelectorParts<C, E, K> = (ZkSelector, RoleEvents, ZkSelectorTask<C, E, K>);
-
-/// Builds a ZooKeeper master selector: the handle, the role events, and the task to run
-/// ([`ZkSelectorTask::spawn`] on the node's environment, or `.run()` in a task of the node's
-/// choosing). `health` is the node's health; if its sender is dropped the node counts as
-/// unhealthy, since nobody vouches for it any more.
-pub fn zk_selector<C, E, K>(
-    config: SelectorConfig,
-    connect: K,
-    env: E,
-    health: watch::Receiver<Health>,
-) -> Result<ZkSelectorParts<C, E, K>, ConfigError>
-where
-    C: Coordination,
-    E: Environment,
-    K: Connect<C>,
-{
-    config.validate()?;
-    let (command_tx, command_rx) = mpsc::unbounded_channel();
-    let (role_tx, role_rx) = watch::channel(Role::Slave);
-    let (event_tx, event_rx) = mpsc::unbounded_channel();
-    let task = ZkSelectorTask {
-        layout: Layout::new(&config),
-        priority: config.priority,
-        config,
-        env,
-        connect,
-        health,
-        commands: command_rx,
-        role: role_tx,
-        events: event_tx,
-        session: None,
-        paths_ready: false,
-        watches: Watches::default(),
-        relinquished: false,
-        acting: None,
-        lease: None,
-        relinquish_waiters: Vec::new(),
-        shutdown: None,
-        failures: 0,
-        log: None,
-    };
-    let handle = ZkSelector {
-        commands: command_tx,
-        role: role_rx,
-    };
-    Ok((handle, event_rx, task))
-}
 
 /// The selector task of one node in one pair.
 pub struct ZkSelectorTask<C, E, K> {
@@ -164,6 +42,9 @@ pub struct ZkSelectorTask<C, E, K> {
     acting: Option<FencingToken>,
     /// The master's quorum-confirmed lease; `Some` exactly while `acting` is.
     lease: Option<MasterLease>,
+    /// The last new (never claimed) term this node saw: its czxid, and from when (monotonic
+    /// clock) it may be claimed. See [`Local::new_term_waited_out`].
+    new_term: Option<(Zxid, Duration)>,
     relinquish_waiters: Vec<oneshot::Sender<Result<(), SelectorError>>>,
     /// One-shot watches on the term and the candidates, pending until they fire.
     watches: Watches,
@@ -177,31 +58,46 @@ pub struct ZkSelectorTask<C, E, K> {
 /// Where the selector reports what it does (one line per step that changes something).
 pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// What ended a wait.
-enum Wake {
-    Command(Option<Command>),
-    TermWatch,
-    CandidatesWatch,
-    RenewLease,
-    Other,
-}
-
-/// Resolves when the pending watch fires; never, if there is none.
-async fn fired(watch: &mut Option<io::PendingWatch>) {
-    match watch {
-        Some(watch) => {
-            watch.as_mut().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
 impl<C, E, K> ZkSelectorTask<C, E, K>
 where
     C: Coordination,
     E: Environment,
     K: Connect<C>,
 {
+    /// The task of [`super::zk_selector`], before it runs.
+    pub(super) fn new(
+        config: SelectorConfig,
+        connect: K,
+        env: E,
+        health: watch::Receiver<Health>,
+        commands: mpsc::UnboundedReceiver<Command>,
+        role: watch::Sender<Role>,
+        events: mpsc::UnboundedSender<RoleEvent>,
+    ) -> Self {
+        ZkSelectorTask {
+            layout: Layout::new(&config),
+            priority: config.priority,
+            config,
+            env,
+            connect,
+            health,
+            commands,
+            role,
+            events,
+            session: None,
+            paths_ready: false,
+            watches: Watches::default(),
+            relinquished: false,
+            acting: None,
+            lease: None,
+            new_term: None,
+            relinquish_waiters: Vec::new(),
+            shutdown: None,
+            failures: 0,
+            log: None,
+        }
+    }
+
     /// Reports each step that changes something (claims, releases, demotions, failures,
     /// sessions) to `log`, e.g. the node's logger.
     pub fn with_log(mut self, log: impl Fn(&str) + Send + Sync + 'static) -> Self {
@@ -303,23 +199,32 @@ where
                 return;
             }
         };
+        let session_id = session.session_id();
+        let new_term_claimable_at = match self.new_term_claimable_at(&view).await {
+            Ok(at) => at,
+            Err(failure) => {
+                self.failed(failure).await;
+                return;
+            }
+        };
         let standing = self.standing();
         let local = Local {
             name: &self.config.candidate,
-            session: session.session_id(),
+            session: session_id,
             priority: self.priority,
             policy: self.config.policy,
             standing,
             acting_master: self.acting.is_some(),
+            new_term_waited_out: new_term_claimable_at.is_none_or(|at| self.env.now() >= at),
         };
         let decision = decide_with(&view, &local, self.ranking());
         // known-bug hook (P5): a better candidate takes over from a live holder after a fixed
         // delay (see `flawed`).
         #[cfg(feature = "testbed")]
         if let Some(node) =
-            super::flawed::takes_over_after_grace(&self.config, &view, &local, &decision)
+            crate::election::flawed::takes_over_after_grace(&self.config, &view, &local, &decision)
         {
-            let grace = super::flawed::HAND_OVER_GRACE;
+            let grace = crate::election::flawed::HAND_OVER_GRACE;
             self.note(format_args!("the holder is live: taking over in {grace:?}"));
             self.publish_passive_role();
             self.env.sleep(grace).await;
@@ -329,7 +234,11 @@ where
         }
         if decision.is_settled() {
             self.settle(&decision);
-            self.wait_for_change().await;
+            let decide_again_at = match decision {
+                Decision::AwaitNewTerm => new_term_claimable_at,
+                _ => None,
+            };
+            self.wait_for_change(decide_again_at).await;
             return;
         }
         self.note(format_args!(
@@ -366,9 +275,11 @@ where
             }
             Decision::Withdraw { node, release } => {
                 let version = release.then_some(term_version);
-                io::withdraw(session, &self.layout, node.as_deref(), version).await
+                io::withdraw(session, &self.layout, &node, version).await
             }
-            Decision::Release => io::release(session, &self.layout, term_version).await,
+            Decision::Release { node } => {
+                io::release(session, &self.layout, &node, term_version).await
+            }
             Decision::Claim { node } => {
                 let sent_at = self.env.now();
                 match io::claim(session, &self.layout, &node, name, term_version).await {
@@ -391,9 +302,11 @@ where
                     Err(failure) => Err(failure),
                 }
             }
-            Decision::Lead | Decision::Follow | Decision::Idle | Decision::AwaitStale { .. } => {
-                Ok(())
-            }
+            Decision::Lead
+            | Decision::Follow
+            | Decision::Idle
+            | Decision::AwaitStale { .. }
+            | Decision::AwaitNewTerm => Ok(()),
         };
         if let Err(failure) = outcome {
             self.failed(failure).await;
@@ -429,39 +342,6 @@ where
         };
         if !retry_now || self.failures > IMMEDIATE_RETRIES {
             self.back_off().await;
-        }
-    }
-
-    async fn back_off(&mut self) {
-        let exponent = self.failures.saturating_sub(1).min(16);
-        let delay = self
-            .config
-            .retry_delay
-            .saturating_mul(1 << exponent)
-            .min(self.config.max_retry_delay);
-        let mut state = self.session.as_ref().map(|s| s.state_watcher());
-        let lease_expiry = self.lease_expiry();
-        let wake = {
-            let sleep = self.env.sleep(delay);
-            // A master must not sit out a back-off while its connection breaks.
-            let disconnected = async {
-                match state.as_mut() {
-                    Some(state) => {
-                        let _ = state.wait_for(|s| *s != SessionState::SyncConnected).await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                () = disconnected, if self.acting.is_some() => Wake::Other,
-                () = lease_expiry => Wake::Other,
-                command = self.commands.recv() => Wake::Command(command),
-                () = sleep => Wake::Other,
-            }
-        };
-        if let Wake::Command(command) = wake {
-            self.apply(command);
         }
     }
 
@@ -512,123 +392,47 @@ where
             && self
                 .config
                 .known_bug()
-                .is_some_and(super::flawed::creates_election_once)
+                .is_some_and(crate::election::flawed::creates_election_once)
         {
             return;
         }
         self.paths_ready = false;
     }
 
-    async fn wait_for_connection(&mut self) {
-        let Some(session) = &self.session else { return };
-        let mut state = session.state_watcher();
-        let health_open = self.health.has_changed().is_ok();
-        let wake = tokio::select! {
-            biased;
-            _ = state.wait_for(|s| *s != SessionState::Disconnected) => Wake::Other,
-            command = self.commands.recv() => Wake::Command(command),
-            _ = self.health.changed(), if health_open => Wake::Other,
-        };
-        if let Wake::Command(command) = wake {
-            self.apply(command);
-        }
-        self.publish_passive_role();
-    }
-
-    /// Waits until anything the decision depends on may have changed: the session's state, a
-    /// command, the node's health, the term or the candidates (one-shot watches from this read),
-    /// or the recheck interval. A master renews its lease meanwhile.
-    async fn wait_for_change(&mut self) {
-        let recheck_at = self.config.recheck_interval.map(|d| self.env.now() + d);
-        loop {
-            let Some(session) = &self.session else { return };
-            let mut state = session.state_watcher();
-            let recheck = recheck_at.map(|at| self.env.sleep_until(at));
-            let renewal = self
-                .lease
-                .map(|lease| self.env.sleep_until(lease.renewal_due_at()));
-            let health_open = self.health.has_changed().is_ok();
-            let Watches { term, candidates } = &mut self.watches;
-            let wake = tokio::select! {
-                biased;
-                _ = state.wait_for(|s| *s != SessionState::SyncConnected) => Wake::Other,
-                command = self.commands.recv() => Wake::Command(command),
-                _ = self.health.changed(), if health_open => Wake::Other,
-                _ = fired(term) => Wake::TermWatch,
-                _ = fired(candidates) => Wake::CandidatesWatch,
-                () = async {
-                    match renewal {
-                        Some(sleep) => sleep.await,
-                        None => std::future::pending().await,
-                    }
-                } => Wake::RenewLease,
-                () = async {
-                    match recheck {
-                        Some(sleep) => sleep.await,
-                        None => std::future::pending().await,
-                    }
-                } => Wake::Other,
-            };
-            match wake {
-                Wake::Command(command) => self.apply(command),
-                Wake::TermWatch => self.watches.term = None,
-                Wake::CandidatesWatch => self.watches.candidates = None,
-                // A renewed lease changes nothing the decision depends on: wait on.
-                Wake::RenewLease if self.renew_lease().await => continue,
-                Wake::RenewLease | Wake::Other => {}
-            }
-            return;
-        }
-    }
-
-    /// Confirms the session through the quorum: a `sync`, which the session's server forwards
-    /// to the ZooKeeper leader and answers only after the leader did. True when the lease was
-    /// renewed; otherwise the next step sees why (the lease ran out, the connection broke) and
-    /// acts on it.
+    /// When a new term ([`View::term_is_new`]) may be claimed; `None` when the term is not new
+    /// or this node acts as master (it claims nothing).
     ///
-    /// No read follows the sync: the sync is answered after every change committed before it,
-    /// and a change to the term or the candidates fires this master's watches before that
-    /// answer arrives, so the watches already tell what a read would.
-    async fn renew_lease(&mut self) -> bool {
-        let (Some(session), Some(lease)) = (&self.session, self.lease) else {
-            return false;
+    /// The term of a first deployment may be claimed at once. A term re-created after the
+    /// election lost znodes ([`io::election_lost_znodes`]) may have a master that has not
+    /// noticed yet: it is claimed a session timeout after this node first saw it, by when
+    /// that master's watches, its next read or its lease (2/5 of its session timeout) have
+    /// stopped it. This assumes both nodes of a pair use the same session timeout.
+    async fn new_term_claimable_at(&mut self, view: &View) -> Result<Option<Duration>, Failure> {
+        if !view.term_is_new() || self.acting.is_some() {
+            return Ok(None);
+        }
+        if let Some((created, at)) = self.new_term
+            && created == view.term_created
+        {
+            return Ok(Some(at));
+        }
+        let Some(session) = &self.session else {
+            return Ok(None);
         };
-        let sent_at = self.env.now();
-        let left = lease.expires_at().saturating_sub(sent_at);
-        let term_path = self.layout.term_path();
-        let answer = timeout(&self.env, left, io::confirm_session(session, &term_path)).await;
-        match answer {
-            Ok(Ok(())) => {
-                if let Some(lease) = &mut self.lease {
-                    lease.confirmed(sent_at);
-                }
-                true
-            }
-            Ok(Err(err)) => {
-                self.note(format_args!("lease renewal failed: {err:?}"));
-                if err == ErrorCode::SessionMoved {
-                    self.abandon_session().await;
-                }
-                false
-            }
-            Err(_) => {
-                self.note(format_args!("lease renewal unanswered for {left:?}"));
-                false
-            }
-        }
-    }
-
-    /// Resolves when the master's lease runs out; never, if this node is not master. Owns what
-    /// it needs, so it can race a step that borrows the task.
-    fn lease_expiry(&self) -> impl Future<Output = ()> + Send + 'static {
-        let env = self.env.clone();
-        let expires_at = self.lease.map(|lease| lease.expires_at());
-        async move {
-            match expires_at {
-                Some(at) => env.sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        }
+        let recreated = io::election_lost_znodes(session, &self.layout).await?;
+        let now = self.env.now();
+        let at = if recreated {
+            let wait = session.session_timeout();
+            self.note(format_args!(
+                "the term was re-created (czxid {:#x}): claimable after {wait:?}",
+                view.term_created
+            ));
+            now + wait
+        } else {
+            now
+        };
+        self.new_term = Some((view.term_created, at));
+        Ok(Some(at))
     }
 
     fn apply(&mut self, command: Option<Command>) {
@@ -658,7 +462,11 @@ where
     fn ranking(&self) -> Ranking {
         // known-bug hook (P3, P4): a flawed ranking (see `flawed`).
         #[cfg(feature = "testbed")]
-        if let Some(ranking) = self.config.known_bug().and_then(super::flawed::ranking) {
+        if let Some(ranking) = self
+            .config
+            .known_bug()
+            .and_then(crate::election::flawed::ranking)
+        {
             return ranking;
         }
         Candidate::by_rank
@@ -671,7 +479,7 @@ where
         if self
             .config
             .known_bug()
-            .is_some_and(super::flawed::ignores_disconnection)
+            .is_some_and(crate::election::flawed::ignores_disconnection)
         {
             return true;
         }
@@ -757,7 +565,7 @@ where
             && self
                 .config
                 .known_bug()
-                .is_some_and(super::flawed::relinquishes_before_stopped)
+                .is_some_and(crate::election::flawed::relinquishes_before_stopped)
         {
             return;
         }
