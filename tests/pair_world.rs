@@ -785,8 +785,9 @@ fn a_clock_step_on_the_database_host_hands_the_run_once_row_over_early() {
         }),
         ..single_db()
     };
+    // A seed in which n1 is the first master: the row is n1's when it relinquishes.
     let history = run(
-        24,
+        25,
         topology(Policy::PreEmptive, database),
         |pairs| async move {
             wait_master(&pairs, "n1", 15.0).await;
@@ -800,8 +801,11 @@ fn a_clock_step_on_the_database_host_hands_the_run_once_row_over_early() {
             pairs
         },
     );
-    let taken = promoted_at(&history, "n2", secs(10.0)).unwrap();
-    assert!(taken < secs(11.0));
+    let taken = promoted_at(&history, "n2", secs(0.0)).unwrap();
+    assert!(
+        taken >= secs(10.0) && taken < secs(11.0),
+        "n2 must first be master after the relinquish (else the row is its own): {taken:?}"
+    );
     let first_write = first_after(&history, taken, |r| {
         matches!(r, Record::WriteResult { node, outcome: WriteOutcome::Accepted, .. } if node == "n2")
     })

@@ -111,6 +111,14 @@ pub struct HostCtx {
 }
 
 impl HostCtx {
+    /// Whether this incarnation of the host's process still runs: a crash drops its tasks,
+    /// and what their destructors would send must not leave the dead process.
+    pub fn process_alive(&self) -> bool {
+        let hosts = self.world.hosts();
+        let h = &hosts[self.host.index()];
+        h.status != HostStatus::Down && h.incarnation == self.incarnation
+    }
+
     /// Records a trace event from this host, stamped with its local wall clock.
     pub fn trace(&self, category: &'static str, text: fmt::Arguments<'_>) {
         self.world.trace_host(self.host, category, text);
@@ -207,6 +215,8 @@ impl World {
     /// channel the world holds would otherwise keep the world alive (and its memory) forever,
     /// which adds up over thousands of seeds in one process.
     pub fn shutdown(&self) {
+        // Shut first: what the destructors of the killed tasks would send goes nowhere.
+        self.net().shut = true;
         let nodes: Vec<madsim::task::NodeId> = self.hosts().iter().map(|h| h.node).collect();
         for node in nodes {
             self.inner.handle.kill(node);

@@ -96,7 +96,9 @@ impl SharedSession {
     /// Every handle is gone: the session closes, as the crate's does.
     pub(crate) fn abandon(&self) {
         let mut session = self.lock();
-        if session.running {
+        // A crash drops the handles with the rest of the process: a dead process sends no
+        // close (its session is left to expire).
+        if session.running && session.ctx.process_alive() {
             let now = session.ctx.env.now();
             session.core.handle_abandoned(now);
             session.after_event();
