@@ -1,6 +1,6 @@
 //! splitbrain — a deterministic-simulation testbed for ZooKeeper-based master election.
 //!
-//! Production code (usable by a real node): [`env`], [`coord`], [`zk::types`], and the master
+//! Production code (usable by a real node): [`env`](mod@env), [`coord`], [`zk::types`], and the master
 //! selector [`election`]; [`node`] runs one node of a pair as a real process.
 //! Simulation: [`sim`] (world, clocks, network, faults, trace) and the simulated ZooKeeper
 //! ensemble and client under [`zk`]; the hot/cold node pairs ([`pair`]) and the databases

@@ -1,6 +1,6 @@
 //! Random scenarios as proptest strategies, so a failing one shrinks: a world from a small
-//! family ([`world`]) and a swarm-style fault schedule over the scenario step vocabulary
-//! ([`schedule`]), with no expectations — a generated run is judged by the invariants alone.
+//! family (module `world`) and a swarm-style fault schedule over the scenario step vocabulary
+//! (module `schedule`), with no expectations — a generated run is judged by the invariants alone.
 //!
 //! Every generated scenario is valid (it reads back from its file, see
 //! [`crate::scenario::write`]) and every step applies when due, so a failure is the system's,

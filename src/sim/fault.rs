@@ -1,6 +1,6 @@
 //! Faults as values: the step vocabulary shared by the nemesis, scenario files and the chaos
 //! runner. A [`Fault`] names its targets (hosts, sites, or "the current ZooKeeper leader") and
-//! [`Fault::apply`] resolves and applies it to a [`World`] at the moment it runs.
+//! [`FaultApplier::apply`] resolves and applies it to a [`World`] at the moment it runs.
 
 use crate::sim::net::HostId;
 use crate::sim::world::{FaultError, HostStatus, World};

@@ -11,9 +11,9 @@
 //! turns that into "absent"); a `multi` always answers `Ok` in the header, its outcome being
 //! in the per-op results (`FinalRequestProcessor` never sets the header error for multi).
 //!
-//! Module map: [`node`] (a znode, its stats, path rules), [`store`] (nodes + indexes + undo
-//! journal), [`acl`] (ACL checks and auth ids), [`ops`] (the writes, in the server's check
-//! order), [`watches`] (the one-shot watch tables).
+//! Module map: `node` (a znode, its stats, path rules), `store` (nodes + indexes + undo
+//! journal), `acl` (ACL checks and auth ids), `ops` (the writes, in the server's check
+//! order), `watches` (the one-shot watch tables).
 
 mod acl;
 mod node;
