@@ -10,8 +10,10 @@
 //! Files under `scenarios/known-bugs/` are named after the catalogue entry they expose
 //! (`p3-priorities-as-text.toml`): besides passing with the real code, each gets a second test
 //! that runs it with that broken variant (`--election p3`) and requires it to fail with one of
-//! the invariants the catalogue lists for the bug. `every_known_bug_has_a_scenario` keeps the
-//! catalogue complete.
+//! the invariants the catalogue lists for the bug, and a third that runs it on seeds 1-10: the
+//! variant must fail on at least 8 of them and the real code pass on all, so the file exposes
+//! the bug by design rather than by one seed's task order. `every_known_bug_has_a_scenario`
+//! keeps the catalogue complete.
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use splitbrain::check::catalogue;
@@ -35,10 +37,15 @@ fn main() {
             .to_string();
         if let Some(bug) = known_bug_of(&name) {
             exposed.push(bug);
-            let (name, path) = (name.clone(), path.clone());
+            let (once, once_path) = (name.clone(), path.clone());
             trials.push(Trial::test(
                 format!("{name} with {}", bug.code()),
-                move || run_broken(&name, &path, bug),
+                move || run_broken(&once, &once_path, bug),
+            ));
+            let (seeds, seeds_path) = (name.clone(), path.clone());
+            trials.push(Trial::test(
+                format!("{name} with {}, seeds 1-10", bug.code()),
+                move || run_over_seeds(&seeds, &seeds_path, bug),
             ));
         }
         trials.push(Trial::test(name.clone(), move || run(&name, &path)));
@@ -72,35 +79,94 @@ fn known_bug_of(name: &str) -> Option<KnownBug> {
     }
 }
 
-/// The scenario must fail with the broken variant, by one of the catalogue's invariants.
-fn run_broken(name: &str, path: &Path, bug: KnownBug) -> Result<(), Failed> {
-    let output = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+/// What one `splitbrain run --json` reported: whether it passed, and the invariants broken.
+struct Verdict {
+    passed: bool,
+    broken: Vec<String>,
+}
+
+fn run_json(path: &Path, election: &str, seed: Option<u64>) -> Result<Verdict, Failed> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_splitbrain"));
+    command
         .arg("run")
         .arg(path)
-        .args(["--election", bug.code(), "--json"])
+        .args(["--election", election, "--json"]);
+    if let Some(seed) = seed {
+        command.args(["--seed", &seed.to_string()]);
+    }
+    let output = command
         .output()
         .map_err(|e| Failed::from(format!("cannot run splitbrain: {e}")))?;
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| {
         Failed::from(format!(
-            "{name} with {}: no JSON report ({e}); splitbrain said:\n{}",
-            bug.code(),
+            "{} with {election}: no JSON report ({e}); splitbrain said:\n{}",
+            path.display(),
             String::from_utf8_lossy(&output.stderr)
         ))
     })?;
-    let found: Vec<String> = json["violations"]
+    let broken = json["violations"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|v| v["invariant"].as_str().map(str::to_string))
         .collect();
-    let wanted: Vec<&str> = catalogue::violates(bug).iter().map(|i| i.code()).collect();
-    if output.status.success() || !found.iter().any(|f| wanted.contains(&f.as_str())) {
+    Ok(Verdict {
+        passed: output.status.success(),
+        broken,
+    })
+}
+
+/// Whether a run with `bug`'s variant failed the way the catalogue says the bug does.
+fn exposes(verdict: &Verdict, bug: KnownBug) -> bool {
+    let wanted = catalogue::violates(bug);
+    !verdict.passed
+        && verdict
+            .broken
+            .iter()
+            .any(|b| wanted.iter().any(|w| w.code() == b))
+}
+
+/// The scenario must fail with the broken variant, by one of the catalogue's invariants.
+fn run_broken(name: &str, path: &Path, bug: KnownBug) -> Result<(), Failed> {
+    let verdict = run_json(path, bug.code(), None)?;
+    if !exposes(&verdict, bug) {
+        let wanted: Vec<&str> = catalogue::violates(bug).iter().map(|i| i.code()).collect();
         return Err(format!(
             "{name} with {} ({}) should fail with {}; it reported {:?}",
             bug.code(),
             bug.description(),
             wanted.join(" or "),
-            found
+            verdict.broken
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Seeds other than the file's own, and how many of them must expose the bug.
+const OTHER_SEEDS: std::ops::RangeInclusive<u64> = 1..=10;
+const MUST_EXPOSE: usize = 8;
+
+/// The scenario exposes its bug by design, not by the luck of one seed's task order: with the
+/// variant it fails on most of seeds 1-10 (a change to what runs when reshuffles every seed, so
+/// a file that catches the bug on one seed only breaks on the next unrelated change), and the
+/// real code passes on every one of them.
+fn run_over_seeds(name: &str, path: &Path, bug: KnownBug) -> Result<(), Failed> {
+    let mut missed = Vec::new();
+    let mut real_failed = Vec::new();
+    for seed in OTHER_SEEDS {
+        if !exposes(&run_json(path, bug.code(), Some(seed))?, bug) {
+            missed.push(seed);
+        }
+        if !run_json(path, "real", Some(seed))?.passed {
+            real_failed.push(seed);
+        }
+    }
+    let exposed = OTHER_SEEDS.count() - missed.len();
+    if exposed < MUST_EXPOSE || !real_failed.is_empty() {
+        return Err(format!(
+            "{name}: with {} it exposes the bug on {exposed} of seeds {OTHER_SEEDS:?} (missed {missed:?}; at least {MUST_EXPOSE} wanted); the real code fails on seeds {real_failed:?}",
+            bug.code()
         )
         .into());
     }
