@@ -76,15 +76,19 @@ mod tests {
     use crate::scenario::{Action, Step};
     use crate::sim::fault::{Fault, Target};
     use proptest::strategy::ValueTree;
-    use proptest::test_runner::{Config, TestRunner};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     use std::collections::BTreeMap;
 
+    /// A runner with a fixed seed: `TestRunner::new` seeds from the OS, which made these
+    /// counting tests pass or fail by draw (the mix count over 300 cases spreads 241-270
+    /// across seeds).
     fn runner() -> TestRunner {
-        TestRunner::new(Config {
+        let config = Config {
             cases: 300,
             failure_persistence: None,
             ..Config::default()
-        })
+        };
+        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha))
     }
 
     /// Generated scenarios read back unchanged from the file the writer makes of them.
@@ -285,6 +289,8 @@ mod tests {
                 "{name} never drawn: {seen:?}"
             );
         }
-        assert!(mixes.len() > 250, "only {} different mixes", mixes.len());
+        // Over 60 runner seeds the count spread 241-270; the bound leaves room so that a
+        // reshuffled draw order does not trip it.
+        assert!(mixes.len() > 200, "only {} different mixes", mixes.len());
     }
 }
