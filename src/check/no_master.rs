@@ -3,14 +3,23 @@
 //! every fault has healed, so a ZooKeeper quorum exists; time without a master before that
 //! phase counts from its start.
 
-use super::state::{bad_runs, segments_by_pair};
+use super::state::{Segment, bad_runs, segments_by_pair};
 use super::{CheckSettings, Invariant, Violation, secs};
 use crate::sim::history::Entry;
 use crate::sim::topology::Topology;
 
 pub fn check(history: &[Entry], topology: &Topology, settings: &CheckSettings) -> Vec<Violation> {
-    let mut violations = Vec::new();
     let all_segments = segments_by_pair(history, &topology.pairs, settings.end);
+    check_segments(&all_segments, topology, settings)
+}
+
+/// [`check`] on the segments of every pair (in topology order) derived already.
+pub fn check_segments(
+    all_segments: &[Vec<Segment>],
+    topology: &Topology,
+    settings: &CheckSettings,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
     for (pair, segments) in topology.pairs.iter().zip(all_segments) {
         let runs = bad_runs(&segments, settings.judged_from, |s| {
             s.master.is_none() && !s.eligible.is_empty()

@@ -11,23 +11,28 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub fn check(history: &[Entry], end: Duration) -> Vec<Violation> {
-    let terms = terms(history, end);
+    check_terms(history, &terms(history, end))
+}
+
+/// [`check`] with the history's terms derived already.
+pub fn check_terms(history: &[Entry], terms: &[Term]) -> Vec<Violation> {
     let mut terms_of_pair: BTreeMap<&str, Vec<&Term>> = BTreeMap::new();
-    for term in &terms {
+    for term in terms {
         terms_of_pair
             .entry(term.pair.as_str())
             .or_default()
             .push(term);
     }
-    // (pair, node, write id) -> when it was sent.
-    let mut sent: BTreeMap<(&str, &str, u64), Duration> = BTreeMap::new();
+    // (write id, node, pair) -> when it was sent. The id first: it tells nearly all writes
+    // apart, so the names are rarely compared (a hundred write streams make this map large).
+    let mut sent: BTreeMap<(u64, &str, &str), Duration> = BTreeMap::new();
     let mut violations = Vec::new();
     for entry in history {
         match &entry.record {
             Record::WriteAttempt {
                 pair, node, write, ..
             } => {
-                sent.insert((pair, node, *write), entry.at);
+                sent.insert((*write, node, pair), entry.at);
             }
             Record::WriteResult {
                 pair,
@@ -45,7 +50,7 @@ pub fn check(history: &[Entry], end: Duration) -> Vec<Violation> {
                 let newer = pair_terms
                     .iter()
                     .find(|t| t.token > *token && t.from <= entry.at);
-                let sent_at = sent.get(&(pair.as_str(), node.as_str(), *write)).copied();
+                let sent_at = sent.get(&(*write, node.as_str(), pair.as_str())).copied();
                 let reason = if let Some(newer) = newer {
                     Some(format!(
                         "stale token: {} (token {:#x}) had been master since {}",

@@ -208,6 +208,16 @@ pub fn pair_segments(history: &[Entry], pair: &PairSpec, end: Duration) -> Vec<S
 /// [`pair_segments`] of every pair, from one pass over the history (a world of many pairs
 /// would otherwise rescan the whole history, and rederive every term, once per pair).
 pub fn segments_by_pair(history: &[Entry], pairs: &[PairSpec], end: Duration) -> Vec<Vec<Segment>> {
+    segments_by_pair_of_terms(history, pairs, end, &terms(history, end))
+}
+
+/// [`segments_by_pair`] with the history's terms derived already.
+pub fn segments_by_pair_of_terms(
+    history: &[Entry],
+    pairs: &[PairSpec],
+    end: Duration,
+    terms: &[Term],
+) -> Vec<Vec<Segment>> {
     let mut pairs_of_node: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (index, pair) in pairs.iter().enumerate() {
         for node in &pair.nodes {
@@ -231,9 +241,9 @@ pub fn segments_by_pair(history: &[Entry], pairs: &[PairSpec], end: Duration) ->
         .map(|(index, pair)| (pair.name.as_str(), index))
         .collect();
     let mut pair_terms: Vec<Vec<Term>> = vec![Vec::new(); pairs.len()];
-    for term in terms(history, end) {
+    for term in terms {
         if let Some(&index) = index_of_pair.get(term.pair.as_str()) {
-            pair_terms[index].push(term);
+            pair_terms[index].push(term.clone());
         }
     }
     pairs

@@ -11,7 +11,11 @@ use crate::sim::history::Entry;
 use std::time::Duration;
 
 pub fn check(history: &[Entry], end: Duration) -> Vec<Violation> {
-    let terms = terms(history, end);
+    check_terms(&terms(history, end))
+}
+
+/// [`check`] on the terms derived already.
+pub fn check_terms(terms: &[Term]) -> Vec<Violation> {
     let mut violations = Vec::new();
     for (i, a) in terms.iter().enumerate() {
         for b in &terms[i + 1..] {

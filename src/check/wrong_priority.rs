@@ -6,7 +6,7 @@
 //! liveness phase, like NM: during the fault phase a better node may be cut off from
 //! ZooKeeper, which the history does not show.
 
-use super::state::{bad_runs, segments_by_pair};
+use super::state::{Segment, bad_runs, segments_by_pair};
 use super::{CheckSettings, Invariant, Violation, secs};
 use crate::election::Policy;
 use crate::sim::history::Entry;
@@ -19,8 +19,17 @@ fn rank((name, priority): (&str, u32)) -> (Reverse<u32>, &str) {
 }
 
 pub fn check(history: &[Entry], topology: &Topology, settings: &CheckSettings) -> Vec<Violation> {
-    let mut violations = Vec::new();
     let all_segments = segments_by_pair(history, &topology.pairs, settings.end);
+    check_segments(&all_segments, topology, settings)
+}
+
+/// [`check`] on the segments of every pair (in topology order) derived already.
+pub fn check_segments(
+    all_segments: &[Vec<Segment>],
+    topology: &Topology,
+    settings: &CheckSettings,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
     for (pair, segments) in topology.pairs.iter().zip(all_segments) {
         let policy = |node: &str| pair.nodes.iter().find(|n| n.name == node).map(|n| n.policy);
         let better = |s: &super::state::Segment| -> Option<(String, String)> {
