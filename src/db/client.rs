@@ -3,7 +3,7 @@
 //! not act (a client-side failover, as a JDBC URL with two hosts does).
 
 use super::proto::{DbMsg, DbRequest, DbResponse, RunOnceVerdict};
-use crate::env::timeout;
+use crate::env::{Environment, timeout};
 use crate::sim::history::WriteOutcome;
 use crate::sim::net::{Addr, HostId, Mailbox, Payload, Port, ports};
 use crate::sim::world::HostCtx;
@@ -40,6 +40,8 @@ struct Inner {
     next_id: AtomicU64,
     answers: Mutex<Answers>,
     timeout: Duration,
+    /// When (node clock) the newest call that a database host answered as acting was sent.
+    last_acting_answer: Mutex<Option<Duration>>,
 }
 
 /// The client's socket and the calls waiting on it. No task reads the socket: the calls do,
@@ -189,8 +191,19 @@ impl DbClient {
                     listener: None,
                 }),
                 timeout: request_timeout,
+                last_acting_answer: Mutex::new(None),
             }),
         }
+    }
+
+    /// Whether a call sent at or after `since` (node clock) was answered by a host that acts:
+    /// evidence, as good as a probe's, that the database was reachable and accepting writes.
+    pub fn answered_acting_since(&self, since: Duration) -> bool {
+        self.inner
+            .last_acting_answer
+            .lock()
+            .expect("db answer time lock")
+            .is_some_and(|sent| sent >= since)
     }
 
     /// The host requests go to now.
@@ -201,6 +214,7 @@ impl DbClient {
     /// Sends `request` to the current host and waits for its answer. A timeout, a reset, or an
     /// answer saying the host does not act makes the next request go to the next host.
     pub async fn call(&self, request: DbRequest) -> Result<DbResponse, DbCallError> {
+        let sent_at = self.inner.ctx.env.now();
         let host = self.current_host();
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         {
@@ -239,6 +253,14 @@ impl DbClient {
                 | Ok(DbResponse::Write(WriteOutcome::Unavailable))
                 | Ok(DbResponse::RunOnce(RunOnceVerdict::Unavailable))
         );
+        if !not_acting {
+            let mut last = self
+                .inner
+                .last_acting_answer
+                .lock()
+                .expect("db answer time lock");
+            *last = Some(last.map_or(sent_at, |last| last.max(sent_at)));
+        }
         if not_acting && self.inner.hosts.len() > 1 {
             // Only the caller that saw `host` fail moves the belief on.
             let index = self

@@ -15,6 +15,8 @@
 //! within the last [`MasterLease::length`] was answered. The bound is argued in the module
 //! docs of [`super`] ("Timing assumption").
 
+use super::role::FencingToken;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The lease as a fraction of the negotiated session timeout: 2/5, the crate's own
@@ -72,6 +74,36 @@ impl MasterLease {
     }
 }
 
+/// The grant the selector acts under and when its lease runs out, for the node's guarded work
+/// to check before each action ([`ZkSelector::acting_until`](super::ZkSelector::acting_until)).
+/// The selector sets it on promotion, moves it on each renewal and clears it before the role
+/// watch stops saying Master. Clones share it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SharedLease(Arc<Mutex<Option<(FencingToken, Duration)>>>);
+
+impl SharedLease {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(FencingToken, Duration)>> {
+        // The value is a plain pair: a panic elsewhere cannot leave it half-written.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Acting under `token` until `expires_at` (monotonic clock).
+    pub(crate) fn set(&self, token: FencingToken, expires_at: Duration) {
+        *self.lock() = Some((token, expires_at));
+    }
+
+    pub(crate) fn clear(&self) {
+        *self.lock() = None;
+    }
+
+    /// When the lease of grant `token` runs out; `None` unless that grant is the current one.
+    pub(crate) fn expires_at(&self, token: FencingToken) -> Option<Duration> {
+        (*self.lock()).and_then(|(current, at)| (current == token).then_some(at))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +126,24 @@ mod tests {
         // A stale answer does not move the lease back.
         lease.confirmed(secs(10.2));
         assert_eq!(lease.expires_at(), secs(12.0));
+    }
+
+    #[test]
+    fn the_shared_lease_answers_only_for_the_current_grant() {
+        let shared = SharedLease::default();
+        let (old, new) = (FencingToken(7), FencingToken(9));
+        assert_eq!(shared.expires_at(old), None);
+        shared.set(old, secs(3.0));
+        assert_eq!(shared.expires_at(old), Some(secs(3.0)));
+        shared.set(new, secs(5.0));
+        assert_eq!(
+            shared.expires_at(old),
+            None,
+            "a superseded grant has no lease"
+        );
+        assert_eq!(shared.expires_at(new), Some(secs(5.0)));
+        shared.clear();
+        assert_eq!(shared.expires_at(new), None);
     }
 
     #[test]

@@ -51,13 +51,21 @@ impl HealthCheck {
     }
 
     /// Probes once; records the verdict when it changed.
+    ///
+    /// A master's own writes answer the question a probe asks: when one sent within the last
+    /// period was answered by an acting host, no probe is sent (as connection pools skip
+    /// validating a connection that was just used), so a busy master adds no probe traffic.
     pub async fn evaluate(&mut self) -> Health {
         let broken = self.links.borrow_and_update().clone();
+        let recently_used = self
+            .db
+            .answered_acting_since(self.ctx.env.now().saturating_sub(self.period));
         let db_ok = !broken.contains(&HealthLink::Database)
-            && matches!(
-                self.db.call(DbRequest::Ping).await,
-                Ok(DbResponse::Pong { acting: true, .. })
-            );
+            && (recently_used
+                || matches!(
+                    self.db.call(DbRequest::Ping).await,
+                    Ok(DbResponse::Pong { acting: true, .. })
+                ));
         let now = self.ctx.env.now();
         self.db_failing_since = if db_ok {
             None

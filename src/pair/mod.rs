@@ -6,8 +6,9 @@
 //! flight are refused from then on — and only then does the node act as master (and record
 //! its promotion): a stream of database writes standing for flows, each carrying the grant's
 //! token and each preceded by a check that the grant is still current — the selector's role
-//! **and** a session lease on the node's own clock ([`lease`]), so a node that resumes from a
-//! pause longer than its session does not write on stale belief. When demoted it stops the
+//! **and** the grant's quorum-confirmed lease on the node's own clock
+//! ([`ZkSelector::acting_until`](crate::election::ZkSelector::acting_until)), so a node that
+//! resumes from a pause longer than its session does not write on stale belief. When demoted it stops the
 //! workload, waits for the request in flight to be answered or time out, records the
 //! demotion, and only then acknowledges it, so the selector lets go of the candidacy after the
 //! work stopped. A health check ([`health`]) probes the database and the bus and gates the
@@ -27,7 +28,6 @@
 mod async_demotion;
 pub mod control;
 pub mod health;
-pub mod lease;
 pub mod node;
 pub mod operator;
 pub mod worker;

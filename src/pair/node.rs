@@ -5,7 +5,6 @@
 
 use super::control::{ControlHandle, HealthLink, NodeControl};
 use super::health::HealthCheck;
-use super::lease::SessionLease;
 use super::worker::{Workload, WriteIds};
 use crate::db::DbClient;
 use crate::election::{
@@ -129,8 +128,6 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
     let (health_tx, health) = watch::channel(check.evaluate().await);
     ctx.env.spawn(check.run(health_tx));
 
-    let lease = SessionLease::new(config.session_timeout / 2);
-    let write_lease = has_session_lease(config.election).then(|| lease.clone());
     let selector_config = SelectorConfig::new(
         ELECTION_ROOT,
         &config.pair,
@@ -145,14 +142,10 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         None => selector_config,
     };
     let connect = {
-        let (ctx, zk, lease) = (ctx.clone(), config.zk.clone(), lease.clone());
+        let (ctx, zk) = (ctx.clone(), config.zk.clone());
         move || {
-            let (ctx, zk, lease) = (ctx.clone(), zk.clone(), lease.clone());
-            async move {
-                let session = SimZkClient::connect(&ctx, zk).await?;
-                lease.track(session.clone());
-                Ok(session)
-            }
+            let (ctx, zk) = (ctx.clone(), zk.clone());
+            async move { SimZkClient::connect(&ctx, zk).await }
         }
     };
     let (selector, mut events, task) =
@@ -190,7 +183,6 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         candidacy.clone(),
         selector.role(),
         acting.clone(),
-        write_lease.clone(),
     ));
     ctx.env.spawn(apply_controls(
         ctx.clone(),
@@ -223,7 +215,7 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         pair: config.pair.clone(),
         node: config.name.clone(),
         db,
-        lease: write_lease,
+        lease: checks_lease(config.election).then(|| selector.clone()),
         role: selector.role(),
         period: config.write_period,
         run_once: config.run_once,
@@ -307,46 +299,22 @@ impl CandidacyLog {
     }
 }
 
-/// Follows the selector's role: records the node's candidacy, announces its passive roles
-/// ("master" is announced by the event loop, once the node acts on the promotion), and while
-/// the node is master renews its session lease (if it has one) every renewal period (each
-/// renewal in a task of its own, so a slow round trip does not hold up the next change of
-/// role).
+/// Follows the selector's role: records the node's candidacy and announces its passive roles
+/// ("master" is announced by the event loop, once the node acts on the promotion).
 async fn follow_role(
     ctx: HostCtx,
     candidacy: CandidacyLog,
     mut role: watch::Receiver<Role>,
     acting: Arc<AtomicBool>,
-    lease: Option<SessionLease>,
 ) {
-    let mut next_renewal: Option<Duration> = None;
     loop {
         let current = *role.borrow_and_update();
         candidacy.observe(current != Role::Withdrawn);
         if !acting.load(Ordering::SeqCst) && !current.is_master() {
             announce(&ctx, current);
         }
-        if !current.is_master() {
-            next_renewal = None;
-        } else if let Some(lease) = &lease
-            && next_renewal.is_none_or(|at| ctx.env.now() >= at)
-        {
-            let (lease_, ctx_) = (lease.clone(), ctx.clone());
-            ctx.env.spawn(async move {
-                lease_.renew(&ctx_).await;
-            });
-            next_renewal = Some(ctx.env.now() + lease.renew_period());
-        }
-        let renewal = async {
-            match next_renewal {
-                Some(at) => ctx.env.sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            changed = role.changed() => if changed.is_err() { return },
-            () = renewal => {}
+        if role.changed().await.is_err() {
+            return;
         }
     }
 }
@@ -402,12 +370,12 @@ async fn apply_controls(
     }
 }
 
-/// Whether the master's writes are gated by a session lease as well as by the selector's role.
-/// Always, except in the known-bug variants P1 and P2, whose teams trusted the role alone: a
-/// node resuming from a pause longer than its session (P1), or cut off from ZooKeeper with a
-/// selector that ignores Disconnected (P2), goes on writing on its stale belief. Broken codes
-/// reach a node only in testbed builds (`pair::build` refuses them otherwise).
-fn has_session_lease(election: ElectionCode) -> bool {
+/// Whether the master's writes are gated by the grant's lease as well as by the selector's
+/// role. Always, except in the known-bug variants P1 and P2, whose teams trusted the role
+/// alone: a node resuming from a pause longer than its session (P1), or cut off from ZooKeeper
+/// with a selector that ignores Disconnected (P2), goes on writing on its stale belief. Broken
+/// codes reach a node only in testbed builds (`pair::build` refuses them otherwise).
+fn checks_lease(election: ElectionCode) -> bool {
     // known-bug hook (P1, P2)
     !matches!(election.known_bug(), Some(KnownBug::P1 | KnownBug::P2))
 }

@@ -2,10 +2,9 @@
 //! fencing token of the grant it runs under, each checked against the node's current
 //! mastership just before it is sent.
 
-use super::lease::SessionLease;
 use crate::db::DbClient;
 use crate::db::proto::{DbRequest, DbResponse, RunOnceVerdict};
-use crate::election::{ElectionCode, FencingToken, Role};
+use crate::election::{ElectionCode, FencingToken, Role, ZkSelector};
 use crate::env::Environment;
 use crate::sim::history::{Record, WriteOutcome};
 use crate::sim::topology::RunOnceSpec;
@@ -50,9 +49,11 @@ pub struct Workload {
     pub pair: String,
     pub node: String,
     pub db: DbClient,
-    /// Gates every write together with the selector's role; `None` for a node built without a
-    /// session lease (the known-bug variants P1 and P2).
-    pub lease: Option<SessionLease>,
+    /// Gates every write together with the selector's role, by the lease of the grant (see
+    /// [`ZkSelector::acting_until`]: a process paused for longer than its session resumes
+    /// with the role still saying Master); `None` for a node that trusts the role alone
+    /// (the known-bug variants P1 and P2).
+    pub lease: Option<ZkSelector>,
     pub role: watch::Receiver<Role>,
     pub period: Duration,
     pub run_once: Option<RunOnceSpec>,
@@ -75,13 +76,14 @@ enum Stage {
 
 impl Workload {
     /// Whether the node may act as master under `token` right now: the selector still says so
-    /// for this very grant, and the session lease is fresh (see [`SessionLease`]).
+    /// for this very grant, and the grant's lease has not run out.
     fn still_master(&self, token: FencingToken) -> bool {
         *self.role.borrow() == Role::Master { token }
-            && self
-                .lease
-                .as_ref()
-                .is_none_or(|lease| lease.valid(self.ctx.env.now()))
+            && self.lease.as_ref().is_none_or(|selector| {
+                selector
+                    .acting_until(token)
+                    .is_some_and(|until| self.ctx.env.now() < until)
+            })
     }
 
     /// Fences the database with the grant's token, then writes every `period`, until `stop`

@@ -9,12 +9,14 @@ pub use task::{LogFn, ZkSelectorTask};
 
 use super::MasterSelector;
 use super::config::{ConfigError, SelectorConfig};
-use super::role::{Health, Priority, Role, RoleEvent, SelectorError};
+use super::lease::SharedLease;
+use super::role::{FencingToken, Health, Priority, Role, RoleEvent, SelectorError};
 use crate::coord::Coordination;
 use crate::env::Environment;
 use crate::sync::watch;
 use crate::zk::types::ZkResult;
 use std::future::Future;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Opens a new ZooKeeper session. Called at start and after a session ended (expired, closed,
@@ -50,6 +52,25 @@ enum Command {
 pub struct ZkSelector {
     commands: mpsc::UnboundedSender<Command>,
     role: watch::Receiver<Role>,
+    lease: SharedLease,
+}
+
+impl ZkSelector {
+    /// Until when (the selector's [`Environment`] clock: monotonic) the node may act under
+    /// the grant `token`, on the evidence of the quorum-confirmed lease; `None` once that
+    /// grant is over or was never this node's.
+    ///
+    /// The guarded work asks just before each action and acts only while `now` is earlier.
+    /// The role watch alone is not enough: a process paused for longer than its session
+    /// timeout resumes with every task overdue at once, and until the selector has run, its
+    /// role still says Master although the ensemble may have expired the session and the
+    /// other node be writing under a newer token. After such a pause `now` is past this
+    /// deadline, so the node does not act until a fresh confirmation succeeds, which it
+    /// cannot on an expired session. (A node that cannot check before each action must
+    /// fence every write with the token instead.)
+    pub fn acting_until(&self, token: FencingToken) -> Option<Duration> {
+        self.lease.expires_at(token)
+    }
 }
 
 impl MasterSelector for ZkSelector {
@@ -110,10 +131,20 @@ where
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let (role_tx, role_rx) = watch::channel(Role::Slave);
     let (event_tx, event_rx) = mpsc::unbounded_channel();
-    let task = ZkSelectorTask::new(config, connect, env, health, command_rx, role_tx, event_tx);
+    let lease = SharedLease::default();
+    let task = ZkSelectorTask::new(
+        config,
+        connect,
+        env,
+        health,
+        command_rx,
+        (role_tx, lease.clone()),
+        event_tx,
+    );
     let handle = ZkSelector {
         commands: command_tx,
         role: role_rx,
+        lease,
     };
     Ok((handle, event_rx, task))
 }

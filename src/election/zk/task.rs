@@ -8,7 +8,7 @@ use crate::coord::Coordination;
 use crate::election::config::{Layout, SelectorConfig};
 use crate::election::decide::{Candidate, Decision, Local, Ranking, Standing, View, decide_with};
 use crate::election::io::{self, Failure, Watches};
-use crate::election::lease::MasterLease;
+use crate::election::lease::{MasterLease, SharedLease};
 use crate::election::role::{
     DemotionAck, DemotionReason, FencingToken, Health, Priority, Role, RoleEvent, SelectorError,
 };
@@ -42,6 +42,8 @@ pub struct ZkSelectorTask<C, E, K> {
     acting: Option<FencingToken>,
     /// The master's quorum-confirmed lease; `Some` exactly while `acting` is.
     lease: Option<MasterLease>,
+    /// The grant and its lease's end, for the node's handle (see `ZkSelector::acting_until`).
+    shared_lease: SharedLease,
     /// The last new (never claimed) term this node saw: its czxid, and from when (monotonic
     /// clock) it may be claimed. See [`Local::new_term_waited_out`].
     new_term: Option<(Zxid, Duration)>,
@@ -71,7 +73,7 @@ where
         env: E,
         health: watch::Receiver<Health>,
         commands: mpsc::UnboundedReceiver<Command>,
-        role: watch::Sender<Role>,
+        (role, shared_lease): (watch::Sender<Role>, SharedLease),
         events: mpsc::UnboundedSender<RoleEvent>,
     ) -> Self {
         ZkSelectorTask {
@@ -90,6 +92,7 @@ where
             relinquished: false,
             acting: None,
             lease: None,
+            shared_lease,
             new_term: None,
             relinquish_waiters: Vec::new(),
             shutdown: None,
@@ -540,6 +543,9 @@ where
         // known-bug hook (P2): a selector that counts only Expired as loss keeps no lease
         // either; in the real code this is always `Some`.
         self.lease = (!self.ignores_disconnection()).then_some(lease);
+        // Without a lease (P2) the node is told it may act for as long as the role says so.
+        let until = self.lease.map_or(Duration::MAX, |lease| lease.expires_at());
+        self.shared_lease.set(token, until);
         self.role.send_replace(Role::Master { token });
         // A node that dropped its event receiver still sees the role through the watch.
         let _ = self.events.send(RoleEvent::Promoted { token });
@@ -549,6 +555,7 @@ where
     /// Demoted event, and nothing else happens until it acknowledged.
     async fn demote(&mut self, reason: DemotionReason) {
         self.lease = None;
+        self.shared_lease.clear();
         let Some(token) = self.acting.take() else {
             self.publish_passive_role();
             return;

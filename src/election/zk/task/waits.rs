@@ -154,8 +154,9 @@ where
         let answer = timeout(&self.env, left, io::confirm_session(session, &term_path)).await;
         match answer {
             Ok(Ok(())) => {
-                if let Some(lease) = &mut self.lease {
+                if let (Some(lease), Some(token)) = (&mut self.lease, self.acting) {
                     lease.confirmed(sent_at);
+                    self.shared_lease.set(token, lease.expires_at());
                 }
                 true
             }
