@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Wake, Waker};
-use std::time::Duration;
+use std::time::Instant;
 
 struct Bell {
     armed: AtomicBool,
@@ -33,17 +33,18 @@ pub(crate) struct Alarm {
 }
 
 impl Alarm {
-    /// Arms a timer for true time `at` that wakes `waker`; `None` if `at` has come already.
+    /// Arms a timer for madsim's instant `deadline` that wakes `waker`; `None` if it has come
+    /// already.
     pub(crate) fn arm(
         time: &madsim::time::TimeHandle,
-        at: Duration,
+        deadline: Instant,
         waker: &Waker,
     ) -> Option<Self> {
         let bell = Arc::new(Bell {
             armed: AtomicBool::new(true),
             waker: waker.clone(),
         });
-        set_timer(time, at, &Waker::from(bell.clone())).then_some(Alarm { bell })
+        set_timer(time, deadline, &Waker::from(bell.clone())).then_some(Alarm { bell })
     }
 
     /// Whether this alarm wakes the task `waker` belongs to.
@@ -52,9 +53,8 @@ impl Alarm {
     }
 }
 
-/// Has madsim wake `waker` at true time `at`, for good; false if `at` has come already.
-pub(crate) fn set_timer(time: &madsim::time::TimeHandle, at: Duration, waker: &Waker) -> bool {
-    let deadline = time.now_instant() - time.elapsed() + at;
+/// Has madsim wake `waker` at its instant `deadline`, for good; false if that has come already.
+pub(crate) fn set_timer(time: &madsim::time::TimeHandle, deadline: Instant, waker: &Waker) -> bool {
     // madsim's `sleep_until` rounds a sleep up to at least 1 ms (as tokio does); links
     // inside a site are faster, so the deadline is set again, to the nanosecond.
     let mut sleep = time.sleep_until(deadline);

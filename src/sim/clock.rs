@@ -35,40 +35,49 @@ pub async fn sleep_until_true(at: Duration) {
 /// madsim's clock, looked up once and kept. `madsim::time::TimeHandle::current()` clones the
 /// handle out of the runtime's context on every call; hosts and the network read the time for
 /// every packet and timer, where that lookup was a tenth of a busy world's run time.
+/// The handle comes with the instant madsim's clock started from, so that a timer's deadline
+/// is one addition (madsim's clock takes a lock for every reading).
 #[derive(Clone)]
-pub struct TrueClock(Option<madsim::time::TimeHandle>);
+pub struct TrueClock(Option<(madsim::time::TimeHandle, std::time::Instant)>);
 
 impl TrueClock {
     /// The running simulation's clock (outside one, every call looks it up again).
     pub fn current() -> Self {
-        TrueClock(madsim::time::TimeHandle::try_current())
+        TrueClock(madsim::time::TimeHandle::try_current().map(|time| {
+            let start = time.now_instant() - time.elapsed();
+            (time, start)
+        }))
     }
 
     /// True simulated time: elapsed since the simulation started.
     pub fn now(&self) -> Duration {
         match &self.0 {
-            Some(time) => time.elapsed(),
+            Some((time, _)) => time.elapsed(),
             None => true_now(),
         }
     }
 
-    fn with_handle<T>(&self, f: impl FnOnce(&madsim::time::TimeHandle) -> T) -> T {
+    fn with_handle<T>(&self, f: impl FnOnce(&madsim::time::TimeHandle, std::time::Instant) -> T) -> T {
         match &self.0 {
-            Some(time) => f(time),
-            None => f(&madsim::time::TimeHandle::current()),
+            Some((time, start)) => f(time, *start),
+            None => {
+                let time = madsim::time::TimeHandle::current();
+                let start = time.now_instant() - time.elapsed();
+                f(&time, start)
+            }
         }
     }
 
     /// A timer that wakes `waker` at true time `at`; `None` if that has come.
     fn alarm(&self, at: Duration, waker: &Waker) -> Option<Alarm> {
-        self.with_handle(|time| Alarm::arm(time, at, waker))
+        self.with_handle(|time, start| Alarm::arm(time, start + at, waker))
     }
 
     /// Wakes `waker` at true simulated time `at` (at once if that has passed), for queues
     /// that know when their next item is due. Not called off: the queue's task is woken
     /// even if the item went meanwhile.
     pub fn wake_at(&self, at: Duration, waker: &Waker) {
-        if !self.with_handle(|time| crate::sim::alarm::set_timer(time, at, waker)) {
+        if !self.with_handle(|time, start| crate::sim::alarm::set_timer(time, start + at, waker)) {
             waker.wake_by_ref();
         }
     }
