@@ -57,7 +57,10 @@ impl TrueClock {
         }
     }
 
-    fn with_handle<T>(&self, f: impl FnOnce(&madsim::time::TimeHandle, std::time::Instant) -> T) -> T {
+    fn with_handle<T>(
+        &self,
+        f: impl FnOnce(&madsim::time::TimeHandle, std::time::Instant) -> T,
+    ) -> T {
         match &self.0 {
             Some((time, start)) => f(time, *start),
             None => {

@@ -10,26 +10,94 @@ use std::fmt::{self, Write as _};
 use std::hash::Hasher;
 use std::time::Duration;
 
-/// FNV-1a, 64 bit: tiny, fast on short inputs, and specified — unlike std's `DefaultHasher`,
-/// whose algorithm may change between Rust releases.
+/// FNV-1a, 64 bit, taken a word at a time: tiny, fast, and specified — unlike std's
+/// `DefaultHasher`, whose algorithm may change between Rust releases. Integers are one step
+/// each; byte strings go in 8-byte words, however they were split into `write` calls (a trace
+/// that keeps its lines hashes a formatted line in one piece, one that does not in several).
+/// Every packet is fingerprinted, and byte-at-a-time FNV over its fields cost 2% of a busy
+/// world's run.
 #[derive(Clone, Copy, Debug)]
-pub struct Fnv64(u64);
+pub struct Fnv64 {
+    hash: u64,
+    /// Bytes written since the last full word, little-endian, and how many.
+    pending: u64,
+    pending_len: u32,
+}
+
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 impl Default for Fnv64 {
     fn default() -> Self {
-        Fnv64(0xcbf2_9ce4_8422_2325)
+        Fnv64 {
+            hash: 0xcbf2_9ce4_8422_2325,
+            pending: 0,
+            pending_len: 0,
+        }
+    }
+}
+
+impl Fnv64 {
+    fn step(hash: u64, word: u64) -> u64 {
+        (hash ^ word).wrapping_mul(FNV_PRIME)
+    }
+
+    /// The hash with the pending bytes ended: their count goes in with them, so "a" and
+    /// "a\0" differ.
+    fn ended(&self) -> u64 {
+        if self.pending_len == 0 {
+            self.hash
+        } else {
+            Self::step(
+                self.hash,
+                self.pending ^ (u64::from(self.pending_len) << 59),
+            )
+        }
+    }
+
+    fn integer(&mut self, word: u64) {
+        self.hash = Self::step(self.ended(), word);
+        self.pending = 0;
+        self.pending_len = 0;
     }
 }
 
 impl Hasher for Fnv64 {
     fn finish(&self) -> u64 {
-        self.0
+        self.ended()
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= *b as u64;
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+    fn write(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.pending_len == 0 && bytes.len() >= 8 {
+                let (word, rest) = bytes.split_at(8);
+                let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+                self.hash = Self::step(self.hash, word);
+                bytes = rest;
+                continue;
+            }
+            self.pending |= u64::from(bytes[0]) << (8 * self.pending_len);
+            self.pending_len += 1;
+            bytes = &bytes[1..];
+            if self.pending_len == 8 {
+                self.hash = Self::step(self.hash, self.pending);
+                self.pending = 0;
+                self.pending_len = 0;
+            }
         }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.integer(u64::from(i));
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.integer(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.integer(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.integer(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.integer(i as u64);
     }
 }
 
@@ -164,17 +232,34 @@ impl Trace {
 mod tests {
     use super::*;
 
+    fn hash_of(pieces: &[&[u8]]) -> u64 {
+        let mut h = Fnv64::default();
+        for piece in pieces {
+            h.write(piece);
+        }
+        h.finish()
+    }
+
     #[test]
-    fn fnv_matches_the_reference_vectors() {
-        let mut h = Fnv64::default();
-        h.write(b"");
-        assert_eq!(h.finish(), 0xcbf29ce484222325);
-        let mut h = Fnv64::default();
-        h.write(b"a");
-        assert_eq!(h.finish(), 0xaf63dc4c8601ec8c);
-        let mut h = Fnv64::default();
-        h.write(b"foobar");
-        assert_eq!(h.finish(), 0x85944171f73967e8);
+    fn byte_strings_hash_alike_however_split_and_differ_by_content_and_length() {
+        let whole = hash_of(&[b"leader epoch=3, zxid 0x100000002"]);
+        assert_eq!(
+            whole,
+            hash_of(&[b"leader epoch=", b"3", b", zxid 0x1000", b"00002"])
+        );
+        assert_eq!(whole, hash_of(&[b"l", b"eader epoch=3, zxid 0x100000002"]));
+        assert_ne!(whole, hash_of(&[b"leader epoch=4, zxid 0x100000002"]));
+        assert_ne!(hash_of(&[b"a"]), hash_of(&[b"a\0"]));
+        assert_ne!(hash_of(&[b""]), hash_of(&[b"\0"]));
+        assert_eq!(hash_of(&[b""]), 0xcbf29ce484222325, "the FNV offset basis");
+        // An integer ends the byte string before it: "ab" then 1 is not "a" then "b1".
+        let mut a = Fnv64::default();
+        a.write(b"ab");
+        a.write_u64(1);
+        let mut b = Fnv64::default();
+        b.write(b"a");
+        b.write_u64(1);
+        assert_ne!(a.finish(), b.finish());
     }
 
     #[test]
