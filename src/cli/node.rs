@@ -27,7 +27,7 @@ newest one it accepted. Demotion stops the writes before it is acknowledged.
 Output: one JSON object per line on stdout, e.g.
   {\"at_ms\":1764090000000,\"event\":\"promoted\",\"node\":\"node-a\",\"pair\":\"pair-1\",\"token\":4294967301}
 Events: started, session, health, candidacy, promoted, demoted, write_accepted, write_rejected,
-write_failed, relinquishing, relinquished, relinquish_ended, rejoining, priority, control_error,\nstopping, stopping_forced, stopped.
+write_failed, write_held, relinquishing, relinquished, relinquish_ended, rejoining, priority, control_error,\nstopping, stopping_forced, stopped.
 The selector's own log goes to stderr.
 
 Exit status: 0 after a clean stop, 2 for bad arguments, 1 if the node failed.";

@@ -1,10 +1,12 @@
 //! What the node does while it is master: a guarded write to the fencing store every write
-//! interval, each carrying the grant's fencing token. A rejected write means a newer master
-//! exists; the work then stops writing and waits for the demotion the selector will deliver.
+//! interval, each carrying the grant's fencing token, and each sent only while the grant's
+//! lease holds (a tick without it is reported as `write_held`). A rejected write means a newer
+//! master exists; the work then stops writing and waits for the demotion the selector will
+//! deliver.
 
 use super::fencing_store::{FencingStore, Outcome};
 use super::output::EventOutput;
-use crate::election::FencingToken;
+use crate::election::{FencingToken, ZkSelector};
 use crate::env::{Environment, TokioEnv};
 use crate::sync::watch;
 use serde_json::json;
@@ -37,8 +39,11 @@ pub struct MasterWork {
 }
 
 impl MasterWork {
+    /// `lease` is the selector that granted `token`: each write waits for its lease (see
+    /// [`ZkSelector::acting_until`]).
     pub fn start(
         token: FencingToken,
+        lease: ZkSelector,
         writer: Arc<Mutex<Writer>>,
         interval: Duration,
         output: EventOutput,
@@ -46,7 +51,7 @@ impl MasterWork {
     ) -> MasterWork {
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(write_while_master(
-            token, writer, interval, output, env, stopped,
+            token, lease, writer, interval, output, env, stopped,
         ));
         MasterWork { stop, task }
     }
@@ -61,6 +66,7 @@ impl MasterWork {
 
 async fn write_while_master(
     token: FencingToken,
+    lease: ZkSelector,
     writer: Arc<Mutex<Writer>>,
     interval: Duration,
     output: EventOutput,
@@ -76,6 +82,15 @@ async fn write_while_master(
             biased;
             _ = stopped.wait_for(|stop| *stop) => return,
             _ = ticks.tick() => {}
+        }
+        // The grant's lease as well as the role: a process resumed from a pause (SIGSTOP, a
+        // frozen VM) runs its overdue ticks before the selector has heard of anything.
+        if !lease
+            .acting_until(token)
+            .is_some_and(|until| env.now() < until)
+        {
+            output.emit("write_held", json!({ "token": token.value() }));
+            continue;
         }
         let writer = writer.clone();
         let node = node.clone();

@@ -192,6 +192,7 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
     let mut selector_task = tokio::spawn(task.run());
     let roles = tokio::spawn(serve_roles(
         events,
+        selector.clone(),
         writer,
         config.write_interval,
         output.clone(),
@@ -288,6 +289,7 @@ async fn obey(
 /// demotion.
 async fn serve_roles(
     mut events: RoleEvents,
+    lease: ZkSelector,
     writer: Arc<Mutex<Writer>>,
     write_interval: Duration,
     output: EventOutput,
@@ -304,6 +306,7 @@ async fn serve_roles(
                 }
                 work = Some(MasterWork::start(
                     token,
+                    lease.clone(),
                     writer.clone(),
                     write_interval,
                     output.clone(),
