@@ -21,7 +21,7 @@ pub fn check_segments(
 ) -> Vec<Violation> {
     let mut violations = Vec::new();
     for (pair, segments) in topology.pairs.iter().zip(all_segments) {
-        let runs = bad_runs(&segments, settings.judged_from, |s| {
+        let runs = bad_runs(segments, settings.judged_from, |s| {
             s.master.is_none() && !s.eligible.is_empty()
         });
         for (from, until, last) in runs {

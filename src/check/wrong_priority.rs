@@ -61,8 +61,7 @@ pub fn check_segments(
                     (master.clone(), format!("{n} ({why})"))
                 })
         };
-        for (from, until, last) in
-            bad_runs(&segments, settings.judged_from, |s| better(s).is_some())
+        for (from, until, last) in bad_runs(segments, settings.judged_from, |s| better(s).is_some())
         {
             if until - from <= settings.wrong_priority_bound {
                 continue;

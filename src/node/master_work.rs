@@ -85,9 +85,9 @@ async fn write_while_master(
         }
         // The grant's lease as well as the role: a process resumed from a pause (SIGSTOP, a
         // frozen VM) runs its overdue ticks before the selector has heard of anything.
-        if !lease
+        if lease
             .acting_until(token)
-            .is_some_and(|until| env.now() < until)
+            .is_none_or(|until| env.now() >= until)
         {
             output.emit("write_held", json!({ "token": token.value() }));
             continue;
