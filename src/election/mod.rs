@@ -241,7 +241,8 @@
 //! connection before the server expires the session (zookeeper-client: 2/5 of the session
 //! timeout; Java: 2/3; expiry: at least the full timeout). A process paused for longer than the
 //! session timeout resumes believing it is master until it runs the selector again: that case
-//! is what the fencing token is for, and why the node must fence every guarded write.
+//! is what the fencing token is for, and why the node must fence every guarded write — or check
+//! [`ZkSelector::acting_until`] just before each action, which the lease below bounds.
 //!
 //! The lease covers the connection that stays up while its server has lost the leader. Let a
 //! confirmation sent at `s` be answered. The leader answered it at some `p ≥ s` while in
