@@ -44,7 +44,7 @@ impl TrueClock {
     /// The running simulation's clock (outside one, every call looks it up again).
     pub fn current() -> Self {
         TrueClock(madsim::time::TimeHandle::try_current().map(|time| {
-            let start = time.now_instant() - time.elapsed();
+            let start = started(&time);
             (time, start)
         }))
     }
@@ -65,8 +65,7 @@ impl TrueClock {
             Some((time, start)) => f(time, *start),
             None => {
                 let time = madsim::time::TimeHandle::current();
-                let start = time.now_instant() - time.elapsed();
-                f(&time, start)
+                f(&time, started(&time))
             }
         }
     }
@@ -93,6 +92,11 @@ impl TrueClock {
             alarm: None,
         }
     }
+}
+
+/// The instant madsim's clock started from (its readings are that plus the time elapsed).
+fn started(time: &madsim::time::TimeHandle) -> std::time::Instant {
+    time.now_instant() - time.elapsed()
 }
 
 /// The future of [`TrueClock::sleep_until`].
