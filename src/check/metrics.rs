@@ -1,6 +1,6 @@
 //! What a run measured besides its verdict: failover times, ZooKeeper leader changes, writes.
 
-use super::state::terms;
+use super::state::Term;
 use crate::sim::history::{Entry, Record, WriteOutcome};
 use std::time::Duration;
 
@@ -29,8 +29,8 @@ pub struct Measures {
     pub writes_unavailable: u64,
 }
 
-pub fn measure(history: &[Entry], end: Duration) -> Measures {
-    let terms = terms(history, end);
+/// `terms` are the history's terms up to `end` ([`super::state::terms`]).
+pub fn measure(history: &[Entry], terms: &[Term], end: Duration) -> Measures {
     let mut failovers = Vec::new();
     for term in terms.iter().filter(|t| t.until < end) {
         // Another node still acting when this one stopped: the pair never lost its master.
@@ -120,7 +120,8 @@ mod tests {
             result(23_000, WriteOutcome::RejectedStaleToken { newest: 2 }),
             demoted(40_000, "b", 2),
         ];
-        let m = measure(&history, Duration::from_secs(60));
+        let end = Duration::from_secs(60);
+        let m = measure(&history, &crate::check::state::terms(&history, end), end);
         assert_eq!(m.zk_leader_changes, 1);
         assert_eq!((m.writes_accepted, m.writes_rejected), (1, 1));
         assert_eq!(m.failovers.len(), 2);

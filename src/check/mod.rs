@@ -88,26 +88,27 @@ pub struct CheckSettings {
     pub end: Duration,
 }
 
-/// Every violation of every invariant not skipped, in time order.
+/// Every violation of every invariant not skipped, in time order. `terms` are the history's
+/// terms up to `settings.end` ([`state::terms`]): derived once by the caller for every checker
+/// and for what else reads them, since a hundred pairs' ten minutes are a hundred thousand
+/// records.
 pub fn check_all(
     history: &[Entry],
+    terms: &[state::Term],
     topology: &Topology,
     settings: &CheckSettings,
 ) -> Vec<Violation> {
     let mut violations = Vec::new();
     let run = |i: Invariant| !settings.skip.contains(&i);
-    // Terms and segments are derived once for every checker: a hundred pairs' ten minutes
-    // are a hundred thousand records.
-    let terms = state::terms(history, settings.end);
     if run(Invariant::TwoMasters) {
-        violations.extend(two_masters::check_terms(&terms));
+        violations.extend(two_masters::check_terms(terms));
     }
     if run(Invariant::StaleWrite) {
-        violations.extend(stale_write::check_terms(history, &terms));
+        violations.extend(stale_write::check_terms(history, terms));
     }
     if run(Invariant::NoMaster) || run(Invariant::WrongPriority) {
         let segments =
-            state::segments_by_pair_of_terms(history, &topology.pairs, settings.end, &terms);
+            state::segments_by_pair_of_terms(history, &topology.pairs, settings.end, terms);
         if run(Invariant::NoMaster) {
             violations.extend(no_master::check_segments(&segments, topology, settings));
         }

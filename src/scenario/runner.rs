@@ -208,7 +208,8 @@ pub fn judge(
         judged_from: scenario.duration,
         end,
     };
-    let all = check_all(history, &scenario.topology, &settings);
+    let terms = terms(history, end);
+    let all = check_all(history, &terms, &scenario.topology, &settings);
     let expected: Vec<Invariant> = scenario
         .expectations
         .iter()
@@ -220,7 +221,6 @@ pub fn judge(
     let (expected_violations, violations): (Vec<Violation>, Vec<Violation>) = all
         .into_iter()
         .partition(|v| expected.contains(&v.invariant));
-    let terms = terms(history, end);
     let expectations: Vec<ExpectationResult> = scenario
         .expectations
         .iter()
@@ -228,7 +228,7 @@ pub fn judge(
         .collect();
     let passed =
         violations.is_empty() && step_errors.is_empty() && expectations.iter().all(|e| e.met);
-    let measures = measure(history, end);
+    let measures = measure(history, &terms, end);
     let mut report = RunReport {
         scenario: scenario.name.clone(),
         seed,
