@@ -2,7 +2,7 @@
 
 # Run the standard world for one seed.
 sim seed="7" duration="10m":
-    cargo run --release -- sim --seed {{seed}} --duration {{duration}}
+    cargo run --profile perf -- sim --seed {{seed}} --duration {{duration}}
 
 # The test command of README and CI (needs Debian's zookeeper package for the live tests).
 test:
@@ -10,19 +10,19 @@ test:
 
 # Speed-up over real time and peak memory of the standard world.
 bench seeds="10":
-    cargo run --release -- bench --seeds {{seeds}}
+    cargo run --profile perf -- bench --seeds {{seeds}}
 
 # The nightly chaos run: random worlds and fault schedules on every core, report under reports/.
 chaos seeds="10000" *args="":
-    cargo run --release -- chaos --seeds {{seeds}} {{args}}
+    cargo run --profile perf -- chaos --seeds {{seeds}} {{args}}
 
 # Seeds random chaos needs to find each known-bug variant p1 … p8.
 bench-known-bugs seeds="2000":
-    cargo run --release -- bench --known-bugs --seeds {{seeds}}
+    cargo run --profile perf -- bench --known-bugs --seeds {{seeds}}
 
 # The scale world (100 pairs, 5 voters, ten simulated minutes): speed-up and peak memory.
 bench-scale:
-    cargo run --release -- bench --scale
+    cargo run --profile perf -- bench --scale
 
 # Formatting and lints, as required before every commit.
 check:
