@@ -2,7 +2,7 @@
 
 # Run the standard world for one seed.
 sim seed="7" duration="10m":
-    cargo run --profile perf -- sim --seed {{seed}} --duration {{duration}}
+    cargo run --release -- sim --seed {{seed}} --duration {{duration}}
 
 # The test command of README and CI (needs Debian's zookeeper package for the live tests).
 test:
