@@ -6,7 +6,7 @@ mod cli;
 // The simulator allocates and frees a message, a waker or a record for nearly every simulated
 // event; glibc's allocator spent a fifth of the scale world's instructions on that.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: cli::alloc::Mimalloc = cli::alloc::Mimalloc;
 
 use clap::{Parser, Subcommand};
 use cli::node::NODE_HELP;

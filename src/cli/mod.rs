@@ -1,5 +1,6 @@
 //! The commands of the `splitbrain` binary, one module each; `main` parses and dispatches.
 
+pub mod alloc;
 pub mod bench;
 pub mod chaos;
 pub mod check;
