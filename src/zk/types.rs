@@ -329,10 +329,26 @@ pub fn validate_path(path: &str, sequential: bool) -> ZkResult<()> {
     if path.len() > 1 && path.ends_with('/') && !sequential {
         return Err(ErrorCode::BadArguments);
     }
-    if path.contains("//") || path.contains('\0') {
-        return Err(ErrorCode::BadArguments);
+    // One pass over the components after the leading slash (every request's path comes
+    // through here): none empty (a "//"), none "." or "..", no NUL anywhere. The last one may
+    // be empty: the root, or a sequential prefix ending in a slash.
+    let bytes = path.as_bytes();
+    let bad = |component: &[u8]| matches!(component, b"." | b"..");
+    let mut start = 1;
+    for (i, &b) in bytes.iter().enumerate().skip(1) {
+        match b {
+            0 => return Err(ErrorCode::BadArguments),
+            b'/' => {
+                let component = &bytes[start..i];
+                if component.is_empty() || bad(component) {
+                    return Err(ErrorCode::BadArguments);
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
     }
-    if path.split('/').any(|c| c == "." || c == "..") {
+    if bad(&bytes[start..]) {
         return Err(ErrorCode::BadArguments);
     }
     Ok(())
@@ -378,6 +394,38 @@ mod tests {
         assert!(validate_path("/a/", true).is_ok());
         assert!(validate_path("/a//b", false).is_err());
         assert!(validate_path("/a/./b", false).is_err());
+    }
+
+    /// ZooKeeper's rules as plainly stated (PathUtils.validatePath); the one-pass check must
+    /// agree with them on every short path over the characters that matter.
+    #[test]
+    fn one_pass_path_check_agrees_with_the_plain_rules() {
+        fn plain(path: &str, sequential: bool) -> bool {
+            let trailing_slash = path.len() > 1 && path.ends_with('/') && !sequential;
+            let broken = path.contains("//") || path.contains('\0');
+            let relative = path.split('/').any(|c| c == "." || c == "..");
+            path.starts_with('/') && !trailing_slash && !broken && !relative
+        }
+        let alphabet = ['/', '.', 'a', '\0'];
+        let mut paths = vec![String::new()];
+        for _ in 0..6 {
+            let longer: Vec<String> = paths
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
+                .collect();
+            paths.extend(longer);
+        }
+        paths.sort();
+        paths.dedup();
+        for path in &paths {
+            for sequential in [false, true] {
+                assert_eq!(
+                    validate_path(path, sequential).is_ok(),
+                    plain(path, sequential),
+                    "{path:?}, sequential {sequential}"
+                );
+            }
+        }
     }
 
     #[test]
