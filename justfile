@@ -20,9 +20,10 @@ chaos seeds="10000" *args="":
 bench-known-bugs seeds="2000":
     cargo run --profile perf -- bench --known-bugs --seeds {{seeds}}
 
-# The scale world (100 pairs, 5 voters, ten simulated minutes): speed-up and peak memory.
-bench-scale:
-    cargo run --profile perf -- bench --scale
+# The scale world (100 pairs, 5 voters, ten simulated minutes): speed-up (median of the runs)
+# and peak memory.
+bench-scale runs="5":
+    cargo run --profile perf -- bench --scale --runs {{runs}}
 
 # Formatting and lints, as required before every commit.
 check:

@@ -78,10 +78,35 @@ fn bad_arguments_exit_2_with_a_clear_error() {
             "python",
         ),
         (vec!["frobnicate"], "unrecognized subcommand"),
+        (vec!["bench", "--runs", "3"], "--scale"),
+        (vec!["bench", "--scale", "--runs", "0"], "--runs"),
     ] {
         let out = splitbrain(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn scale_bench_reports_the_median_of_its_runs_and_checks_they_agree() {
+    let out = splitbrain(&["bench", "--scale", "--runs", "2", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(value["runs"], 2, "{value}");
+    assert_eq!(value["deterministic"], true, "{value}");
+    assert_eq!(value["passed"], true, "{value}");
+    let walls = value["wall_seconds_runs"].as_array().expect("wall times");
+    assert_eq!(walls.len(), 2);
+    let (median, best) = (
+        value["speedup_median"].as_f64().expect("median"),
+        value["speedup_best"].as_f64().expect("best"),
+    );
+    assert!(median > 0.0 && median <= best, "{value}");
+    assert_eq!(value["speedup"].as_f64(), Some(median), "{value}");
+    assert_eq!(value["pairs"], 100);
 }

@@ -144,21 +144,105 @@ impl ScaleFigures {
     }
 }
 
-/// `splitbrain bench --scale`: runs, prints the figures (or one JSON object), and exits with 1
-/// when the run breaks an invariant or an expectation. Missing a target is reported, not
-/// failed, since the wall clock depends on the machine.
-pub fn main(seed: u64, json: bool) -> std::process::ExitCode {
-    match run(Some(seed)) {
-        Ok(figures) => {
+/// Runs of the scale world with one seed, ordered by wall time. The wall clock of a shared
+/// machine swings (×1.7 between consecutive runs was seen), so one run says little about the
+/// simulator; the median of several does, and their trace hashes must agree.
+#[derive(Debug)]
+pub struct ScaleRuns {
+    runs: Vec<ScaleFigures>,
+}
+
+impl ScaleRuns {
+    /// Runs the scale world `count` (at least 1) times with `seed`.
+    pub fn measure(seed: Option<u64>, count: usize) -> Result<ScaleRuns, ScaleError> {
+        let mut runs = (0..count.max(1))
+            .map(|_| run(seed))
+            .collect::<Result<Vec<_>, _>>()?;
+        runs.sort_by(|a, b| a.wall_seconds.total_cmp(&b.wall_seconds));
+        Ok(ScaleRuns { runs })
+    }
+
+    /// The run of median wall time (the slower of the two middle ones for an even count).
+    pub fn median(&self) -> &ScaleFigures {
+        &self.runs[self.runs.len() / 2]
+    }
+
+    /// The fastest run.
+    pub fn best(&self) -> &ScaleFigures {
+        &self.runs[0]
+    }
+
+    /// Every run passed and they all produced one trace.
+    pub fn passed(&self) -> bool {
+        self.runs.iter().all(|r| r.passed) && self.deterministic()
+    }
+
+    pub fn deterministic(&self) -> bool {
+        self.runs
+            .iter()
+            .all(|r| r.trace_hash == self.runs[0].trace_hash)
+    }
+
+    /// The median run's figures with the spread of all runs, as `--json` prints them.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self.median()).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            let walls: Vec<f64> = self.runs.iter().map(|r| r.wall_seconds).collect();
+            object.insert("runs".into(), self.runs.len().into());
+            object.insert("wall_seconds_runs".into(), walls.into());
+            object.insert("speedup_median".into(), self.median().speedup.into());
+            object.insert("speedup_best".into(), self.best().speedup.into());
+            object.insert("deterministic".into(), self.deterministic().into());
+        }
+        value
+    }
+
+    /// The median run's summary, then the spread when there were several runs.
+    pub fn render(&self) -> String {
+        let mut out = self.median().render();
+        if self.runs.len() > 1 {
+            let walls: Vec<String> = self
+                .runs
+                .iter()
+                .map(|r| format!("{:.3}", r.wall_seconds))
+                .collect();
+            out += &format!(
+                "  runs        {} (figures above: the median); speed-up median {:.0}x, best {:.0}x; wall s {}\n",
+                self.runs.len(),
+                self.median().speedup,
+                self.best().speedup,
+                walls.join(" ")
+            );
+            out += &format!(
+                "  determinism {}\n",
+                if self.deterministic() {
+                    "one trace hash in every run".to_string()
+                } else {
+                    let hashes: Vec<&str> =
+                        self.runs.iter().map(|r| r.trace_hash.as_str()).collect();
+                    format!("FAIL: trace hashes differ ({})", hashes.join(", "))
+                }
+            );
+        }
+        out
+    }
+}
+
+/// `splitbrain bench --scale [--runs N]`: runs, prints the figures (or one JSON object), and
+/// exits with 1 when a run breaks an invariant or an expectation or the runs disagree. Missing
+/// a target is reported, not failed, since the wall clock depends on the machine.
+pub fn main(seed: u64, json: bool, runs: usize) -> std::process::ExitCode {
+    match ScaleRuns::measure(Some(seed), runs) {
+        Ok(runs) => {
             if json {
-                println!("{}", serde_json::to_string(&figures).unwrap_or_default());
+                println!("{}", runs.to_json());
             } else {
-                print!("{}", figures.render());
-                if !figures.meets_targets() {
+                print!("{}", runs.render());
+                if !runs.median().meets_targets() {
                     println!("  (below target on this machine)");
                 }
             }
-            if figures.passed {
+            if runs.passed() {
                 std::process::ExitCode::SUCCESS
             } else {
                 std::process::ExitCode::from(1)

@@ -25,9 +25,14 @@ pub struct BenchArgs {
     #[arg(long)]
     pub known_bugs: bool,
     /// Run the scale world instead (scenarios/hundred-pairs-five-voters.toml: 100 pairs on 5
-    /// voters, ten simulated minutes) once, with seed --start; exit 1 if it fails its checks.
+    /// voters, ten simulated minutes) with seed --start, once unless --runs says otherwise;
+    /// exit 1 if it fails its checks.
     #[arg(long, conflicts_with = "known_bugs")]
     pub scale: bool,
+    /// With --scale: run the scale world this many times and report the median run, the best
+    /// and every wall time (a shared machine's wall clock swings from run to run).
+    #[arg(long, requires = "scale", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub runs: Option<u64>,
     /// Worker threads for --known-bugs (default: every core).
     #[arg(long, requires = "known_bugs", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub jobs: Option<u64>,
@@ -43,7 +48,8 @@ fn peak_rss_bytes() -> Option<u64> {
 
 pub fn bench(args: BenchArgs) -> ExitCode {
     if args.scale {
-        return splitbrain::bench::scale::main(args.start, args.json);
+        let runs = args.runs.unwrap_or(1) as usize;
+        return splitbrain::bench::scale::main(args.start, args.json, runs);
     }
     if args.known_bugs {
         return super::known_bugs::bench(&args);
