@@ -48,6 +48,7 @@ fn topology(policy: Policy, database: DatabaseSpec) -> Topology {
             nodes: vec![node("n1", "dc1", 200), node("n2", "dc2", 100)],
             database,
             write_period: splitbrain::sim::topology::DEFAULT_WRITE_PERIOD,
+            health_period: splitbrain::sim::topology::DEFAULT_HEALTH_PERIOD,
         }],
         client_model: ClientModel::Rust,
         latencies: vec![],

@@ -90,6 +90,7 @@ pub(crate) mod tests {
                     run_once: None,
                 },
                 write_period: crate::sim::topology::DEFAULT_WRITE_PERIOD,
+                health_period: crate::sim::topology::DEFAULT_HEALTH_PERIOD,
             }],
             client_model: ClientModel::Rust,
             latencies: vec![],

@@ -77,7 +77,7 @@ impl NodeConfig {
             databases,
             run_once: None,
             write_period: crate::sim::topology::DEFAULT_WRITE_PERIOD,
-            health_period: Duration::from_secs(1),
+            health_period: crate::sim::topology::DEFAULT_HEALTH_PERIOD,
             db_unhealthy_after: Duration::from_secs(5),
             db_timeout: Duration::from_secs(1),
             election: ElectionCode::Real,

@@ -159,6 +159,7 @@ pub fn build(world: &World, topology: &Topology) -> Result<PairWorld, BuildError
             );
             config.run_once = spec.run_once;
             config.write_period = pair.write_period;
+            config.health_period = pair.health_period;
             config.election = topology.election;
             let control = ControlHandle::new(NodeControl::new(node.priority));
             world.set_process(host, node_process(config, control.clone()));
@@ -468,6 +469,7 @@ mod tests {
                     run_once: None,
                 },
                 write_period: crate::sim::topology::DEFAULT_WRITE_PERIOD,
+                health_period: crate::sim::topology::DEFAULT_HEALTH_PERIOD,
             }],
             client_model: ClientModel::Rust,
             latencies: vec![],

@@ -65,6 +65,7 @@ pub struct PairTable {
     pub nodes: S<Vec<S<NodeEntry>>>,
     pub database: S<DatabaseEntry>,
     pub write_period: Option<S<String>>,
+    pub health_period: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

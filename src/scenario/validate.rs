@@ -8,8 +8,8 @@ use crate::check::Invariant;
 use crate::duration::parse_duration;
 use crate::election::{ElectionCode, Policy};
 use crate::sim::topology::{
-    DEFAULT_WRITE_PERIOD, DatabaseMode, DatabaseSpec, NodeSpec, PairSpec, RunOnceSpec, SiteLatency,
-    Topology, ZkServerSpec, ZkSpec,
+    DEFAULT_HEALTH_PERIOD, DEFAULT_WRITE_PERIOD, DatabaseMode, DatabaseSpec, NodeSpec, PairSpec,
+    RunOnceSpec, SiteLatency, Topology, ZkServerSpec, ZkSpec,
 };
 use crate::zk::client::ClientModel;
 use std::collections::{BTreeMap, BTreeSet};
@@ -103,6 +103,18 @@ impl Validator {
             .as_ref()
             .and_then(|v| self.duration(v))
             .unwrap_or(default)
+    }
+
+    /// A recurring period of a pair's nodes (`what` names the field): longer than zero.
+    fn period(&mut self, value: &Option<S<String>>, what: &str, default: Duration) -> Duration {
+        let Some(value) = value else { return default };
+        match self.duration(value) {
+            Some(d) if d.is_zero() => {
+                self.error(value.span(), format!("{what} must be longer than zero"));
+                default
+            }
+            d => d.unwrap_or(default),
+        }
     }
 
     /// A point of the run: not negative, not past its end.
@@ -450,16 +462,9 @@ impl Validator {
                 .duration(&r.get_ref().wait_interval)
                 .unwrap_or_default(),
         });
-        let write_period = match &table.write_period {
-            Some(period) => match self.duration(period) {
-                Some(d) if d.is_zero() => {
-                    self.error(period.span(), "write_period must be longer than zero");
-                    DEFAULT_WRITE_PERIOD
-                }
-                d => d.unwrap_or(DEFAULT_WRITE_PERIOD),
-            },
-            None => DEFAULT_WRITE_PERIOD,
-        };
+        let write_period = self.period(&table.write_period, "write_period", DEFAULT_WRITE_PERIOD);
+        let health_period =
+            self.period(&table.health_period, "health_period", DEFAULT_HEALTH_PERIOD);
         let mut nodes = Vec::new();
         for node in table.nodes.get_ref() {
             let node = node.get_ref();
@@ -514,6 +519,7 @@ impl Validator {
                     run_once,
                 },
                 write_period,
+                health_period,
             });
         }
         pairs

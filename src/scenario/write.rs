@@ -13,7 +13,7 @@ use crate::duration::format_duration;
 use crate::election::{ElectionCode, Policy};
 use crate::sim::fault::{Fault, Group, Target};
 use crate::sim::topology::{
-    DEFAULT_WRITE_PERIOD, DatabaseMode, DatabaseSpec, NodeSpec, ZkServerSpec,
+    DEFAULT_HEALTH_PERIOD, DEFAULT_WRITE_PERIOD, DatabaseMode, DatabaseSpec, NodeSpec, ZkServerSpec,
 };
 use crate::zk::client::ClientModel;
 use std::fmt::Write;
@@ -85,6 +85,9 @@ pub fn to_toml(scenario: &Scenario, header_comment: &str) -> String {
         let _ = writeln!(out, "database = {}", database(&pair.database));
         if pair.write_period != DEFAULT_WRITE_PERIOD {
             let _ = writeln!(out, "write_period = {}", dur(pair.write_period));
+        }
+        if pair.health_period != DEFAULT_HEALTH_PERIOD {
+            let _ = writeln!(out, "health_period = {}", dur(pair.health_period));
         }
     }
 

@@ -67,6 +67,9 @@ pub struct ZkServerSpec {
 /// How often a master writes to its database unless its pair says otherwise.
 pub const DEFAULT_WRITE_PERIOD: Duration = Duration::from_millis(100);
 
+/// How often a node checks its health (probes its database) unless its pair says otherwise.
+pub const DEFAULT_HEALTH_PERIOD: Duration = Duration::from_secs(1);
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct PairSpec {
     pub name: String,
@@ -75,6 +78,9 @@ pub struct PairSpec {
     /// How often the master writes (on its own clock): each write is a master action the
     /// checkers judge. A world of many pairs may write less often to stay fast.
     pub write_period: Duration,
+    /// How often each node checks its health, probing the database unless one of its own
+    /// writes just did (on its own clock).
+    pub health_period: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -136,6 +136,7 @@ fn pair(index: usize, draw: &PairDraw) -> PairSpec {
             }),
         },
         write_period: crate::sim::topology::DEFAULT_WRITE_PERIOD,
+        health_period: crate::sim::topology::DEFAULT_HEALTH_PERIOD,
     }
 }
 
