@@ -95,10 +95,19 @@ where
             .into_iter()
             .chain(decide_again_at)
             .min();
+        // One timer for the whole wait, not a new one per lease renewal: a master renews
+        // every second and would leave a minute's worth of called-off recheck timers behind.
+        let env = self.env.clone();
+        let recheck = async move {
+            match recheck_at {
+                Some(at) => env.sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut recheck = std::pin::pin!(recheck);
         loop {
             let Some(session) = &self.session else { return };
             let mut state = session.state_watcher();
-            let recheck = recheck_at.map(|at| self.env.sleep_until(at));
             let renewal = self
                 .lease
                 .map(|lease| self.env.sleep_until(lease.renewal_due_at()));
@@ -117,12 +126,7 @@ where
                         None => std::future::pending().await,
                     }
                 } => Wake::RenewLease,
-                () = async {
-                    match recheck {
-                        Some(sleep) => sleep.await,
-                        None => std::future::pending().await,
-                    }
-                } => Wake::Other,
+                () = &mut recheck => Wake::Other,
             };
             match wake {
                 Wake::Command(command) => self.apply(command),
