@@ -1,6 +1,6 @@
 //! What a run measured besides its verdict: failover times, ZooKeeper leader changes, writes.
 
-use super::state::Term;
+use super::state::{Term, terms_by_pair};
 use crate::sim::history::{Entry, Record, WriteOutcome};
 use std::time::Duration;
 
@@ -31,18 +31,16 @@ pub struct Measures {
 
 /// `terms` are the history's terms up to `end` ([`super::state::terms`]).
 pub fn measure(history: &[Entry], terms: &[Term], end: Duration) -> Measures {
+    let by_pair = terms_by_pair(terms);
     let mut failovers = Vec::new();
     for term in terms.iter().filter(|t| t.until < end) {
+        let same_pair = || by_pair[term.pair.as_str()].iter().map(|&i| &terms[i]);
         // Another node still acting when this one stopped: the pair never lost its master.
-        if terms
-            .iter()
-            .any(|t| t.pair == term.pair && t.node != term.node && t.contains(term.until))
-        {
+        if same_pair().any(|t| t.node != term.node && t.contains(term.until)) {
             continue;
         }
-        let next = terms
-            .iter()
-            .filter(|t| t.pair == term.pair && t.from >= term.until)
+        let next = same_pair()
+            .filter(|t| t.from >= term.until)
             .min_by_key(|t| t.from);
         // A node re-claiming after a reconnection is a new term, but not a failover.
         if next.is_some_and(|n| n.node == term.node && n.from == term.until) {

@@ -4,7 +4,7 @@
 //! - its token was never granted to the writing node, or
 //! - the node sent it after its term with that token had ended (it was no longer master).
 
-use super::state::{Term, terms};
+use super::state::{Term, terms, terms_by_pair};
 use super::{Invariant, Violation, secs};
 use crate::sim::history::{Entry, Record, WriteOutcome};
 use std::collections::BTreeMap;
@@ -16,13 +16,10 @@ pub fn check(history: &[Entry], end: Duration) -> Vec<Violation> {
 
 /// [`check`] with the history's terms derived already.
 pub fn check_terms(history: &[Entry], terms: &[Term]) -> Vec<Violation> {
-    let mut terms_of_pair: BTreeMap<&str, Vec<&Term>> = BTreeMap::new();
-    for term in terms {
-        terms_of_pair
-            .entry(term.pair.as_str())
-            .or_default()
-            .push(term);
-    }
+    let terms_of_pair: BTreeMap<&str, Vec<&Term>> = terms_by_pair(terms)
+        .into_iter()
+        .map(|(pair, at)| (pair, at.into_iter().map(|i| &terms[i]).collect()))
+        .collect();
     // (write id, node, pair) -> when it was sent, for the writes not accepted yet: acceptance
     // takes a write out (a write refused first may still be accepted by the database's other
     // host), so the map stays small (every write of a hundred write streams kept in it was

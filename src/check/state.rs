@@ -57,6 +57,16 @@ impl Term {
     }
 }
 
+/// The positions in `terms` of each pair's terms, in order: a checker compares a term with its
+/// own pair's only (a world of 100 pairs has hundreds of terms).
+pub fn terms_by_pair(terms: &[Term]) -> BTreeMap<&str, Vec<usize>> {
+    let mut by_pair: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, term) in terms.iter().enumerate() {
+        by_pair.entry(term.pair.as_str()).or_default().push(i);
+    }
+    by_pair
+}
+
 /// Every term in the history, in promotion order. A promotion closes the node's open term
 /// (if the demotion was never recorded); a crash of the node's host closes it too.
 pub fn terms(history: &[Entry], end: Duration) -> Vec<Term> {

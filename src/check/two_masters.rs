@@ -5,7 +5,7 @@
 //! (one that writes first does, and is caught here and by SW). Spans are half-open, so a
 //! hand-over at one instant is not an overlap.
 
-use super::state::{Term, terms};
+use super::state::{Term, terms, terms_by_pair};
 use super::{Invariant, Violation, secs};
 use crate::sim::history::Entry;
 use std::time::Duration;
@@ -16,10 +16,13 @@ pub fn check(history: &[Entry], end: Duration) -> Vec<Violation> {
 
 /// [`check`] on the terms derived already.
 pub fn check_terms(terms: &[Term]) -> Vec<Violation> {
+    let by_pair = terms_by_pair(terms);
     let mut violations = Vec::new();
     for (i, a) in terms.iter().enumerate() {
-        for b in &terms[i + 1..] {
-            if a.pair != b.pair || a.node == b.node {
+        let same_pair = &by_pair[a.pair.as_str()];
+        let later = same_pair.partition_point(|&j| j <= i);
+        for b in same_pair[later..].iter().map(|&j| &terms[j]) {
+            if a.node == b.node {
                 continue;
             }
             if let Some((from, until)) = first_overlap(a, b) {
