@@ -62,8 +62,11 @@ pub fn run(seed: Option<u64>) -> Result<ScaleFigures, ScaleError> {
     let seed = seed.unwrap_or(scenario.seed);
     let cpu_before = crate::bench::cpu_seconds();
     let started = Instant::now();
-    let report = runner::run(&scenario, seed, false)?;
+    let mut report = runner::run(&scenario, seed, false)?;
     let wall_seconds = started.elapsed().as_secs_f64();
+    // The figures need the verdict, not the 120,000 history records: kept, every further run
+    // of `--runs N` would raise the process's peak memory by a run's history.
+    report.history = Vec::new();
     let cpu_seconds = crate::bench::cpu_seconds()
         .zip(cpu_before)
         .map(|(after, before)| after - before);
