@@ -14,6 +14,11 @@
 //! variant must fail on at least 8 of them and the real code pass on all, so the file exposes
 //! the bug by design rather than by one seed's task order. `every_known_bug_has_a_scenario`
 //! keeps the catalogue complete.
+//!
+//! The regression scenarios of the database model's own old bug (a certified write dated by
+//! its paused proposer's late answer) are run once more with that dating (`--write-dating
+//! answer`) and must then fail with SW: they are pinned to a seed, and a change to what runs
+//! when can leave no write in flight at the pause, which would pass unseen otherwise.
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use splitbrain::check::catalogue;
@@ -46,6 +51,13 @@ fn main() {
             trials.push(Trial::test(
                 format!("{name} with {}, seeds 1-10", bug.code()),
                 move || run_over_seeds(&seeds, &seeds_path, bug),
+            ));
+        }
+        if WRITE_DATING_REGRESSIONS.contains(&name.as_str()) {
+            let (dated, dated_path) = (name.clone(), path.clone());
+            trials.push(Trial::test(
+                format!("{name} with the old write dating"),
+                move || run_with_old_dating(&dated, &dated_path),
             ));
         }
         trials.push(Trial::test(name.clone(), move || run(&name, &path)));
@@ -86,11 +98,21 @@ struct Verdict {
 }
 
 fn run_json(path: &Path, election: &str, seed: Option<u64>) -> Result<Verdict, Failed> {
+    run_json_with(path, election, seed, &[])
+}
+
+fn run_json_with(
+    path: &Path,
+    election: &str,
+    seed: Option<u64>,
+    extra: &[&str],
+) -> Result<Verdict, Failed> {
     let mut command = Command::new(env!("CARGO_BIN_EXE_splitbrain"));
     command
         .arg("run")
         .arg(path)
-        .args(["--election", election, "--json"]);
+        .args(["--election", election, "--json"])
+        .args(extra);
     if let Some(seed) = seed {
         command.args(["--seed", &seed.to_string()]);
     }
@@ -136,6 +158,25 @@ fn run_broken(name: &str, path: &Path, bug: KnownBug) -> Result<(), Failed> {
             bug.code(),
             bug.description(),
             wanted.join(" or "),
+            verdict.broken
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Scenarios written for the database model's old dating bug (`docs/chaos-findings`).
+const WRITE_DATING_REGRESSIONS: &[&str] = &[
+    "database-primary-paused-mid-commit",
+    "database-primary-paused-mid-commit-handover",
+];
+
+/// With the old dating the scenario must fail with SW: it still reaches its moment.
+fn run_with_old_dating(name: &str, path: &Path) -> Result<(), Failed> {
+    let verdict = run_json_with(path, "real", None, &["--write-dating", "answer"])?;
+    if verdict.passed || !verdict.broken.iter().any(|b| b == "SW") {
+        return Err(format!(
+            "{name} no longer leaves a write in flight at the pause: with --write-dating answer it should fail with SW, it reported {:?} (find a seed that does, as its header says)",
             verdict.broken
         )
         .into());

@@ -2,6 +2,7 @@
 
 use super::{parse_election, scenario_files};
 use clap::Args;
+use splitbrain::db::CertifiedWriteDating;
 use splitbrain::election::ElectionCode;
 use splitbrain::scenario;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,26 @@ pub struct RunArgs {
     /// scenario's own, from [run] election, else real).
     #[arg(long, value_parser = parse_election)]
     pub election: Option<ElectionCode>,
+    /// When the databases record a write their peer certified: `commit` (the model), or
+    /// `answer`, when the proposing host answers: this model's own old bug, for checking that
+    /// the regression scenarios written for it still reach their moment.
+    #[arg(long, value_enum, default_value_t = WriteDating::Commit)]
+    pub write_dating: WriteDating,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WriteDating {
+    Commit,
+    Answer,
+}
+
+impl WriteDating {
+    fn model(self) -> CertifiedWriteDating {
+        match self {
+            WriteDating::Commit => CertifiedWriteDating::AtCommit,
+            WriteDating::Answer => CertifiedWriteDating::AtProposerAnswer,
+        }
+    }
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
@@ -58,7 +79,8 @@ fn run_one(file: &Path, args: &RunArgs) -> ExitCode {
     if let Some(code) = args.election {
         scenario.topology.election = code;
     }
-    let report = match scenario::runner::run(&scenario, seed, args.trace) {
+    let dating = args.write_dating.model();
+    let report = match scenario::runner::run_with_dating(&scenario, seed, args.trace, dating) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("{}: {e}", file.display());
@@ -106,6 +128,9 @@ fn run_many(files: &[PathBuf], args: &RunArgs) -> ExitCode {
         }
         if args.trace {
             command.arg("--trace");
+        }
+        if args.write_dating != WriteDating::Commit {
+            command.arg("--write-dating").arg("answer");
         }
         let started = Instant::now();
         let passed = command.status().is_ok_and(|s| s.success());

@@ -64,7 +64,7 @@ pub mod server;
 pub mod state;
 
 pub use client::{DbCallError, DbClient};
-pub use server::{DbServerConfig, database_process};
+pub use server::{CertifiedWriteDating, DbServerConfig, database_process};
 
 #[cfg(test)]
 mod tests;

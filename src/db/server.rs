@@ -43,6 +43,23 @@ pub struct DbServerConfig {
     pub failover_after: Duration,
     /// How long a commit waits for the peer's certification.
     pub commit_timeout: Duration,
+    /// When the history records a write the peer certified.
+    pub dating: CertifiedWriteDating,
+}
+
+/// When the history records a write the peer certified (synchronous replication,
+/// multi-master). The model commits it at the certification; the other dating is this model's
+/// own old bug (chaos seeds 578, 690, 1020, 1148, 1974: a proposer paused mid-commit answered
+/// after the next master's fence, and its late answer was taken for the commit), kept so a test
+/// can show the regression scenarios written for it still reach that moment: a scheduling
+/// change that reorders a run can quietly lose it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CertifiedWriteDating {
+    /// At the peer's certification, whatever the proposer's fate.
+    #[default]
+    AtCommit,
+    /// When the proposer answers the writer (the old, wrong dating).
+    AtProposerAnswer,
 }
 
 impl DbServerConfig {
@@ -57,6 +74,7 @@ impl DbServerConfig {
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             failover_after: DEFAULT_FAILOVER_AFTER,
             commit_timeout: DEFAULT_COMMIT_TIMEOUT,
+            dating: CertifiedWriteDating::AtCommit,
         }
     }
 }
@@ -196,7 +214,9 @@ impl Server {
                     // Synchronous replication commits here, at the certification: from now
                     // on the write is in the database whatever the proposer's fate (a pause,
                     // a crash, a late answer), so this is the moment the history records.
-                    if let (Some(write), Some(token)) = (&proposal.write, proposal.token) {
+                    if let (Some(write), Some(token)) = (&proposal.write, proposal.token)
+                        && self.config.dating == CertifiedWriteDating::AtCommit
+                    {
                         self.record_accepted(write, token);
                     }
                     self.stepped_down(was_acting, proposal.state.epoch);
@@ -342,7 +362,9 @@ impl Server {
                 }
                 // A write the peer certified was recorded by the peer when it committed; what
                 // this host answers later (perhaps after a pause) is only the acknowledgement.
-                if certification != Some(Certification::Certified) {
+                if certification != Some(Certification::Certified)
+                    || self.config.dating == CertifiedWriteDating::AtProposerAnswer
+                {
                     self.ctx.world.record(Record::WriteResult {
                         pair: self.config.pair.clone(),
                         node,

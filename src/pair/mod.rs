@@ -35,4 +35,6 @@ pub mod world;
 
 pub use control::{HealthLink, NodeControl};
 pub use node::{ELECTION_ROOT, NodeConfig, node_process, pair_credentials};
-pub use world::{BuildError, ControlError, PairWorld, build, current_master, net_config};
+pub use world::{
+    BuildError, ControlError, PairWorld, build, build_with, current_master, net_config,
+};

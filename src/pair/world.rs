@@ -6,7 +6,7 @@
 use super::control::{ControlHandle, HealthLink, NodeControl};
 use super::node::{ELECTION_ROOT, NodeConfig, node_process, pair_credentials};
 use super::operator;
-use crate::db::{DbServerConfig, database_process};
+use crate::db::{CertifiedWriteDating, DbServerConfig, database_process};
 use crate::env::Environment;
 use crate::sim::ensemble::{add_ensemble, client_addrs};
 use crate::sim::history::{Entry, Record};
@@ -105,6 +105,15 @@ pub fn negotiated_session_timeout(topology: &Topology) -> Duration {
 /// Creates every host of `topology` in `world`, sets its process and starts it. The topology
 /// is checked whole first: on error the world is left untouched.
 pub fn build(world: &World, topology: &Topology) -> Result<PairWorld, BuildError> {
+    build_with(world, topology, CertifiedWriteDating::AtCommit)
+}
+
+/// [`build`], with the databases dating certified writes as `dating` says.
+pub fn build_with(
+    world: &World,
+    topology: &Topology,
+    dating: CertifiedWriteDating,
+) -> Result<PairWorld, BuildError> {
     validate(world, topology)?;
     let add = |name: &str, site: &str| world.add_host(name, site);
 
@@ -125,6 +134,7 @@ pub fn build(world: &World, topology: &Topology) -> Result<PairWorld, BuildError
             let mut config = DbServerConfig::new(&pair.name, spec.mode, acting, peer);
             config.write_latency = spec.write_latency;
             config.run_once_wait = spec.run_once.map(|r| r.wait_interval);
+            config.dating = dating;
             config
         };
         world.set_process(primary, database_process(db_config(true, replica)));

@@ -7,6 +7,7 @@ use super::{Action, Expectation, HealthLink, Scenario};
 use crate::check::metrics::{Measures, measure};
 use crate::check::state::{Term, terms};
 use crate::check::{CheckSettings, Invariant, Violation, check_all, secs};
+use crate::db::CertifiedWriteDating;
 use crate::pair::{self, PairWorld};
 use crate::sim::clock::sleep_until_true;
 use crate::sim::fault::FaultApplier;
@@ -80,7 +81,18 @@ pub enum RunError {
 /// process-wide RNG). `splitbrain run` still gives each scenario of a directory a process of
 /// its own, so one that panics cannot take the others down.
 pub fn run(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunReport, RunError> {
-    crate::sim::run_seeded(seed, || play(scenario, seed, keep_trace))
+    run_with_dating(scenario, seed, keep_trace, CertifiedWriteDating::AtCommit)
+}
+
+/// Like [`run`], with the databases dating certified writes as `dating` says: for the test
+/// that the regression scenarios of the old dating bug still reach their moment.
+pub fn run_with_dating(
+    scenario: &Scenario,
+    seed: u64,
+    keep_trace: bool,
+    dating: CertifiedWriteDating,
+) -> Result<RunReport, RunError> {
+    crate::sim::run_seeded(seed, || play(scenario, seed, keep_trace, dating))
 }
 
 /// Like [`run`], but a run whose simulated time passes `limit` panics with "time limit
@@ -92,13 +104,20 @@ pub fn run_with_limit(
     keep_trace: bool,
     limit: Duration,
 ) -> Result<RunReport, RunError> {
-    crate::sim::run_seeded_with_limit(seed, limit, || play(scenario, seed, keep_trace))
+    crate::sim::run_seeded_with_limit(seed, limit, || {
+        play(scenario, seed, keep_trace, CertifiedWriteDating::AtCommit)
+    })
 }
 
-async fn play(scenario: &Scenario, seed: u64, keep_trace: bool) -> Result<RunReport, RunError> {
+async fn play(
+    scenario: &Scenario,
+    seed: u64,
+    keep_trace: bool,
+    dating: CertifiedWriteDating,
+) -> Result<RunReport, RunError> {
     let net = pair::net_config(&scenario.topology, NetConfig::default());
     let world = World::new(net, keep_trace);
-    let pairs = pair::build(&world, &scenario.topology)?;
+    let pairs = pair::build_with(&world, &scenario.topology, dating)?;
     let mut applier = FaultApplier::new();
     let mut step_errors = Vec::new();
     for step in &scenario.steps {
