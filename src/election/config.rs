@@ -186,6 +186,9 @@ impl DigestCredentials {
 pub struct Layout {
     root: String,
     pair_path: String,
+    // Kept, not formatted per call: the master names the term node in every lease renewal.
+    term_path: String,
+    candidates_path: String,
     pair_acl: Vec<Acl>,
 }
 
@@ -199,9 +202,12 @@ impl Layout {
             }],
             None => Acl::open_unsafe(),
         };
+        let pair_path = format!("{}/{}", config.root, config.pair);
         Layout {
             root: config.root.clone(),
-            pair_path: format!("{}/{}", config.root, config.pair),
+            term_path: format!("{pair_path}/term"),
+            candidates_path: format!("{pair_path}/candidates"),
+            pair_path,
             pair_acl,
         }
     }
@@ -236,12 +242,12 @@ impl Layout {
         &self.pair_path
     }
 
-    pub fn term_path(&self) -> String {
-        format!("{}/term", self.pair_path)
+    pub fn term_path(&self) -> &str {
+        &self.term_path
     }
 
-    pub fn candidates_path(&self) -> String {
-        format!("{}/candidates", self.pair_path)
+    pub fn candidates_path(&self) -> &str {
+        &self.candidates_path
     }
 
     /// The priority is part of the node name so that a priority change (delete + create in one
@@ -252,7 +258,7 @@ impl Layout {
     }
 
     pub fn candidate_path(&self, node: &str) -> String {
-        format!("{}/candidates/{node}", self.pair_path)
+        format!("{}/{node}", self.candidates_path)
     }
 }
 

@@ -83,11 +83,11 @@ pub async fn ensure_paths<C: Coordination>(session: &C, layout: &Layout) -> ZkRe
     let pair_acl = layout.pair_acl().to_vec();
     paths.push((layout.pair_path().to_string(), Vec::new(), pair_acl.clone()));
     paths.push((
-        layout.term_path(),
+        layout.term_path().to_string(),
         TermRecord::released().encode(),
         pair_acl.clone(),
     ));
-    paths.push((layout.candidates_path(), Vec::new(), pair_acl));
+    paths.push((layout.candidates_path().to_string(), Vec::new(), pair_acl));
     for (path, data, acl) in paths {
         if guarded(session, session.exists(&path)).await?.is_some() {
             continue;
@@ -159,9 +159,9 @@ pub async fn read_election<C: Coordination>(
 ) -> Result<View, Failure> {
     let term_path = layout.term_path();
     let (data, term_stat) = if watches.term.is_some() {
-        guarded(session, session.get_data(&term_path)).await
+        guarded(session, session.get_data(term_path)).await
     } else {
-        guarded(session, session.get_data_watch(&term_path))
+        guarded(session, session.get_data_watch(term_path))
             .await
             .map(|(data, stat, watch)| {
                 watches.term = Some(pending(watch));
@@ -172,11 +172,11 @@ pub async fn read_election<C: Coordination>(
     let term = TermRecord::decode(&data).map_err(Failure::Record)?;
     let candidates_path = layout.candidates_path();
     let mut children = if watches.candidates.is_some() {
-        guarded(session, session.get_children(&candidates_path))
+        guarded(session, session.get_children(candidates_path))
             .await
             .map(|(children, _)| children)
     } else {
-        guarded(session, session.get_children_watch(&candidates_path))
+        guarded(session, session.get_children_watch(candidates_path))
             .await
             .map(|(children, _, watch)| {
                 watches.candidates = Some(pending(watch));
@@ -314,7 +314,7 @@ pub async fn release<C: Coordination>(
 
 fn release_op(layout: &Layout, version: i32) -> Op {
     Op::SetData {
-        path: layout.term_path(),
+        path: layout.term_path().to_string(),
         data: TermRecord::released().encode(),
         version,
     }
@@ -336,7 +336,7 @@ pub async fn claim<C: Coordination>(
             version: ANY_VERSION,
         },
         Op::SetData {
-            path: layout.term_path(),
+            path: layout.term_path().to_string(),
             data: TermRecord::held_by(name, session.session_id()).encode(),
             version,
         },

@@ -46,7 +46,7 @@ async fn delete_subtree(session: &SimZkClient, layout: &Layout) -> Result<usize,
     let term = layout.term_path();
     for _ in 0..ATTEMPTS {
         let mut ops = Vec::new();
-        match session.get_children(&candidates).await {
+        match session.get_children(candidates).await {
             Ok((mut children, _)) => {
                 children.sort();
                 ops.extend(children.iter().map(|node| Op::Delete {
@@ -54,16 +54,16 @@ async fn delete_subtree(session: &SimZkClient, layout: &Layout) -> Result<usize,
                     version: ANY_VERSION,
                 }));
                 ops.push(Op::Delete {
-                    path: candidates.clone(),
+                    path: candidates.to_string(),
                     version: ANY_VERSION,
                 });
             }
             Err(ErrorCode::NoNode) => {}
             Err(err) => return Err(err),
         }
-        if session.exists(&term).await?.is_some() {
+        if session.exists(term).await?.is_some() {
             ops.push(Op::Delete {
-                path: term.clone(),
+                path: term.to_string(),
                 version: ANY_VERSION,
             });
         }

@@ -155,7 +155,7 @@ where
         let sent_at = self.env.now();
         let left = lease.expires_at().saturating_sub(sent_at);
         let term_path = self.layout.term_path();
-        let answer = timeout(&self.env, left, io::confirm_session(session, &term_path)).await;
+        let answer = timeout(&self.env, left, io::confirm_session(session, term_path)).await;
         match answer {
             Ok(Ok(())) => {
                 if let (Some(lease), Some(token)) = (&mut self.lease, self.acting) {
