@@ -66,23 +66,31 @@ impl Hasher for Fnv64 {
         self.ended()
     }
     fn write(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            if self.pending_len == 0 && bytes.len() >= 8 {
-                let (word, rest) = bytes.split_at(8);
-                let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
-                self.hash = Self::step(self.hash, word);
-                bytes = rest;
-                continue;
+        // Top up the pending word first, then whole words, then keep the tail pending: the
+        // same words as byte by byte, without a step per byte when a write starts mid-word.
+        if self.pending_len > 0 {
+            let take = bytes.len().min(8 - self.pending_len as usize);
+            for (i, &byte) in bytes[..take].iter().enumerate() {
+                self.pending |= u64::from(byte) << (8 * (self.pending_len as usize + i));
             }
-            self.pending |= u64::from(bytes[0]) << (8 * self.pending_len);
-            self.pending_len += 1;
-            bytes = &bytes[1..];
-            if self.pending_len == 8 {
-                self.hash = Self::step(self.hash, self.pending);
-                self.pending = 0;
-                self.pending_len = 0;
+            self.pending_len += take as u32;
+            bytes = &bytes[take..];
+            if self.pending_len < 8 {
+                return;
             }
+            self.hash = Self::step(self.hash, self.pending);
+            self.pending = 0;
+            self.pending_len = 0;
         }
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+            self.hash = Self::step(self.hash, word);
+        }
+        for (i, &byte) in words.remainder().iter().enumerate() {
+            self.pending |= u64::from(byte) << (8 * i);
+        }
+        self.pending_len = words.remainder().len() as u32;
     }
     fn write_u8(&mut self, i: u8) {
         self.integer(u64::from(i));
@@ -248,6 +256,16 @@ mod tests {
             hash_of(&[b"leader epoch=", b"3", b", zxid 0x1000", b"00002"])
         );
         assert_eq!(whole, hash_of(&[b"l", b"eader epoch=3, zxid 0x100000002"]));
+        let text: &[u8] = b"leader epoch=3, zxid 0x100000002";
+        let bytes: Vec<&[u8]> = text.chunks(1).collect();
+        assert_eq!(whole, hash_of(&bytes), "byte by byte");
+        for cut in 0..text.len() {
+            for cut2 in cut..text.len() {
+                let (head, rest) = text.split_at(cut);
+                let (middle, tail) = rest.split_at(cut2 - cut);
+                assert_eq!(whole, hash_of(&[head, middle, tail]), "cut at {cut}, {cut2}");
+            }
+        }
         assert_ne!(whole, hash_of(&[b"leader epoch=4, zxid 0x100000002"]));
         assert_ne!(hash_of(&[b"a"]), hash_of(&[b"a\0"]));
         assert_ne!(hash_of(&[b""]), hash_of(&[b"\0"]));
