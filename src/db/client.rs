@@ -79,7 +79,7 @@ impl Answers {
         }
     }
 
-    fn hand_on(&mut self, packet: crate::sim::net::Packet) {
+    fn hand_on(&mut self, packet: Box<crate::sim::net::Packet>) {
         match packet.payload {
             Payload::Db(DbMsg::Response { id, body }) => {
                 if let Some(call) = self.waiting.get_mut(&id) {

@@ -23,7 +23,8 @@ pub(crate) struct InFlight {
     /// Already reached the host (the process has not read it yet): a cut that starts now
     /// cannot hold it back any more.
     pub(crate) arrived: bool,
-    pub(crate) packet: Packet,
+    /// Boxed: an inbox moves its items about, and a packet is 200 bytes.
+    pub(crate) packet: Box<Packet>,
 }
 
 impl InFlight {

@@ -20,7 +20,7 @@ impl World {
         Mailbox::new(addr, inbox, self.clone())
     }
 
-    pub(super) fn send(&self, packet: Packet) {
+    pub(super) fn send(&self, packet: Box<Packet>) {
         let now = self.inner.time.now();
         let (from, to) = (packet.from.host, packet.to.host);
         let mut net = self.net();
@@ -81,7 +81,7 @@ impl World {
 
     /// The receiver of `to` reads `item`, which has arrived: unless the link is cut (or holds
     /// earlier packets), it is delivered now. A held packet goes back to its link.
-    pub(super) fn arrive(&self, item: InFlight) -> Option<Packet> {
+    pub(super) fn arrive(&self, item: InFlight) -> Option<Box<Packet>> {
         if !item.arrived {
             let (from, to) = (item.packet.from.host, item.packet.to.host);
             let mut net = self.net();
@@ -259,11 +259,11 @@ impl World {
         let os_up = !net.powered_off.contains(&packet.to.host);
         drop(net);
         if os_up && !matches!(packet.payload, Payload::Reset) {
-            self.send(Packet {
+            self.send(Box::new(Packet {
                 from: packet.to,
                 to: packet.from,
                 payload: Payload::Reset,
-            });
+            }));
         }
     }
 }

@@ -19,13 +19,14 @@ impl Mailbox {
         Mailbox { addr, inbox, world }
     }
 
-    /// The next packet, or `None` once the binding is gone (the process died).
-    pub async fn recv(&mut self) -> Option<Packet> {
+    /// The next packet (boxed, as it travelled), or `None` once the binding is gone (the
+    /// process died).
+    pub async fn recv(&mut self) -> Option<Box<Packet>> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
     /// Polls for the next packet: [`Mailbox::recv`] for hand-written futures.
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Packet>> {
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Box<Packet>>> {
         loop {
             match self.inbox.poll_next(cx) {
                 Poll::Ready(Some(item)) => {
@@ -40,7 +41,7 @@ impl Mailbox {
     }
 
     /// A packet if one has arrived.
-    pub fn try_recv(&mut self) -> Option<Packet> {
+    pub fn try_recv(&mut self) -> Option<Box<Packet>> {
         loop {
             let item = self.inbox.take_arrived()?;
             if let Some(packet) = self.world.arrive(item) {

@@ -179,14 +179,14 @@ impl NetHandle {
 
     /// Sends from `from_port` of this host.
     pub fn send(&self, from_port: Port, to: Addr, payload: Payload) {
-        self.world.send(Packet {
+        self.world.send(Box::new(Packet {
             from: Addr {
                 host: self.host,
                 port: from_port,
             },
             to,
             payload,
-        });
+        }));
     }
 }
 
@@ -432,11 +432,11 @@ impl World {
         });
         if !hard {
             for (local, remote) in resets {
-                self.send(Packet {
+                self.send(Box::new(Packet {
                     from: local,
                     to: remote,
                     payload: Payload::Reset,
-                });
+                }));
             }
         }
         Ok(())

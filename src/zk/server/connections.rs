@@ -135,7 +135,7 @@ impl Node {
     }
 
     /// A packet on the client port.
-    pub(crate) fn on_client_packet(&mut self, packet: Packet) {
+    pub(crate) fn on_client_packet(&mut self, packet: Box<Packet>) {
         match packet.payload {
             Payload::ZkRequest(req) => self.on_client_request(packet.from, req),
             Payload::Reset => {

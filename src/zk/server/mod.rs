@@ -401,12 +401,12 @@ impl Server {
         }
     }
 
-    fn on_client_packet(&mut self, packet: Packet) {
+    fn on_client_packet(&mut self, packet: Box<Packet>) {
         self.node.on_client_packet(packet);
         self.route_outbox();
     }
 
-    fn on_peer_packet(&mut self, packet: Packet) {
+    fn on_peer_packet(&mut self, packet: Box<Packet>) {
         let from = packet.from;
         let msg = match packet.payload {
             Payload::ZkPeer(msg) => msg,
