@@ -15,10 +15,11 @@
 //! the bug by design rather than by one seed's task order. `every_known_bug_has_a_scenario`
 //! keeps the catalogue complete.
 //!
-//! The regression scenarios of the database model's own old bug (a certified write dated by
-//! its paused proposer's late answer) are run once more with that dating (`--write-dating
-//! answer`) and must then fail with SW: they are pinned to a seed, and a change to what runs
-//! when can leave no write in flight at the pause, which would pass unseen otherwise.
+//! Regression scenarios of bugs the testbed found and that were fixed ([`REGRESSIONS`]) are
+//! run once more with the fix taken out (the election's `--election f1`, the database model's
+//! `--write-dating answer`) and must then fail the way the bug did: they are pinned to a seed,
+//! and a change to what runs when can take away the moment the bug needs, which would pass
+//! unseen otherwise (it happened to two of them).
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use splitbrain::check::catalogue;
@@ -33,6 +34,7 @@ fn main() {
     let files = scenario::files_in(&root.join("scenarios")).expect("scenarios/ is readable");
     let mut trials = Vec::new();
     let mut exposed = Vec::new();
+    let mut regressions_found = Vec::new();
     for path in files {
         let name = path
             .strip_prefix(root.join("scenarios"))
@@ -53,11 +55,12 @@ fn main() {
                 move || run_over_seeds(&seeds, &seeds_path, bug),
             ));
         }
-        if WRITE_DATING_REGRESSIONS.contains(&name.as_str()) {
-            let (dated, dated_path) = (name.clone(), path.clone());
+        if let Some(regression) = REGRESSIONS.iter().find(|r| r.scenario == name) {
+            regressions_found.push(regression.scenario);
+            let (again, again_path) = (name.clone(), path.clone());
             trials.push(Trial::test(
-                format!("{name} with the old write dating"),
-                move || run_with_old_dating(&dated, &dated_path),
+                format!("{name} {}", regression.bug_back),
+                move || run_without_fix(&again, &again_path, regression),
             ));
         }
         trials.push(Trial::test(name.clone(), move || run(&name, &path)));
@@ -78,6 +81,27 @@ fn main() {
             .into())
         }
     }));
+    trials.push(Trial::test(
+        "every_fixed_finding_has_a_regression_scenario",
+        move || {
+            let mut missing: Vec<String> = KnownBug::FIXED_FINDINGS
+                .into_iter()
+                .filter(|bug| !REGRESSIONS.iter().any(|r| r.election == bug.code()))
+                .map(|bug| format!("no REGRESSIONS entry runs {}", bug.code()))
+                .collect();
+            missing.extend(
+                REGRESSIONS
+                    .iter()
+                    .filter(|r| !regressions_found.contains(&r.scenario))
+                    .map(|r| format!("no scenarios/{}.toml", r.scenario)),
+            );
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(missing.join("; ").into())
+            }
+        },
+    ));
     libtest_mimic::run(&args, trials).exit();
 }
 
@@ -165,19 +189,49 @@ fn run_broken(name: &str, path: &Path, bug: KnownBug) -> Result<(), Failed> {
     Ok(())
 }
 
-/// Scenarios written for the database model's old dating bug (`docs/chaos-findings`).
-const WRITE_DATING_REGRESSIONS: &[&str] = &[
-    "database-primary-paused-mid-commit",
-    "database-primary-paused-mid-commit-handover",
+/// A regression scenario of a fixed finding (`docs/chaos-findings`), and how to run it with
+/// the bug back in.
+struct Regression {
+    scenario: &'static str,
+    election: &'static str,
+    extra: &'static [&'static str],
+    /// The invariant the bug broke.
+    fails_with: &'static str,
+    /// How the bug is brought back, for the test's name and message.
+    bug_back: &'static str,
+}
+
+const REGRESSIONS: &[Regression] = &[
+    Regression {
+        scenario: "election-deleted-under-slow-master",
+        election: "f1",
+        extra: &[],
+        fails_with: "2M",
+        bug_back: "with f1 (the re-created term claimed at once)",
+    },
+    Regression {
+        scenario: "database-primary-paused-mid-commit",
+        election: "real",
+        extra: &["--write-dating", "answer"],
+        fails_with: "SW",
+        bug_back: "with the old write dating",
+    },
+    Regression {
+        scenario: "database-primary-paused-mid-commit-handover",
+        election: "real",
+        extra: &["--write-dating", "answer"],
+        fails_with: "SW",
+        bug_back: "with the old write dating",
+    },
 ];
 
-/// With the old dating the scenario must fail with SW: it still reaches its moment.
-fn run_with_old_dating(name: &str, path: &Path) -> Result<(), Failed> {
-    let verdict = run_json_with(path, "real", None, &["--write-dating", "answer"])?;
-    if verdict.passed || !verdict.broken.iter().any(|b| b == "SW") {
+/// With its bug back the scenario must fail the way the bug did: it still reaches its moment.
+fn run_without_fix(name: &str, path: &Path, regression: &Regression) -> Result<(), Failed> {
+    let verdict = run_json_with(path, regression.election, None, regression.extra)?;
+    if verdict.passed || !verdict.broken.iter().any(|b| b == regression.fails_with) {
         return Err(format!(
-            "{name} no longer leaves a write in flight at the pause: with --write-dating answer it should fail with SW, it reported {:?} (find a seed that does, as its header says)",
-            verdict.broken
+            "{name} no longer reaches the moment of the bug it guards: {} it should fail with {}, it reported {:?} (find a seed that does, as its header says)",
+            regression.bug_back, regression.fails_with, verdict.broken
         )
         .into());
     }

@@ -16,5 +16,7 @@ pub fn violates(bug: KnownBug) -> &'static [Invariant] {
         KnownBug::P6 => &[NoMaster],
         KnownBug::P7 => &[StaleWrite],
         KnownBug::P8 => &[TwoMasters],
+        // Not in the catalogue: a fixed finding of the testbed's own (`docs/chaos-findings`).
+        KnownBug::F1 => &[TwoMasters],
     }
 }

@@ -35,6 +35,13 @@ fn ties_by_join_order(a: &Candidate, b: &Candidate) -> Ordering {
     (Reverse(a.priority), a.joined).cmp(&(Reverse(b.priority), b.joined))
 }
 
+/// F1 (fixed): a term re-created after the election lost its znodes is claimed as soon as it
+/// is seen, like a first deployment's, as the election did before chaos seeds 478, 1101 and
+/// 1600: a master that has not yet read that its candidacy went with the deletion still acts.
+pub(crate) fn claims_recreated_terms_at_once(bug: KnownBug) -> bool {
+    bug == KnownBug::F1
+}
+
 /// P2: only the end of the session (Expired) counts as losing mastership. A master whose
 /// connection broke carries on until it hears that its session expired — after the servers
 /// expired it and may have granted the other node the role.

@@ -3,6 +3,11 @@
 //! catches each one: a scenario under `scenarios/known-bugs/` and random chaos must fail with
 //! the variant and pass with the real code.
 //!
+//! Bugs the testbed found in this crate's own election and that were fixed (F1, …) stay
+//! selectable the same way, so that their regression scenarios can show they still reach the
+//! moment the bug needs: a regression scenario that passes with the fix *and* without it
+//! guards nothing (a change of timing can make one lose its moment unseen).
+//!
 //! Only builds with the `testbed` feature (on by default) can select a variant
 //! ([`SelectorConfig::with_known_bug`](super::SelectorConfig)); a production build
 //! (`default-features = false`) runs the real code only, whatever it is asked.
@@ -35,9 +40,14 @@ pub enum KnownBug {
     P7,
     /// Leadership released before the guarded work has stopped.
     P8,
+    /// Fixed finding (chaos seeds 478, 1101, 1600): a re-created election's term is claimed
+    /// at once, before a master that has not yet read the deletion has stopped.
+    F1,
 }
 
 impl KnownBug {
+    /// The public catalogue, P1–P8: each has a known-bugs scenario, and random chaos must
+    /// find each.
     pub const ALL: [KnownBug; 8] = [
         KnownBug::P1,
         KnownBug::P2,
@@ -49,7 +59,11 @@ impl KnownBug {
         KnownBug::P8,
     ];
 
-    /// `p1` … `p8`, as the command line and scenario files write it.
+    /// The testbed's own findings that were fixed; each has a regression scenario in
+    /// `scenarios/` that must fail with the variant.
+    pub const FIXED_FINDINGS: [KnownBug; 1] = [KnownBug::F1];
+
+    /// `p1` … `p8`, `f1`, as the command line and scenario files write it.
     pub fn code(self) -> &'static str {
         match self {
             KnownBug::P1 => "p1",
@@ -60,6 +74,7 @@ impl KnownBug {
             KnownBug::P6 => "p6",
             KnownBug::P7 => "p7",
             KnownBug::P8 => "p8",
+            KnownBug::F1 => "f1",
         }
     }
 
@@ -74,6 +89,7 @@ impl KnownBug {
             KnownBug::P6 => "the election's parent path, once lost, is never recreated",
             KnownBug::P7 => "demotion is asynchronous: in-flight transactions commit after loss",
             KnownBug::P8 => "leadership released before the guarded work has stopped",
+            KnownBug::F1 => "a re-created election's term is claimed before the old master stops",
         }
     }
 }
@@ -90,7 +106,8 @@ pub enum ElectionCode {
 
 impl ElectionCode {
     /// Every accepted spelling, for error messages.
-    pub const NAMES: [&'static str; 9] = ["real", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"];
+    pub const NAMES: [&'static str; 10] =
+        ["real", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "f1"];
 
     pub fn known_bug(self) -> Option<KnownBug> {
         match self {
@@ -114,9 +131,9 @@ impl fmt::Display for ElectionCode {
     }
 }
 
-/// An election code name that is not `real` or `p1` … `p8`.
+/// An election code name that is not `real`, `p1` … `p8` or `f1`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown election code '{0}': expected one of real, p1, p2, p3, p4, p5, p6, p7, p8")]
+#[error("unknown election code '{0}': expected one of real, p1, p2, p3, p4, p5, p6, p7, p8, f1")]
 pub struct UnknownElectionCode(pub String);
 
 impl FromStr for ElectionCode {
@@ -129,6 +146,7 @@ impl FromStr for ElectionCode {
         }
         KnownBug::ALL
             .into_iter()
+            .chain(KnownBug::FIXED_FINDINGS)
             .find(|bug| bug.code() == lower)
             .map(ElectionCode::Broken)
             .ok_or_else(|| UnknownElectionCode(s.to_string()))
@@ -146,6 +164,7 @@ mod tests {
             assert_eq!(code.to_string(), name);
         }
         assert_eq!("P3".parse(), Ok(ElectionCode::Broken(KnownBug::P3)));
+        assert_eq!("f1".parse(), Ok(ElectionCode::Broken(KnownBug::F1)));
         assert!("p9".parse::<ElectionCode>().is_err());
     }
 }

@@ -263,7 +263,11 @@ mod tests {
             for cut2 in cut..text.len() {
                 let (head, rest) = text.split_at(cut);
                 let (middle, tail) = rest.split_at(cut2 - cut);
-                assert_eq!(whole, hash_of(&[head, middle, tail]), "cut at {cut}, {cut2}");
+                assert_eq!(
+                    whole,
+                    hash_of(&[head, middle, tail]),
+                    "cut at {cut}, {cut2}"
+                );
             }
         }
         assert_ne!(whole, hash_of(&[b"leader epoch=4, zxid 0x100000002"]));

@@ -423,6 +423,13 @@ where
             return Ok(None);
         };
         let recreated = io::election_lost_znodes(session, &self.layout).await?;
+        // known-bug hook (F1): the re-created term is claimed at once (see `flawed`).
+        #[cfg(feature = "testbed")]
+        let recreated = recreated
+            && !self
+                .config
+                .known_bug()
+                .is_some_and(crate::election::flawed::claims_recreated_terms_at_once);
         let now = self.env.now();
         let at = if recreated {
             let wait = session.session_timeout();
