@@ -79,7 +79,10 @@ impl Answers {
         }
     }
 
-    #[allow(clippy::boxed_local, reason = "packets travel boxed; unboxing one copies it again")]
+    #[allow(
+        clippy::boxed_local,
+        reason = "packets travel boxed; unboxing one copies it again"
+    )]
     fn hand_on(&mut self, packet: Box<crate::sim::net::Packet>) {
         match packet.payload {
             Payload::Db(DbMsg::Response { id, body }) => {

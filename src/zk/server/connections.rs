@@ -135,7 +135,10 @@ impl Node {
     }
 
     /// A packet on the client port.
-    #[allow(clippy::boxed_local, reason = "packets travel boxed; unboxing one copies it again")]
+    #[allow(
+        clippy::boxed_local,
+        reason = "packets travel boxed; unboxing one copies it again"
+    )]
     pub(crate) fn on_client_packet(&mut self, packet: Box<Packet>) {
         match packet.payload {
             Payload::ZkRequest(req) => self.on_client_request(packet.from, req),

@@ -406,7 +406,10 @@ impl Server {
         self.route_outbox();
     }
 
-    #[allow(clippy::boxed_local, reason = "packets travel boxed; unboxing one copies it again")]
+    #[allow(
+        clippy::boxed_local,
+        reason = "packets travel boxed; unboxing one copies it again"
+    )]
     fn on_peer_packet(&mut self, packet: Box<Packet>) {
         let from = packet.from;
         let msg = match packet.payload {
