@@ -133,7 +133,7 @@ impl fmt::Display for ElectionCode {
 
 /// An election code name that is not `real`, `p1` … `p8` or `f1`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown election code '{0}': expected one of real, p1, p2, p3, p4, p5, p6, p7, p8, f1")]
+#[error("unknown election code '{0}': expected one of {names}", names = ElectionCode::NAMES.join(", "))]
 pub struct UnknownElectionCode(pub String);
 
 impl FromStr for ElectionCode {
