@@ -487,6 +487,10 @@ async fn an_isolated_session_expires_and_its_ephemeral_goes() {
         .create("/lock", b"", &CreateOptions::new(CreateMode::Ephemeral))
         .await
         .unwrap();
+    // Another client's create is acknowledged once the victim's server applied it; the
+    // observer's server may apply it a moment later, and an exists before that would watch
+    // for the creation instead (seen once: the watch fired NodeCreated). A sync first.
+    observer.sync("/lock").await.unwrap();
     let (_, observer_watch) = observer.exists_watch("/lock").await.unwrap();
     let (_, victim_watch) = victim.exists_watch("/lock").await.unwrap();
     // The ensemble last heard of the session no earlier than this.
