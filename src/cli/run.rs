@@ -92,7 +92,7 @@ fn run_one(file: &Path, args: &RunArgs) -> ExitCode {
         format!("{}\n", run_json(&report))
     } else {
         let trace: String = report.trace.iter().map(|l| format!("{l}\n")).collect();
-        format!("{trace}{}", report.timeline)
+        format!("{trace}{}", report.timeline(&scenario))
     };
     // A closed pipe (`| head`) ends the output quietly.
     let _ = out.write_all(text.as_bytes());

@@ -416,7 +416,8 @@ impl PairWorld {
     /// The node that last started acting as master of `pair` and has not stopped (by the
     /// recorded history).
     pub fn current_master(&self, pair: &str) -> Option<String> {
-        current_master(&self.world.history(), pair)
+        self.world
+            .with_history(|history| current_master(history, pair))
     }
 }
 

@@ -44,17 +44,23 @@ pub struct RunReport {
     pub sessions_expired: u64,
     /// FNV-1a 64 of the full event trace, as 16 hex digits.
     pub trace_hash: String,
-    /// The canonical timeline: true time, events, verdict (what the snapshots hold).
-    #[serde(skip)]
-    pub timeline: String,
     #[serde(skip)]
     pub trace: Vec<TraceLine>,
-    /// The run's history (true time), for pictures of it.
+    /// The run's history (true time), for pictures of it and the timeline.
     #[serde(skip)]
     pub history: Vec<Entry>,
     /// How much the world did (for benchmarks).
     #[serde(skip)]
     pub load: RunLoad,
+}
+
+impl RunReport {
+    /// The canonical timeline of `scenario`'s run: true time, events, verdict (what the
+    /// snapshots hold). Rendered when asked: chaos seeds and benchmarks never print it, and
+    /// for a hundred pairs it is a hundredth of the run.
+    pub fn timeline(&self, scenario: &Scenario) -> String {
+        timeline::render(scenario, &self.history, self)
+    }
 }
 
 /// How much work a run was: what a benchmark divides by simulated seconds.
@@ -134,7 +140,7 @@ async fn play(
     heal_everything(&pairs);
     sleep_until_true(scenario.end()).await;
 
-    let history = world.history();
+    let history = world.take_history();
     let load = RunLoad {
         events: world.trace_events(),
         packets: world.packets_delivered(),
@@ -248,7 +254,7 @@ pub fn judge(
     let passed =
         violations.is_empty() && step_errors.is_empty() && expectations.iter().all(|e| e.met);
     let measures = measure(history, &terms, end);
-    let mut report = RunReport {
+    RunReport {
         scenario: scenario.name.clone(),
         seed,
         election: scenario.topology.election.to_string(),
@@ -260,13 +266,10 @@ pub fn judge(
         measures,
         sessions_expired,
         trace_hash,
-        timeline: String::new(),
         trace,
         history: Vec::new(),
         load: RunLoad::default(),
-    };
-    report.timeline = timeline::render(scenario, history, &report);
-    report
+    }
 }
 
 fn evaluate(
