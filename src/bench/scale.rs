@@ -37,6 +37,8 @@ pub struct ScaleFigures {
     pub packets_per_sim_second: f64,
     pub history_entries: u64,
     pub trace_hash: String,
+    /// How the binary was built ([`super::BUILD`]).
+    pub build: &'static str,
     #[serde(skip)]
     pub report: RunReport,
 }
@@ -94,6 +96,7 @@ pub fn run(seed: Option<u64>) -> Result<ScaleFigures, ScaleError> {
         packets_per_sim_second: report.load.packets as f64 / sim_seconds,
         history_entries: report.load.history_entries,
         trace_hash: report.trace_hash.clone(),
+        build: super::BUILD,
         report,
     })
 }
@@ -143,6 +146,7 @@ impl ScaleFigures {
             self.report.step_errors.len()
         );
         out += &format!("  trace hash  {}\n", self.trace_hash);
+        out += &format!("  build       {}\n", self.build);
         out
     }
 }

@@ -89,6 +89,7 @@ pub fn bench(args: BenchArgs) -> ExitCode {
             "speedup": overall.round(),
             "speedup_worst_seed": worst.round(),
             "peak_rss_bytes": peak,
+            "build": splitbrain::bench::BUILD,
         });
         println!("{value}");
     } else {
@@ -103,6 +104,7 @@ pub fn bench(args: BenchArgs) -> ExitCode {
             ),
             None => println!("  peak RSS  unknown (no /proc/self/status)"),
         }
+        println!("  build     {}", splitbrain::bench::BUILD);
     }
     ExitCode::SUCCESS
 }
