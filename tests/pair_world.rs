@@ -110,7 +110,7 @@ fn promotions(history: &[Entry]) -> Vec<(Duration, String, i64)> {
     history
         .iter()
         .filter_map(|e| match &e.record {
-            Record::Promoted { node, token, .. } => Some((e.at, node.clone(), *token)),
+            Record::Promoted { node, token, .. } => Some((e.at, node.to_string(), *token)),
             _ => None,
         })
         .collect()
@@ -177,11 +177,11 @@ fn assert_no_write_under_a_superseded_grant(history: &[Entry]) {
     let mut newest: Option<(String, i64)> = None;
     for e in history {
         match &e.record {
-            Record::Promoted { node, token, .. } => newest = Some((node.clone(), *token)),
+            Record::Promoted { node, token, .. } => newest = Some((node.to_string(), *token)),
             Record::WriteAttempt { node, token, .. } => {
                 if let Some((holder, newest)) = &newest {
                     assert!(
-                        holder == node || token >= newest,
+                        **holder == **node || token >= newest,
                         "{node} wrote under token {token:#x} at {:?} after {holder} was granted {newest:#x}",
                         e.at
                     );
@@ -202,7 +202,7 @@ fn accepted(history: &[Entry]) -> BTreeMap<String, usize> {
             ..
         } = &e.record
         {
-            *count.entry(node.clone()).or_insert(0) += 1;
+            *count.entry(node.to_string()).or_insert(0) += 1;
         }
     }
     count
@@ -252,13 +252,13 @@ fn master_crash_fails_over_within_the_session_timeout() {
     let crashed = first_after(
         &history,
         Duration::ZERO,
-        |r| matches!(r, Record::HostCrashed { host } if host == "n1"),
+        |r| matches!(r, Record::HostCrashed { host } if &**host == "n1"),
     )
     .unwrap();
     let taken = first_after(
         &history,
         crashed,
-        |r| matches!(r, Record::Promoted { node, .. } if node == "n2"),
+        |r| matches!(r, Record::Promoted { node, .. } if &**node == "n2"),
     )
     .expect("n2 promoted after the crash");
     // Expiry is at most a session timeout plus one tick after the last ping; the claim, a few
@@ -288,7 +288,7 @@ fn demoted_at(history: &[Entry], node: &str, after: Duration) -> Option<Duration
     first_after(
         history,
         after,
-        |r| matches!(r, Record::Demoted { node: n, .. } if n == node),
+        |r| matches!(r, Record::Demoted { node: n, .. } if &**n == node),
     )
 }
 
@@ -296,7 +296,7 @@ fn promoted_at(history: &[Entry], node: &str, after: Duration) -> Option<Duratio
     first_after(
         history,
         after,
-        |r| matches!(r, Record::Promoted { node: n, .. } if n == node),
+        |r| matches!(r, Record::Promoted { node: n, .. } if &**n == node),
     )
 }
 
@@ -305,7 +305,7 @@ fn last_attempt(history: &[Entry], node: &str, before: Duration) -> Option<Durat
     history
         .iter()
         .filter(|e| e.at < before)
-        .filter(|e| matches!(&e.record, Record::WriteAttempt { node: n, .. } if n == node))
+        .filter(|e| matches!(&e.record, Record::WriteAttempt { node: n, .. } if &**n == node))
         .map(|e| e.at)
         .next_back()
 }
@@ -334,7 +334,7 @@ fn relinquish_hands_over_after_the_master_stopped() {
     // n1 wrote nothing after it stopped, and stays out: relinquished, not standing.
     assert!(last_attempt(&history, "n1", Duration::MAX).unwrap() < stopped);
     assert!(history.iter().any(|e| e.at >= at
-        && matches!(&e.record, Record::Candidacy { node, standing: false, .. } if node == "n1")));
+        && matches!(&e.record, Record::Candidacy { node, standing: false, .. } if &**node == "n1")));
     let after: Vec<_> = promotions(&history)
         .into_iter()
         .filter(|p| p.0 >= at)
@@ -437,7 +437,7 @@ fn a_node_that_fails_its_health_check_withdraws_and_returns_when_healed() {
     let unhealthy = first_after(
         &history,
         broke,
-        |r| matches!(r, Record::Health { node, healthy: false, .. } if node == "n1"),
+        |r| matches!(r, Record::Health { node, healthy: false, .. } if &**node == "n1"),
     )
     .expect("n1 reports unhealthy");
     assert!(
@@ -449,7 +449,7 @@ fn a_node_that_fails_its_health_check_withdraws_and_returns_when_healed() {
     assert!(stopped <= taken && taken - broke < secs(1.0));
     assert!(history.iter().any(|e| e.at >= broke
         && e.at < secs(20.0)
-        && matches!(&e.record, Record::Candidacy { node, standing: false, .. } if node == "n1")));
+        && matches!(&e.record, Record::Candidacy { node, standing: false, .. } if &**node == "n1")));
     // Healed: n1 stands again and, being preferred, takes the role back.
     let back = promoted_at(&history, "n1", secs(20.0)).expect("n1 back as master");
     assert!(back - secs(20.0) < secs(2.0));
@@ -504,7 +504,7 @@ fn a_master_paused_longer_than_its_session_never_writes_on_stale_belief() {
         let n1_writes_between = history.iter().any(|e| {
             e.at > secs(10.0)
                 && e.at <= stopped
-                && matches!(&e.record, Record::WriteAttempt { node, .. } if node == "n1")
+                && matches!(&e.record, Record::WriteAttempt { node, .. } if &**node == "n1")
         });
         if n1_writes_between {
             dump(&history);
@@ -514,7 +514,7 @@ fn a_master_paused_longer_than_its_session_never_writes_on_stale_belief() {
         let old_token = promotions(&history)[0].2;
         assert!(!history.iter().any(|e| e.at > taken
             && matches!(&e.record, Record::WriteResult { node, token, outcome: WriteOutcome::Accepted, .. }
-                if node == "n1" && *token == old_token)));
+                if &**node == "n1" && *token == old_token)));
     }
 }
 
@@ -547,7 +547,7 @@ fn a_write_delayed_past_the_hand_over_is_rejected_by_the_fence() {
                 node,
                 outcome: WriteOutcome::RejectedStaleToken { .. },
                 ..
-            } if node == "n1")
+            } if &**node == "n1")
         })
         .count();
     assert!(late_rejections >= 1, "n1's late write was not fenced off");
@@ -616,7 +616,7 @@ fn with_the_run_once_guard_a_new_master_writes_only_after_the_wait_interval() {
     );
     let taken = promoted_at(&history, "n2", secs(10.0)).unwrap();
     let first_write = first_after(&history, taken, |r| {
-        matches!(r, Record::WriteResult { node, outcome: WriteOutcome::Accepted, .. } if node == "n2")
+        matches!(r, Record::WriteResult { node, outcome: WriteOutcome::Accepted, .. } if &**node == "n2")
     })
     .expect("n2 writes eventually");
     // n1 refreshed its row at most an update interval (and a write period) before it
@@ -629,7 +629,7 @@ fn with_the_run_once_guard_a_new_master_writes_only_after_the_wait_interval() {
     );
     // n1's own writes were all accepted: it held the row.
     assert!(!history.iter().any(|e| matches!(&e.record,
-        Record::WriteResult { node, outcome: WriteOutcome::RejectedNotOwner { .. }, .. } if node == "n1")));
+        Record::WriteResult { node, outcome: WriteOutcome::RejectedNotOwner { .. }, .. } if &**node == "n1")));
 }
 
 #[test]
@@ -808,7 +808,7 @@ fn a_clock_step_on_the_database_host_hands_the_run_once_row_over_early() {
         "n2 must first be master after the relinquish (else the row is its own): {taken:?}"
     );
     let first_write = first_after(&history, taken, |r| {
-        matches!(r, Record::WriteResult { node, outcome: WriteOutcome::Accepted, .. } if node == "n2")
+        matches!(r, Record::WriteResult { node, outcome: WriteOutcome::Accepted, .. } if &**node == "n2")
     })
     .expect("n2 writes once the row is old by the database's clock");
     // ...until the step: then at its next try.

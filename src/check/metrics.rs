@@ -34,7 +34,7 @@ pub fn measure(history: &[Entry], terms: &[Term], end: Duration) -> Measures {
     let by_pair = terms_by_pair(terms);
     let mut failovers = Vec::new();
     for term in terms.iter().filter(|t| t.until < end) {
-        let same_pair = || by_pair[term.pair.as_str()].iter().map(|&i| &terms[i]);
+        let same_pair = || by_pair[term.pair.as_ref()].iter().map(|&i| &terms[i]);
         // Another node still acting when this one stopped: the pair never lost its master.
         if same_pair().any(|t| t.node != term.node && t.contains(term.until)) {
             continue;
@@ -47,10 +47,10 @@ pub fn measure(history: &[Entry], terms: &[Term], end: Duration) -> Measures {
             continue;
         }
         failovers.push(Failover {
-            pair: term.pair.clone(),
-            from_node: term.node.clone(),
+            pair: term.pair.to_string(),
+            from_node: term.node.to_string(),
             lost_at: term.until.as_secs_f64(),
-            to_node: next.map(|n| n.node.clone()),
+            to_node: next.map(|n| n.node.to_string()),
             promoted_at: next.map(|n| n.from.as_secs_f64()),
             seconds: next.map(|n| (n.from - term.until).as_secs_f64()),
         });

@@ -40,9 +40,9 @@ pub fn check_terms(history: &[Entry], terms: &[Term]) -> Vec<Violation> {
                 write,
                 outcome: WriteOutcome::Accepted,
             } => {
-                let sent_at = sent.remove(&(*write, node.as_str(), pair.as_str()));
+                let sent_at = sent.remove(&(*write, node.as_ref(), pair.as_ref()));
                 let pair_terms = terms_of_pair
-                    .get(pair.as_str())
+                    .get(pair.as_ref())
                     .map_or(&[][..], Vec::as_slice);
                 let own = pair_terms
                     .iter()

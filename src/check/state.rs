@@ -1,7 +1,7 @@
 //! What the checkers derive from a history: mastership terms (who acted as master, with which
 //! token, when) and, per node, whether it could be master (up, standing, healthy).
 
-use crate::sim::history::{Entry, Record};
+use crate::sim::history::{Entry, Name, Record};
 use crate::sim::topology::PairSpec;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,8 +9,8 @@ use std::time::Duration;
 /// One grant of mastership as the node lived it: from its promotion to its demotion or crash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Term {
-    pub pair: String,
-    pub node: String,
+    pub pair: Name,
+    pub node: Name,
     pub token: i64,
     pub from: Duration,
     /// `end` of the run if the term was still open.
@@ -62,7 +62,7 @@ impl Term {
 pub fn terms_by_pair(terms: &[Term]) -> BTreeMap<&str, Vec<usize>> {
     let mut by_pair: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, term) in terms.iter().enumerate() {
-        by_pair.entry(term.pair.as_str()).or_default().push(i);
+        by_pair.entry(&term.pair).or_default().push(i);
     }
     by_pair
 }
@@ -71,8 +71,8 @@ pub fn terms_by_pair(terms: &[Term]) -> BTreeMap<&str, Vec<usize>> {
 /// (if the demotion was never recorded); a crash of the node's host closes it too.
 pub fn terms(history: &[Entry], end: Duration) -> Vec<Term> {
     let mut done = Vec::new();
-    let mut open: BTreeMap<String, Term> = BTreeMap::new();
-    let mut paused_since: BTreeMap<String, Duration> = BTreeMap::new();
+    let mut open: BTreeMap<Name, Term> = BTreeMap::new();
+    let mut paused_since: BTreeMap<Name, Duration> = BTreeMap::new();
     for entry in history {
         match &entry.record {
             Record::Promoted { pair, node, token } => {
@@ -160,7 +160,7 @@ impl Default for NodeState {
 
 /// Applies one record to the node state it concerns; returns whether it concerned a node.
 pub fn apply(states: &mut BTreeMap<String, NodeState>, record: &Record) -> bool {
-    let (node, update): (&String, &dyn Fn(&mut NodeState)) = match record {
+    let (node, update): (&Name, &dyn Fn(&mut NodeState)) = match record {
         // Candidacy survives a restart (a relinquish outlives the process); the node records
         // its candidacy again once it runs.
         Record::HostStarted { host } => (host, &|s| s.up = true),
@@ -170,7 +170,7 @@ pub fn apply(states: &mut BTreeMap<String, NodeState>, record: &Record) -> bool 
         Record::Health { node, healthy, .. } => (node, &|s| s.healthy = *healthy),
         _ => return false,
     };
-    match states.get_mut(node) {
+    match states.get_mut(&**node) {
         Some(state) => {
             update(state);
             true
@@ -180,7 +180,7 @@ pub fn apply(states: &mut BTreeMap<String, NodeState>, record: &Record) -> bool 
 }
 
 /// The host or node a record is about, for records that change a node's state or role.
-fn subject(record: &Record) -> Option<&String> {
+fn subject(record: &Record) -> Option<&Name> {
     match record {
         Record::HostStarted { host }
         | Record::HostCrashed { host }
@@ -210,7 +210,7 @@ pub struct Segment {
 pub fn pair_segments(history: &[Entry], pair: &PairSpec, end: Duration) -> Vec<Segment> {
     let pair_terms: Vec<Term> = terms(history, end)
         .into_iter()
-        .filter(|t| t.pair == pair.name)
+        .filter(|t| *t.pair == *pair.name)
         .collect();
     segments_of(history.iter(), &pair_terms, pair, end)
 }
@@ -239,7 +239,7 @@ pub fn segments_by_pair_of_terms(
     }
     let mut entries: Vec<Vec<&Entry>> = vec![Vec::new(); pairs.len()];
     for entry in history {
-        if let Some(indices) = subject(&entry.record).and_then(|n| pairs_of_node.get(n.as_str())) {
+        if let Some(indices) = subject(&entry.record).and_then(|n| pairs_of_node.get(n.as_ref())) {
             for &index in indices {
                 entries[index].push(entry);
             }
@@ -252,7 +252,7 @@ pub fn segments_by_pair_of_terms(
         .collect();
     let mut pair_terms: Vec<Vec<Term>> = vec![Vec::new(); pairs.len()];
     for term in terms {
-        if let Some(&index) = index_of_pair.get(term.pair.as_str()) {
+        if let Some(&index) = index_of_pair.get(term.pair.as_ref()) {
             pair_terms[index].push(term.clone());
         }
     }
@@ -292,7 +292,7 @@ fn segments_of<'a>(
             .iter()
             .filter(|t| t.contains(from))
             .max_by_key(|t| t.from)
-            .map(|t| t.node.clone()),
+            .map(|t| t.node.to_string()),
         eligible: pair
             .nodes
             .iter()
@@ -303,7 +303,7 @@ fn segments_of<'a>(
     let mut segments = Vec::new();
     let mut since = Duration::ZERO;
     for entry in history {
-        let relevant = subject(&entry.record).is_some_and(|n| priorities.contains_key(n));
+        let relevant = subject(&entry.record).is_some_and(|n| priorities.contains_key(&**n));
         if !relevant || entry.at > end {
             continue;
         }
@@ -312,7 +312,7 @@ fn segments_of<'a>(
             since = entry.at;
         }
         if let Record::PriorityChanged { node, priority, .. } = &entry.record {
-            priorities.insert(node.clone(), *priority);
+            priorities.insert(node.to_string(), *priority);
         }
         apply(&mut states, &entry.record);
     }

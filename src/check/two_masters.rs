@@ -19,7 +19,7 @@ pub fn check_terms(terms: &[Term]) -> Vec<Violation> {
     let by_pair = terms_by_pair(terms);
     let mut violations = Vec::new();
     for (i, a) in terms.iter().enumerate() {
-        let same_pair = &by_pair[a.pair.as_str()];
+        let same_pair = &by_pair[a.pair.as_ref()];
         let later = same_pair.partition_point(|&j| j <= i);
         for b in same_pair[later..].iter().map(|&j| &terms[j]) {
             if a.node == b.node {

@@ -1,7 +1,7 @@
 //! The database's wire protocol: requests from nodes, answers, and the state the database's two
 //! hosts exchange (replication and heartbeat in one message).
 
-use crate::sim::history::WriteOutcome;
+use crate::sim::history::{Name, WriteOutcome};
 
 /// One packet between a node and a database host, or between the two database hosts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -46,23 +46,19 @@ pub struct Proposal {
 /// A node's guarded write inside a [`Proposal`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ProposedWrite {
-    pub node: String,
+    pub node: Name,
     pub write: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DbRequest {
     /// A guarded write (one "flow") by `node` under its fencing token.
-    Write {
-        node: String,
-        token: i64,
-        write: u64,
-    },
+    Write { node: Name, token: i64, write: u64 },
     /// Raise the database's newest token to `token` without writing anything: a new master's
     /// first act, so that writes of earlier grants still in flight are refused from then on.
-    Fence { node: String, token: i64 },
+    Fence { node: Name, token: i64 },
     /// Take or refresh the run-once row for `node` (Corda's RunOnceService update).
-    RunOnce { node: String },
+    RunOnce { node: Name },
     /// Health probe: is this host up, and does it accept writes?
     Ping,
 }

@@ -8,7 +8,7 @@ use super::proto::{
 };
 use super::state::{DbDisk, DbState};
 use crate::env::{Environment, Interval};
-use crate::sim::history::{Record, WriteOutcome};
+use crate::sim::history::{Name, Record, WriteOutcome};
 use crate::sim::net::{Addr, HostId, Mailbox, Payload, ports};
 use crate::sim::topology::DatabaseMode;
 use crate::sim::world::{HostCtx, ProcessFn};
@@ -27,7 +27,7 @@ pub const DEFAULT_COMMIT_TIMEOUT: Duration = Duration::from_millis(500);
 #[derive(Clone, Debug, PartialEq)]
 pub struct DbServerConfig {
     /// The pair whose writes this database holds (for the history).
-    pub pair: String,
+    pub pair: Name,
     pub mode: DatabaseMode,
     /// Whether the host accepts writes on its first start (the primary, a multi-master
     /// member); later starts take it from the disk.
@@ -65,7 +65,7 @@ pub enum CertifiedWriteDating {
 impl DbServerConfig {
     pub fn new(pair: &str, mode: DatabaseMode, starts_acting: bool, peer: Option<HostId>) -> Self {
         DbServerConfig {
-            pair: pair.to_string(),
+            pair: pair.into(),
             mode,
             starts_acting,
             peer,

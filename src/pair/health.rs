@@ -6,7 +6,7 @@ use crate::db::DbClient;
 use crate::db::proto::{DbRequest, DbResponse};
 use crate::election::Health;
 use crate::env::Environment;
-use crate::sim::history::Record;
+use crate::sim::history::{Name, Record};
 use crate::sim::world::HostCtx;
 use crate::sync::watch;
 use std::collections::BTreeSet;
@@ -14,8 +14,8 @@ use std::time::Duration;
 
 pub struct HealthCheck {
     ctx: HostCtx,
-    pair: String,
-    node: String,
+    pair: Name,
+    node: Name,
     db: DbClient,
     /// Links the scenario broke, fed by the node's control task.
     links: watch::Receiver<BTreeSet<HealthLink>>,
@@ -39,8 +39,8 @@ impl HealthCheck {
     ) -> Self {
         HealthCheck {
             ctx,
-            pair: pair.to_string(),
-            node: node.to_string(),
+            pair: pair.into(),
+            node: node.into(),
             db,
             links,
             period,

@@ -202,8 +202,8 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         move |token: FencingToken| {
             candidacy.observe(true);
             ctx.world.record(Record::Promoted {
-                pair: config.pair.clone(),
-                node: config.name.clone(),
+                pair: config.pair.as_str().into(),
+                node: config.name.as_str().into(),
                 token: token.value(),
             });
             acting.store(true, Ordering::SeqCst);
@@ -212,8 +212,8 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
     };
     let workload = Workload {
         ctx: ctx.clone(),
-        pair: config.pair.clone(),
-        node: config.name.clone(),
+        pair: config.pair.as_str().into(),
+        node: config.name.as_str().into(),
         db,
         lease: checks_lease(config.election).then(|| selector.clone()),
         role: selector.role(),
@@ -258,8 +258,8 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
                 }
                 if acted {
                     ctx.world.record(Record::Demoted {
-                        pair: config.pair.clone(),
-                        node: config.name.clone(),
+                        pair: config.pair.as_str().into(),
+                        node: config.name.as_str().into(),
                         token: token.value(),
                     });
                 }
@@ -291,8 +291,8 @@ impl CandidacyLog {
         if *last != Some(standing) {
             *last = Some(standing);
             self.ctx.world.record(Record::Candidacy {
-                pair: self.config.pair.clone(),
-                node: self.config.name.clone(),
+                pair: self.config.pair.as_str().into(),
+                node: self.config.name.as_str().into(),
                 standing,
             });
         }

@@ -6,7 +6,7 @@ use crate::db::DbClient;
 use crate::db::proto::{DbRequest, DbResponse, RunOnceVerdict};
 use crate::election::{ElectionCode, FencingToken, Role, ZkSelector};
 use crate::env::Environment;
-use crate::sim::history::{Record, WriteOutcome};
+use crate::sim::history::{Name, Record, WriteOutcome};
 use crate::sim::topology::RunOnceSpec;
 use crate::sim::world::HostCtx;
 use crate::sync::watch;
@@ -46,8 +46,8 @@ pub type OnActing = Arc<dyn Fn(FencingToken) + Send + Sync>;
 #[derive(Clone)]
 pub struct Workload {
     pub ctx: HostCtx,
-    pub pair: String,
-    pub node: String,
+    pub pair: Name,
+    pub node: Name,
     pub db: DbClient,
     /// Gates every write together with the selector's role, by the lease of the grant (see
     /// [`ZkSelector::acting_until`]: a process paused for longer than its session resumes

@@ -353,10 +353,10 @@ impl PairWorld {
         self.control_change(node, format_args!("priority {priority}"), |c| {
             c.priority = priority
         })?;
-        let pair = self.pair_of(node).map(str::to_string).unwrap_or_default();
+        let pair = self.pair_of(node).unwrap_or_default().into();
         self.world.record(Record::PriorityChanged {
             pair,
-            node: node.to_string(),
+            node: node.into(),
             priority,
         });
         Ok(())
@@ -427,13 +427,15 @@ pub fn current_master(history: &[Entry], pair: &str) -> Option<String> {
     let mut master: Option<String> = None;
     for entry in history {
         match &entry.record {
-            Record::Promoted { pair: p, node, .. } if p == pair => master = Some(node.clone()),
+            Record::Promoted { pair: p, node, .. } if **p == *pair => {
+                master = Some(node.to_string())
+            }
             Record::Demoted { pair: p, node, .. }
-                if p == pair && master.as_deref() == Some(node.as_str()) =>
+                if **p == *pair && master.as_deref() == Some(&**node) =>
             {
                 master = None
             }
-            Record::HostCrashed { host } if master.as_deref() == Some(host.as_str()) => {
+            Record::HostCrashed { host } if master.as_deref() == Some(host.as_ref()) => {
                 master = None
             }
             _ => {}

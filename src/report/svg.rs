@@ -67,15 +67,18 @@ impl LaneBuilder {
             Record::HostCrashed { host } => self.switch(host, e.at, "down".into()),
             Record::HostPaused { host } => {
                 let role = self.state(host).unwrap_or("up").to_string();
-                self.paused_role.insert(host.clone(), role);
+                self.paused_role.insert(host.to_string(), role);
                 self.switch(host, e.at, "paused".into())
             }
             Record::HostResumed { host } => {
-                let role = self.paused_role.remove(host).unwrap_or_else(|| "up".into());
+                let role = self
+                    .paused_role
+                    .remove(&**host)
+                    .unwrap_or_else(|| "up".into());
                 self.switch(host, e.at, role)
             }
             Record::Role { host, role } if self.state(host) == Some("paused") => {
-                self.paused_role.insert(host.clone(), role.clone());
+                self.paused_role.insert(host.to_string(), role.clone());
             }
             Record::Role { host, role } => self.switch(host, e.at, role.clone()),
             _ => {}

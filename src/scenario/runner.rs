@@ -279,14 +279,14 @@ fn evaluate(
 ) -> ExpectationResult {
     let of = |pair: &String| {
         let pair = pair.clone();
-        terms.iter().filter(move |t| t.pair == pair)
+        terms.iter().filter(move |t| *t.pair == *pair)
     };
     let (met, detail) = match expectation {
         Expectation::MasterAt { pair, node, at } => {
             let master = of(pair)
                 .filter(|t| t.contains(*at))
                 .max_by_key(|t| t.from)
-                .map(|t| t.node.as_str());
+                .map(|t| t.node.as_ref());
             (
                 master == Some(node.as_str()),
                 format!("master at {}: {}", secs(*at), master.unwrap_or("none")),

@@ -49,42 +49,42 @@ pub fn render(scenario: &Scenario, history: &[Entry], report: &RunReport) -> Str
     for entry in history {
         let line = match &entry.record {
             Record::HostStarted { .. } if entry.at.is_zero() => None,
-            Record::HostStarted { host } => Some((host.as_str(), "started".to_string())),
+            Record::HostStarted { host } => Some((host.as_ref(), "started".to_string())),
             Record::HostCrashed { host } => {
-                open.retain(|(node, _)| node != host);
-                Some((host.as_str(), "crashed".to_string()))
+                open.retain(|(node, _)| *node != &**host);
+                Some((host.as_ref(), "crashed".to_string()))
             }
-            Record::HostPaused { host } => Some((host.as_str(), "paused".to_string())),
-            Record::HostResumed { host } => Some((host.as_str(), "resumed".to_string())),
-            Record::Role { host, role } if zk.contains(host.as_str()) => {
-                Some((host.as_str(), role.clone()))
+            Record::HostPaused { host } => Some((host.as_ref(), "paused".to_string())),
+            Record::HostResumed { host } => Some((host.as_ref(), "resumed".to_string())),
+            Record::Role { host, role } if zk.contains(host.as_ref()) => {
+                Some((host.as_ref(), role.clone()))
             }
             // Nodes' roles: "master" is shown by the promotion, with its token.
-            Record::Role { host, role } if role != "master" => Some((host.as_str(), role.clone())),
+            Record::Role { host, role } if role != "master" => Some((host.as_ref(), role.clone())),
             Record::Role { .. } => None,
             Record::Fault { description } => Some(("*", description.clone())),
             Record::Promoted { node, token, .. } => {
-                open.insert((node.as_str(), *token));
-                Some((node.as_str(), format!("MASTER (token {token:#x})")))
+                open.insert((node.as_ref(), *token));
+                Some((node.as_ref(), format!("MASTER (token {token:#x})")))
             }
             Record::Demoted { node, token, .. } => {
-                open.remove(&(node.as_str(), *token));
-                let writes = accepted.remove(&(node.as_str(), *token)).unwrap_or(0);
+                open.remove(&(node.as_ref(), *token));
+                let writes = accepted.remove(&(node.as_ref(), *token)).unwrap_or(0);
                 Some((
-                    node.as_str(),
+                    node.as_ref(),
                     format!("demoted (token {token:#x}, {writes} writes accepted)"),
                 ))
             }
             Record::Candidacy { node, standing, .. } => Some((
-                node.as_str(),
+                node.as_ref(),
                 if *standing { "stands" } else { "withdraws" }.to_string(),
             )),
             Record::Health { node, healthy, .. } => Some((
-                node.as_str(),
+                node.as_ref(),
                 if *healthy { "healthy" } else { "unhealthy" }.to_string(),
             )),
             Record::PriorityChanged { node, priority, .. } => {
-                Some((node.as_str(), format!("priority {priority}")))
+                Some((node.as_ref(), format!("priority {priority}")))
             }
             Record::WriteAttempt { .. } => None,
             Record::WriteResult {
@@ -95,19 +95,19 @@ pub fn render(scenario: &Scenario, history: &[Entry], report: &RunReport) -> Str
                 ..
             } => match outcome {
                 WriteOutcome::Accepted => {
-                    *accepted.entry((node.as_str(), *token)).or_insert(0) += 1;
+                    *accepted.entry((node.as_ref(), *token)).or_insert(0) += 1;
                     None
                 }
                 WriteOutcome::Unavailable => {
-                    *unavailable.entry(node.as_str()).or_insert(0) += 1;
+                    *unavailable.entry(node.as_ref()).or_insert(0) += 1;
                     None
                 }
                 WriteOutcome::RejectedStaleToken { newest } => Some((
-                    node.as_str(),
+                    node.as_ref(),
                     format!("write #{write} (token {token:#x}) REFUSED: stale, newest {newest:#x}"),
                 )),
                 WriteOutcome::RejectedNotOwner { owner } => Some((
-                    node.as_str(),
+                    node.as_ref(),
                     format!(
                         "write #{write} (token {token:#x}) REFUSED: run-once row owned by {owner}"
                     ),

@@ -386,7 +386,7 @@ impl World {
         let spawner = self.inner.handle.get_node(node).expect("host node exists");
         self.trace_world("fault", format_args!("start {}", ctx.name));
         self.record(Record::HostStarted {
-            host: ctx.name.clone(),
+            host: ctx.name.as_str().into(),
         });
         spawner.spawn(process(ctx));
         Ok(())
@@ -428,7 +428,7 @@ impl World {
             ),
         );
         self.record(Record::HostCrashed {
-            host: self.host_name(host),
+            host: self.host_name(host).into(),
         });
         if !hard {
             for (local, remote) in resets {
@@ -472,7 +472,7 @@ impl World {
         self.inner.handle.pause(node);
         self.trace_world("fault", format_args!("pause {}", self.host_name(host)));
         self.record(Record::HostPaused {
-            host: self.host_name(host),
+            host: self.host_name(host).into(),
         });
         Ok(())
     }
@@ -487,7 +487,7 @@ impl World {
         self.inner.handle.resume(node);
         self.trace_world("fault", format_args!("resume {}", self.host_name(host)));
         self.record(Record::HostResumed {
-            host: self.host_name(host),
+            host: self.host_name(host).into(),
         });
         Ok(())
     }

@@ -77,7 +77,7 @@ impl World {
         if changed {
             self.trace_host(host, "role", format_args!("{role}"));
             self.record(Record::Role {
-                host: self.host_name(host),
+                host: self.host_name(host).into(),
                 role: role.to_string(),
             });
         }
