@@ -5,8 +5,8 @@
 pub mod scale;
 
 /// How this binary was built, for the figures to say: `scripts/pgo-build` labels its builds
-/// (profile-guided optimisation takes about a tenth of the instructions off); any other
-/// optimised build is the `perf` or `release` profile.
+/// (profile-guided optimisation takes about a tenth of the instructions off the scale world);
+/// any other optimised build is the `perf` or `release` profile.
 pub const BUILD: &str = match option_env!("SPLITBRAIN_BUILD") {
     Some(label) => label,
     None if cfg!(debug_assertions) => "debug (unoptimised)",
