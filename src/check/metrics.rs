@@ -2,6 +2,7 @@
 
 use super::state::{Term, terms_by_pair};
 use crate::sim::history::{Entry, Record, WriteOutcome};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// A change of master: the old one stopped (or crashed) and, maybe, a new one took over.
@@ -25,8 +26,50 @@ pub struct Measures {
     pub zk_leader_changes: u64,
     pub writes_accepted: u64,
     pub writes_rejected: u64,
-    /// Writes the database could not take (down, unreachable).
+    /// Writes the database could not take (down, unreachable). A write whose proposer
+    /// answered Unavailable after its peer had committed it is not one of them: it counts as
+    /// accepted.
     pub writes_unavailable: u64,
+}
+
+/// The writes answered Unavailable that a database host accepted all the same, as (pair, node,
+/// write id). A certified write is recorded as accepted when the peer commits it; the proposer
+/// may still answer Unavailable afterwards (it stopped acting meanwhile), which says nothing
+/// about the data. Unavailable answers are few, so they are gathered first.
+pub fn unavailable_but_accepted(history: &[Entry]) -> BTreeSet<(&str, &str, u64)> {
+    fn key(record: &Record, wanted: fn(&WriteOutcome) -> bool) -> Option<(&str, &str, u64)> {
+        match record {
+            Record::WriteResult {
+                pair,
+                node,
+                write,
+                outcome,
+                ..
+            } if wanted(outcome) => Some((pair.as_ref(), node.as_ref(), *write)),
+            _ => None,
+        }
+    }
+    let unavailable: BTreeSet<_> = history
+        .iter()
+        .filter_map(|e| key(&e.record, |o| *o == WriteOutcome::Unavailable))
+        .collect();
+    if unavailable.is_empty() {
+        return unavailable;
+    }
+    history
+        .iter()
+        .filter_map(|e| key(&e.record, |o| *o == WriteOutcome::Accepted))
+        .filter(|k| unavailable.contains(k))
+        .collect()
+}
+
+/// Whether `record` is an Unavailable answer to a write that was accepted after all.
+pub fn is_answer_to_accepted(record: &Record, accepted: &BTreeSet<(&str, &str, u64)>) -> bool {
+    matches!(
+        record,
+        Record::WriteResult { pair, node, write, outcome: WriteOutcome::Unavailable, .. }
+            if accepted.contains(&(pair.as_ref(), node.as_ref(), *write))
+    )
 }
 
 /// `terms` are the history's terms up to `end` ([`super::state::terms`]).
@@ -65,9 +108,11 @@ pub fn measure(history: &[Entry], terms: &[Term], end: Duration) -> Measures {
         ..Measures::default()
     };
     let mut leaders = 0u64;
+    let accepted = unavailable_but_accepted(history);
     for entry in history {
         match &entry.record {
             Record::Role { role, .. } if role == "leading" => leaders += 1,
+            record if is_answer_to_accepted(record, &accepted) => {}
             Record::WriteResult { outcome, .. } => match outcome {
                 WriteOutcome::Accepted => m.writes_accepted += 1,
                 WriteOutcome::Unavailable => m.writes_unavailable += 1,
@@ -126,5 +171,32 @@ mod tests {
         assert_eq!(m.failovers[0].seconds, Some(12.5));
         assert_eq!(m.failovers[0].to_node.as_deref(), Some("b"));
         assert_eq!(m.failovers[1].to_node, None);
+    }
+
+    #[test]
+    fn an_unavailable_answer_to_a_write_its_peer_committed_counts_as_accepted_only() {
+        let result = |ms, write, outcome| {
+            at(
+                ms,
+                Record::WriteResult {
+                    pair: "p".into(),
+                    node: "a".into(),
+                    token: 1,
+                    write,
+                    outcome,
+                },
+            )
+        };
+        let history = vec![
+            promoted(1_000, "a", 1),
+            // Write 7: the peer commits it, then the paused proposer answers Unavailable.
+            result(1_100, 7, WriteOutcome::Accepted),
+            result(9_000, 7, WriteOutcome::Unavailable),
+            // Write 8 never reached an acting host.
+            result(9_100, 8, WriteOutcome::Unavailable),
+        ];
+        let end = Duration::from_secs(60);
+        let m = measure(&history, &crate::check::state::terms(&history, end), end);
+        assert_eq!((m.writes_accepted, m.writes_unavailable), (1, 1));
     }
 }

@@ -44,10 +44,19 @@ pub fn render(scenario: &Scenario, history: &[Entry], report: &RunReport) -> Str
     // Accepted writes per (node, token), shown when the term ends.
     let mut accepted: BTreeMap<(&str, i64), u64> = BTreeMap::new();
     let mut unavailable: BTreeMap<&str, u64> = BTreeMap::new();
+    let unavailable_but_accepted = crate::check::metrics::unavailable_but_accepted(history);
     // Terms not yet ended by a demotion or a crash of their node.
     let mut open: BTreeSet<(&str, i64)> = BTreeSet::new();
     for entry in history {
         let line = match &entry.record {
+            record
+                if crate::check::metrics::is_answer_to_accepted(
+                    record,
+                    &unavailable_but_accepted,
+                ) =>
+            {
+                None
+            }
             Record::HostStarted { .. } if entry.at.is_zero() => None,
             Record::HostStarted { host } => Some((host.as_ref(), "started".to_string())),
             Record::HostCrashed { host } => {
