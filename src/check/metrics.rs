@@ -130,6 +130,20 @@ mod tests {
     use super::*;
     use crate::check::state::tests::{at, demoted, promoted};
 
+    /// The database's verdict on write `write` of node a (pair p, token 1), at `ms`.
+    fn result(ms: u64, write: u64, outcome: WriteOutcome) -> Entry {
+        at(
+            ms,
+            Record::WriteResult {
+                pair: "p".into(),
+                node: "a".into(),
+                token: 1,
+                write,
+                outcome,
+            },
+        )
+    }
+
     #[test]
     fn failovers_leader_changes_and_writes_are_counted() {
         let role = |ms, host: &str| {
@@ -141,26 +155,14 @@ mod tests {
                 },
             )
         };
-        let result = |ms, outcome| {
-            at(
-                ms,
-                Record::WriteResult {
-                    pair: "p".into(),
-                    node: "a".into(),
-                    token: 1,
-                    write: 1,
-                    outcome,
-                },
-            )
-        };
         let history = vec![
             role(100, "zk1"),
             promoted(1_000, "a", 1),
-            result(1_100, WriteOutcome::Accepted),
+            result(1_100, 1, WriteOutcome::Accepted),
             at(10_000, Record::HostCrashed { host: "a".into() }),
             role(11_000, "zk2"),
             promoted(22_500, "b", 2),
-            result(23_000, WriteOutcome::RejectedStaleToken { newest: 2 }),
+            result(23_000, 1, WriteOutcome::RejectedStaleToken { newest: 2 }),
             demoted(40_000, "b", 2),
         ];
         let end = Duration::from_secs(60);
@@ -175,18 +177,6 @@ mod tests {
 
     #[test]
     fn an_unavailable_answer_to_a_write_its_peer_committed_counts_as_accepted_only() {
-        let result = |ms, write, outcome| {
-            at(
-                ms,
-                Record::WriteResult {
-                    pair: "p".into(),
-                    node: "a".into(),
-                    token: 1,
-                    write,
-                    outcome,
-                },
-            )
-        };
         let history = vec![
             promoted(1_000, "a", 1),
             // Write 7: the peer commits it, then the paused proposer answers Unavailable.
