@@ -64,11 +64,14 @@ pub fn unavailable_but_accepted(history: &[Entry]) -> BTreeSet<(&str, &str, u64)
 }
 
 /// Whether `record` is an Unavailable answer to a write that was accepted after all.
-pub fn is_answer_to_accepted(record: &Record, accepted: &BTreeSet<(&str, &str, u64)>) -> bool {
+pub fn is_answer_to_accepted(
+    record: &Record,
+    unavailable_but_accepted: &BTreeSet<(&str, &str, u64)>,
+) -> bool {
     matches!(
         record,
         Record::WriteResult { pair, node, write, outcome: WriteOutcome::Unavailable, .. }
-            if accepted.contains(&(pair.as_ref(), node.as_ref(), *write))
+            if unavailable_but_accepted.contains(&(pair.as_ref(), node.as_ref(), *write))
     )
 }
 
@@ -108,11 +111,11 @@ pub fn measure(history: &[Entry], terms: &[Term], end: Duration) -> Measures {
         ..Measures::default()
     };
     let mut leaders = 0u64;
-    let accepted = unavailable_but_accepted(history);
+    let answered_late = unavailable_but_accepted(history);
     for entry in history {
         match &entry.record {
             Record::Role { role, .. } if role == "leading" => leaders += 1,
-            record if is_answer_to_accepted(record, &accepted) => {}
+            record if is_answer_to_accepted(record, &answered_late) => {}
             Record::WriteResult { outcome, .. } => match outcome {
                 WriteOutcome::Accepted => m.writes_accepted += 1,
                 WriteOutcome::Unavailable => m.writes_unavailable += 1,
