@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A pair's, node's or host's name in a record. Shared, not copied: the writes of a hundred pairs are
-/// 120,000 records in ten simulated minutes, each naming its pair and node.
+/// A pair's, node's or host's name in a record. Shared, not copied: the writes of a hundred
+/// pairs are 120,000 records in ten simulated minutes, each naming its pair and node.
 pub type Name = Arc<str>;
 
 /// How a database answered a write.

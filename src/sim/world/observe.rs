@@ -101,7 +101,7 @@ impl World {
     }
 
     /// Reads the history so far in place (a hundred pairs record 120,000 entries in ten
-    /// simulated minutes: a copy is an allocation per name in them).
+    /// simulated minutes, not worth copying for a look).
     pub fn with_history<T>(&self, read: impl FnOnce(&[Entry]) -> T) -> T {
         read(&self.inner.history.lock().expect("history lock"))
     }
