@@ -284,7 +284,12 @@ async fn reads_writes_multi_and_watches_on_a_three_server_ensemble() {
         other.create("/app/eph/child", b"", &persistent()).await,
         Err(ErrorCode::NoChildrenForEphemerals)
     );
-    let (_, eph_watch) = zk.exists_watch(&eph).await.unwrap();
+    // `zk` may be on another server than `other`, one that has not applied the create yet:
+    // an exists there would watch for the creation (as the observer of /lock would in
+    // `an_isolated_session_expires_and_its_ephemeral_goes`).
+    zk.sync(&eph).await.unwrap();
+    let (eph_seen, eph_watch) = zk.exists_watch(&eph).await.unwrap();
+    assert!(eph_seen.is_some(), "the ephemeral is visible after a sync");
     promptly("close", other.close()).await.unwrap();
     assert_eq!(other.state(), SessionState::Closed);
     assert_eq!(other.get_data("/app").await, Err(ErrorCode::ClientClosed));
