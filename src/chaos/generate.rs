@@ -1,11 +1,13 @@
 //! Random scenarios as proptest strategies, so a failing one shrinks: a world from a small
 //! family (module `world`) and a swarm-style fault schedule over the scenario step vocabulary
-//! (module `schedule`), with no expectations — a generated run is judged by the invariants alone.
+//! (drawn in module `episode`, laid out by `schedule`), with no expectations — a generated run
+//! is judged by the invariants alone.
 //!
 //! Every generated scenario is valid (it reads back from its file, see
 //! [`crate::scenario::write`]) and every step applies when due, so a failure is the system's,
 //! never the generator's.
 
+pub mod episode;
 pub mod schedule;
 mod world;
 
@@ -46,8 +48,8 @@ pub fn scenario_strategy(options: &GenOptions) -> impl Strategy<Value = Scenario
     // The schedule comes first: shrinking tries switching whole fault kinds off, then dropping
     // episodes, before it touches the world.
     (
-        schedule::swarm(),
-        schedule::episodes(options.max_episodes),
+        episode::swarm(),
+        episode::episodes(options.max_episodes),
         world::topology(options.election),
     )
         .prop_map(move |(swarm, episodes, topology)| {
