@@ -4,9 +4,14 @@
 sim seed="7" duration="10m":
     cargo run --release -- sim --seed {{seed}} --duration {{duration}}
 
-# The test command of README and CI (needs Debian's zookeeper package for the live tests).
-test:
-    cargo test --release
+# The test command of README and CI: installs the Debian packages the tests need when missing
+# (zookeeper, postgresql, chromium; as root), then runs the suite.
+test *args="":
+    scripts/test {{args}}
+
+# Every live scenario of the library, on real processes (slow: each takes its own duration).
+live-all:
+    cargo test --release --test live_scenarios -- --include-ignored --nocapture
 
 # Speed-up over real time and peak memory of the standard world.
 bench seeds="10":
@@ -56,6 +61,6 @@ check:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
 
-# Install what the real-ZooKeeper tests and the report rendering test need (Debian).
+# Install what the real-process tests and the report rendering test need (Debian).
 deps:
-    apt-get update && apt-get install -y zookeeper chromium
+    apt-get update && apt-get install -y zookeeper postgresql chromium

@@ -37,6 +37,10 @@ enum Command {
     Check(cli::check::CheckArgs),
     /// Run scenario files (or directories of them) and judge them; exit 1 if any fails.
     Run(cli::run::RunArgs),
+    /// Play scenario files on real processes (ZooKeeper, `splitbrain node`, PostgreSQL) with
+    /// real faults, judged like `run`; exit 1 if a run fails, 2 if live mode refuses a file.
+    #[command(after_long_help = cli::live::LIVE_HELP)]
+    Live(cli::live::LiveArgs),
     /// Explore many seeds in parallel, each a random world and fault schedule; shrink what fails
     /// to a scenario file and write a report (summary.json, junit.xml, index.html).
     #[command(after_long_help = cli::chaos::CHAOS_HELP)]
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::Node(args) => cli::node::run_node(args),
         Command::Check(args) => cli::check::check(args),
         Command::Run(args) => cli::run::run(args),
+        Command::Live(args) => cli::live::live(args),
         Command::Chaos(args) => cli::chaos::chaos(args),
     }
 }

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod chaos;
 pub mod check;
 pub mod known_bugs;
+pub mod live;
 pub mod node;
 pub mod run;
 pub mod sim;

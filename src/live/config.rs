@@ -2,6 +2,7 @@
 
 use super::error::HarnessError;
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -102,8 +103,10 @@ impl EnsembleConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Peer {
     pub client: u16,
-    pub quorum: u16,
-    pub election: u16,
+    /// Where the server whose config this is dials this peer (its own listening address for
+    /// its own entry).
+    pub quorum: SocketAddr,
+    pub election: SocketAddr,
     pub observer: bool,
 }
 
@@ -145,10 +148,11 @@ pub(crate) fn zoo_cfg(
         let role = if peer.observer { ":observer" } else { "" };
         let _ = writeln!(
             cfg,
-            "server.{}=127.0.0.1:{}:{}{role}",
+            "server.{}={}:{}:{}{role}",
             i + 1,
-            peer.quorum,
-            peer.election
+            peer.quorum.ip(),
+            peer.quorum.port(),
+            peer.election.port()
         );
     }
     cfg
@@ -188,10 +192,11 @@ mod tests {
 
     #[test]
     fn zoo_cfg_names_every_peer_and_this_servers_client_port() {
+        let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
         let peer = |first: u16, observer: bool| Peer {
             client: first,
-            quorum: first + 1,
-            election: first + 2,
+            quorum: local(first + 1),
+            election: local(first + 2),
             observer,
         };
         let peers = [peer(21001, false), peer(21004, false), peer(21007, true)];

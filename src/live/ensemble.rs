@@ -88,6 +88,25 @@ pub struct RealEnsemble {
     root: PathBuf,
     servers: Vec<Server>,
     launcher: Launcher,
+    /// How each server reaches the others (identity for a plain ensemble).
+    route: Option<PeerRoute>,
+    /// Whether `root` outlives the ensemble (a live run keeps its logs in its own directory).
+    keep_root: bool,
+}
+
+/// The addresses one server uses to reach another: `route(from, to, quorum, election)` gives
+/// the quorum and election addresses server `from` dials for server `to` (both indices from 0),
+/// given `to`'s real ones. The live runner routes them through the relays it owns, so that a
+/// partition between two servers cuts their traffic for real.
+pub type PeerRoute =
+    Box<dyn Fn(usize, usize, SocketAddr, SocketAddr) -> (SocketAddr, SocketAddr) + Send + Sync>;
+
+/// The ports of one server of a routed ensemble: client, quorum, election.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerPorts {
+    pub client: u16,
+    pub quorum: u16,
+    pub election: u16,
 }
 
 impl RealEnsemble {
@@ -138,6 +157,8 @@ impl RealEnsemble {
             root,
             servers,
             launcher,
+            route: None,
+            keep_root: false,
         };
         for i in 0..ensemble.servers.len() {
             ensemble.write_server_files(i)?;
@@ -147,6 +168,89 @@ impl RealEnsemble {
             ensemble.spawn(i)?;
         }
         Ok(ensemble)
+    }
+
+    /// Starts every server of a routed ensemble in `root` (which the caller owns and keeps:
+    /// logs stay there) on the given ports, each server reaching the others as `route` says.
+    /// Does not wait: see [`wait_until_all_serving`](Self::wait_until_all_serving).
+    pub fn launch_routed(
+        config: EnsembleConfig,
+        root: PathBuf,
+        ports: Vec<ServerPorts>,
+        route: PeerRoute,
+    ) -> Result<RealEnsemble, HarnessError> {
+        config.validate()?;
+        if ports.len() != config.total_servers() {
+            return Err(HarnessError::BadConfig(format!(
+                "{} port sets for {} servers",
+                ports.len(),
+                config.total_servers()
+            )));
+        }
+        let install = ZkInstall::locate()?;
+        let launcher = Launcher::new()?;
+        fs::create_dir_all(&root).map_err(io_error(format!("creating {}", root.display())))?;
+        let servers = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let dir = root.join(format!("server-{}", i + 1));
+                Server {
+                    myid: i + 1,
+                    data_dir: dir.join("data"),
+                    cfg_path: dir.join("zoo.cfg"),
+                    log_path: dir.join("server.log"),
+                    dir,
+                    client_port: p.client,
+                    quorum_port: p.quorum,
+                    election_port: p.election,
+                    process: None,
+                    paused: false,
+                }
+            })
+            .collect();
+        let mut ensemble = RealEnsemble {
+            config,
+            install,
+            root,
+            servers,
+            launcher,
+            route: Some(route),
+            keep_root: true,
+        };
+        for i in 0..ensemble.servers.len() {
+            ensemble.write_server_files(i)?;
+        }
+        for i in 0..ensemble.servers.len() {
+            ensemble.spawn(i)?;
+        }
+        Ok(ensemble)
+    }
+
+    /// Server `i`'s real ports (a routed ensemble's servers listen on these; peers and clients
+    /// may reach them through relays).
+    pub fn ports(&self, i: usize) -> Result<ServerPorts, HarnessError> {
+        let s = self.server(i)?;
+        Ok(ServerPorts {
+            client: s.client_port,
+            quorum: s.quorum_port,
+            election: s.election_port,
+        })
+    }
+
+    /// Server `i`'s log file.
+    pub fn log_path(&self, i: usize) -> Result<&Path, HarnessError> {
+        Ok(&self.server(i)?.log_path)
+    }
+
+    /// Whether server `i` runs (paused counts as running).
+    pub fn is_running(&self, i: usize) -> bool {
+        self.server(i).is_ok_and(|s| s.process.is_some())
+    }
+
+    /// Whether server `i` is paused.
+    pub fn is_paused(&self, i: usize) -> bool {
+        self.server(i).is_ok_and(|s| s.paused)
     }
 
     fn write_server_files(&self, i: usize) -> Result<(), HarnessError> {
@@ -161,14 +265,24 @@ impl RealEnsemble {
 
     /// The zoo.cfg of server `i`.
     fn server_config(&self, i: usize) -> String {
+        let local = |port: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let peers: Vec<Peer> = self
             .servers
             .iter()
-            .map(|s| Peer {
-                client: s.client_port,
-                quorum: s.quorum_port,
-                election: s.election_port,
-                observer: s.myid > self.config.servers,
+            .enumerate()
+            .map(|(j, s)| {
+                let (quorum, election) = match &self.route {
+                    Some(route) if j != i => {
+                        route(i, j, local(s.quorum_port), local(s.election_port))
+                    }
+                    _ => (local(s.quorum_port), local(s.election_port)),
+                };
+                Peer {
+                    client: s.client_port,
+                    quorum,
+                    election,
+                    observer: s.myid > self.config.servers,
+                }
             })
             .collect();
         zoo_cfg(&self.config, i, &self.servers[i].data_dir, &peers)
@@ -533,7 +647,9 @@ impl Drop for RealEnsemble {
                 self.log_tails()
             );
         }
-        if std::env::var_os(KEEP_DIRS_ENV).is_some() {
+        if self.keep_root {
+            // The owner (a live run) keeps the directory with the servers' logs.
+        } else if std::env::var_os(KEEP_DIRS_ENV).is_some() {
             eprintln!("keeping {} ({KEEP_DIRS_ENV} is set)", self.root.display());
         } else {
             let _ = fs::remove_dir_all(&self.root);

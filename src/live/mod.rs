@@ -27,11 +27,16 @@ mod config;
 mod convert;
 pub mod ensemble;
 mod error;
-mod four_letter;
+pub(crate) mod four_letter;
 mod install;
-mod ports;
-mod process;
+pub mod net;
+pub(crate) mod ports;
+pub mod postgres;
+pub(crate) mod process;
+pub mod run;
 
 pub use adapter::LiveZk;
-pub use ensemble::{EnsembleConfig, HarnessError, RealEnsemble, ServerMode};
+pub use ensemble::{
+    EnsembleConfig, HarnessError, PeerRoute, RealEnsemble, ServerMode, ServerPorts,
+};
 pub use install::{INSTALL_HINT, ZkInstall};

@@ -29,19 +29,30 @@ pub async fn delete_election(
     pair: &str,
     credentials: &DigestCredentials,
 ) -> Result<usize, ErrorCode> {
-    let config = SelectorConfig::new(root, pair, "operator", Priority(0), Policy::Sticky)
-        .with_credentials(credentials.clone());
-    let layout = Layout::new(&config);
     let session = SimZkClient::connect(ctx, zk).await?;
-    let deleted = match session.add_auth("digest", &credentials.auth_bytes()).await {
-        Ok(()) => delete_subtree(&session, &layout).await,
-        Err(err) => Err(err),
-    };
+    let deleted = delete_election_in(&session, root, pair, credentials).await;
     let _ = timeout(&ctx.env, CLOSE_TIMEOUT, session.close()).await;
     deleted
 }
 
-async fn delete_subtree(session: &SimZkClient, layout: &Layout) -> Result<usize, ErrorCode> {
+/// The script's work on an open session of any backend (live mode runs it on a real one):
+/// authenticates with the pair's credentials and deletes the election.
+pub async fn delete_election_in<C: Coordination>(
+    session: &C,
+    root: &str,
+    pair: &str,
+    credentials: &DigestCredentials,
+) -> Result<usize, ErrorCode> {
+    let config = SelectorConfig::new(root, pair, "operator", Priority(0), Policy::Sticky)
+        .with_credentials(credentials.clone());
+    let layout = Layout::new(&config);
+    session
+        .add_auth("digest", &credentials.auth_bytes())
+        .await?;
+    delete_subtree(session, &layout).await
+}
+
+async fn delete_subtree<C: Coordination>(session: &C, layout: &Layout) -> Result<usize, ErrorCode> {
     let candidates = layout.candidates_path();
     let term = layout.term_path();
     for _ in 0..ATTEMPTS {

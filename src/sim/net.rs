@@ -114,6 +114,26 @@ impl Default for NetConfig {
     }
 }
 
+impl NetConfig {
+    /// The latency between two hosts in sites `a` and `b` (distinct hosts): the override for
+    /// the site pair, else the same-site or cross-site default. Live mode reproduces the same.
+    pub fn site_latency(&self, a: &str, b: &str) -> LinkLatency {
+        let key = if a <= b {
+            (a.to_string(), b.to_string())
+        } else {
+            (b.to_string(), a.to_string())
+        };
+        if let Some(l) = self.site_pairs.get(&key) {
+            return *l;
+        }
+        if a == b {
+            self.same_site
+        } else {
+            self.cross_site
+        }
+    }
+}
+
 pub use crate::sim::world::Mailbox;
 
 /// One directed link between two hosts.
@@ -193,20 +213,8 @@ impl NetState {
         if from == to {
             return self.config.same_host;
         }
-        let (a, b) = (&self.site_of[from.index()], &self.site_of[to.index()]);
-        let key = if a <= b {
-            (a.clone(), b.clone())
-        } else {
-            (b.clone(), a.clone())
-        };
-        if let Some(l) = self.config.site_pairs.get(&key) {
-            return *l;
-        }
-        if a == b {
-            self.config.same_site
-        } else {
-            self.config.cross_site
-        }
+        self.config
+            .site_latency(&self.site_of[from.index()], &self.site_of[to.index()])
     }
 
     /// The link from `from` to `to`, created on first use.

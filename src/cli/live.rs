@@ -1,0 +1,416 @@
+//! `splitbrain live`: scenario files played on real processes (see `splitbrain::live::run`).
+
+use super::{parse_election, scenario_files};
+use clap::Args;
+use splitbrain::election::ElectionCode;
+use splitbrain::live::run::{self as live, LiveError, LiveOptions, LiveRun};
+use splitbrain::report::{html, junit, svg};
+use splitbrain::scenario::{self, Scenario};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+pub const LIVE_HELP: &str = "\
+Live mode plays the file on this machine: one Debian ZooKeeper 3.8 server per voter and
+observer, one `splitbrain node` process per node, one PostgreSQL 15 cluster per database host,
+every link between two hosts a relay on 127.0.0.1 that carries the file's latency and its
+faults. It needs the packages `zookeeper` and `postgresql` (scripts/test installs them).
+
+What it touches: the processes it starts (killed when it ends, on Ctrl-C, and if it dies),
+ports on 127.0.0.1 chosen free at run time, and its run directory (logs, the databases' write
+tables). A run that finds what an earlier, killed run left behind removes it first.
+
+Exit status: 0 every run passed, 1 a run failed, 2 bad input (a file live mode refuses, with
+the reason; `--check` says which steps it can play without starting anything).";
+
+#[derive(Args)]
+pub struct LiveArgs {
+    /// Scenario files, or directories searched for *.toml (then a summary table follows).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print one JSON object per run instead of the timeline.
+    #[arg(long)]
+    pub json: bool,
+    /// Say which steps live mode can play; start nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// Play the file this many times (with --out: a report directory with index.html).
+    #[arg(long, default_value_t = 1)]
+    pub runs: u32,
+    /// Report directory: every run's logs and write tables, summary.json, junit.xml and
+    /// index.html (default: a directory under $TMPDIR/splitbrain-live/runs).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Election code the node processes run: real, p1 … p8, f1 (default: the file's own).
+    #[arg(long, value_parser = parse_election)]
+    pub election: Option<ElectionCode>,
+}
+
+pub fn live(args: LiveArgs) -> ExitCode {
+    let files = match scenario_files(&args.files) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("splitbrain live: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.runs == 0 {
+        eprintln!("splitbrain live: --runs must be at least 1");
+        return ExitCode::from(2);
+    }
+    let mut loaded = Vec::new();
+    for file in &files {
+        match load(file, args.election) {
+            Ok(one) => loaded.push(one),
+            Err(code) => return code,
+        }
+    }
+    if args.check {
+        return check(&loaded);
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let interrupted = interrupted.clone();
+        // A second Ctrl-C while cleaning up is ignored: the cleanup is short.
+        let _ = ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst));
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        LiveOptions::default_state_dir()
+            .join("runs")
+            .join(format!("{}", chrono_stamp()))
+    });
+    let single = loaded.len() == 1 && args.runs == 1 && !args.files[0].is_dir();
+    let mut results = Vec::new();
+    for (file, text, scenario) in &loaded {
+        for run in 1..=args.runs {
+            if interrupted.load(Ordering::SeqCst) {
+                break;
+            }
+            let dir = if loaded.len() == 1 {
+                out.join(format!("run-{run}"))
+            } else {
+                out.join(&scenario.name).join(format!("run-{run}"))
+            };
+            let options = LiveOptions {
+                state_dir: LiveOptions::default_state_dir(),
+                run_dir: dir.clone(),
+                interrupted: interrupted.clone(),
+            };
+            let started = Instant::now();
+            let file_name = file.display().to_string();
+            let outcome = live::run(scenario, Some((&file_name, text)), &options);
+            let wall = started.elapsed().as_secs_f64();
+            match &outcome {
+                Ok(run) => print_run(scenario, run, args.json, single),
+                Err(LiveError::Refused(_)) | Err(_) => {
+                    if let Err(e) = &outcome {
+                        eprintln!("{}: {e}", file.display());
+                    }
+                }
+            }
+            results.push((file.clone(), run, scenario.clone(), outcome, wall));
+        }
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        eprintln!("splitbrain live: interrupted; everything the run started was stopped");
+    }
+    if !single {
+        summary(&results, args.json);
+        if let Err(e) = write_report(&out, &results) {
+            eprintln!(
+                "splitbrain live: cannot write the report to {}: {e}",
+                out.display()
+            );
+        } else if !args.json {
+            println!("report: {}", out.join("index.html").display());
+        }
+    }
+    let refused = results
+        .iter()
+        .any(|r| matches!(r.3, Err(LiveError::Refused(_))));
+    let failed = results
+        .iter()
+        .any(|r| !matches!(&r.3, Ok(run) if run.report.passed));
+    if refused {
+        ExitCode::from(2)
+    } else if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+type Loaded = (PathBuf, String, Scenario);
+
+fn load(file: &Path, election: Option<ElectionCode>) -> Result<Loaded, ExitCode> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", file.display());
+            return Err(ExitCode::from(2));
+        }
+    };
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match scenario::parse(&name, &file.display().to_string(), &text) {
+        Ok(mut scenario) => {
+            if let Some(code) = election {
+                scenario.topology.election = code;
+            }
+            Ok((file.to_path_buf(), text, scenario))
+        }
+        Err(errors) => {
+            for error in errors {
+                eprintln!("{error}\n");
+            }
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// `--check`: every step, and whether live mode plays it.
+fn check(loaded: &[Loaded]) -> ExitCode {
+    let mut refused_any = false;
+    for (file, text, scenario) in loaded {
+        let name = file.display().to_string();
+        let refusals = live::refusals(scenario, Some((&name, text)));
+        refused_any |= !refusals.is_empty();
+        println!(
+            "{name}: {}",
+            if refusals.is_empty() {
+                "plays live"
+            } else {
+                "REFUSED live"
+            }
+        );
+        for refusal in refusals.iter().filter(|r| !r.what.starts_with("step ")) {
+            println!("  refused  {refusal}");
+        }
+        for (i, step) in scenario.steps.iter().enumerate() {
+            let label = format!(
+                "step {} (at {}: {})",
+                i + 1,
+                splitbrain::check::secs(step.at),
+                step.action
+            );
+            match refusals.iter().find(|r| r.what == label) {
+                Some(r) => println!("  refused  {label}: {}", r.reason),
+                None => println!("  plays    {label}"),
+            }
+        }
+    }
+    if refused_any {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print_run(scenario: &Scenario, run: &LiveRun, json: bool, single: bool) {
+    let mut out = std::io::stdout().lock();
+    let text = if json {
+        format!("{}\n", run_json(run))
+    } else {
+        let mut text = run.report.timeline(scenario);
+        text.push_str(&live_lines(run));
+        if !single {
+            text.push('\n');
+        }
+        text
+    };
+    let _ = out.write_all(text.as_bytes());
+}
+
+/// What only a live run has: start-up, step lags, findings, where the logs are.
+fn live_lines(run: &LiveRun) -> String {
+    let mut text = format!(
+        "live: started in {:.1} s; steps took effect {} after their time (median); run directory {}\n",
+        run.startup.as_secs_f64(),
+        run.median_lag_ms()
+            .map_or("-".to_string(), |ms| format!("{ms:.1} ms")),
+        run.dir.display()
+    );
+    for finding in &run.findings {
+        text.push_str(&format!("live: FINDING {finding}\n"));
+    }
+    text
+}
+
+fn run_json(run: &LiveRun) -> serde_json::Value {
+    let report = &run.report;
+    serde_json::json!({
+        "backend": "live",
+        "scenario": report.scenario,
+        "seed": report.seed,
+        "election": report.election,
+        "verdict": if report.passed { "pass" } else { "fail" },
+        "violations": report.violations,
+        "expected_violations": report.expected_violations,
+        "expectations": report.expectations,
+        "step_errors": report.step_errors,
+        "failovers": report.measures.failovers,
+        "zk_leader_changes": report.measures.zk_leader_changes,
+        "sessions_expired": report.sessions_expired,
+        "writes_accepted": report.measures.writes_accepted,
+        "writes_rejected": report.measures.writes_rejected,
+        "writes_unavailable": report.measures.writes_unavailable,
+        "startup_seconds": run.startup.as_secs_f64(),
+        "step_lags": run.lags,
+        "median_step_lag_ms": run.median_lag_ms(),
+        "findings": run.findings,
+        "run_dir": run.dir,
+        "logs": run.logs,
+    })
+}
+
+type Result1 = (PathBuf, u32, Scenario, Result<LiveRun, LiveError>, f64);
+
+fn summary(results: &[Result1], json: bool) {
+    if json {
+        return;
+    }
+    println!(
+        "{:<60} {:>4} {:>8} {:>8}",
+        "scenario", "run", "verdict", "wall"
+    );
+    for (file, run, _, outcome, wall) in results {
+        let verdict = match outcome {
+            Ok(r) if r.report.passed => "pass",
+            Ok(_) => "FAIL",
+            Err(LiveError::Refused(_)) => "refused",
+            Err(_) => "ERROR",
+        };
+        println!(
+            "{:<60} {run:>4} {verdict:>8} {wall:>7.1}s",
+            file.display().to_string()
+        );
+    }
+    let passed = results
+        .iter()
+        .filter(|r| matches!(&r.3, Ok(run) if run.report.passed))
+        .count();
+    println!("{passed} of {} live runs passed", results.len());
+}
+
+/// summary.json, junit.xml and index.html of several runs.
+fn write_report(out: &Path, results: &[Result1]) -> std::io::Result<()> {
+    std::fs::create_dir_all(out)?;
+    let mut cases = Vec::new();
+    let mut sections = Vec::new();
+    let mut runs_json = Vec::new();
+    for (file, run, scenario, outcome, wall) in results {
+        let name = format!("{} run {run}", scenario.name);
+        match outcome {
+            Ok(live_run) => {
+                let report = &live_run.report;
+                runs_json.push(run_json(live_run));
+                let failure = (!report.passed).then(|| {
+                    let mut why: Vec<String> = report
+                        .violations
+                        .iter()
+                        .map(|v| {
+                            format!(
+                                "{} at {}: {}",
+                                v.invariant.code(),
+                                splitbrain::check::secs(v.at),
+                                v.detail
+                            )
+                        })
+                        .collect();
+                    why.extend(report.step_errors.iter().cloned());
+                    why.extend(live_run.findings.iter().cloned());
+                    why.extend(
+                        report
+                            .expectations
+                            .iter()
+                            .filter(|e| !e.met)
+                            .map(|e| format!("expected {}: {}", e.expectation, e.detail)),
+                    );
+                    ("failed".to_string(), why.join("\n"))
+                });
+                let markers: Vec<svg::Marker> = report
+                    .violations
+                    .iter()
+                    .chain(&report.expected_violations)
+                    .map(|v| svg::Marker {
+                        at: v.at,
+                        label: v.invariant.code().to_string(),
+                    })
+                    .collect();
+                sections.push(html::FailureSection {
+                    seed: u64::from(*run),
+                    invariant: format!(
+                        "{} run {run}: {}",
+                        scenario.name,
+                        if report.passed { "pass" } else { "FAIL" }
+                    ),
+                    detail: failure.as_ref().map_or_else(
+                        || "every invariant and expectation held".into(),
+                        |f| f.1.clone(),
+                    ),
+                    scenario: None,
+                    scenario_text: String::new(),
+                    replay: format!("splitbrain live {}", file.display()),
+                    shrinking: String::new(),
+                    svg: svg::timeline_svg(&report.history, scenario.end(), &markers),
+                });
+                cases.push(junit::JunitCase {
+                    name,
+                    seconds: *wall,
+                    failure,
+                });
+            }
+            Err(e) => {
+                runs_json.push(serde_json::json!({
+                    "backend": "live",
+                    "scenario": scenario.name,
+                    "verdict": if matches!(e, LiveError::Refused(_)) { "refused" } else { "error" },
+                    "error": e.to_string(),
+                }));
+                cases.push(junit::JunitCase {
+                    name,
+                    seconds: *wall,
+                    failure: Some(("did not run".into(), e.to_string())),
+                });
+            }
+        }
+    }
+    let passed = cases.iter().filter(|c| c.failure.is_none()).count();
+    std::fs::write(
+        out.join("summary.json"),
+        serde_json::to_string_pretty(&serde_json::json!({
+            "backend": "live",
+            "runs": runs_json,
+            "passed": passed,
+            "total": cases.len(),
+        }))
+        .map_err(std::io::Error::other)?,
+    )?;
+    std::fs::write(
+        out.join("junit.xml"),
+        junit::junit_xml("splitbrain-live", &cases),
+    )?;
+    let summary = vec![
+        ("backend".to_string(), "live".to_string()),
+        ("runs".to_string(), cases.len().to_string()),
+        ("passed".to_string(), passed.to_string()),
+    ];
+    std::fs::write(
+        out.join("index.html"),
+        html::index_html("splitbrain live", &summary, &sections),
+    )
+}
+
+/// Seconds since the epoch and the pid: unique enough for a run directory's name.
+fn chrono_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("{secs}-{}", std::process::id())
+}

@@ -1,0 +1,303 @@
+//! Node processes: `splitbrain node` started with the scenario's settings, driven through its
+//! control interface (commands on stdin), followed through its event lines (stdout), its log
+//! kept (stderr).
+
+use super::events::{NodeEvents, NodeLine};
+use super::history::Recorder;
+use super::registry::Registry;
+use crate::live::process::{self, Launcher};
+use crate::sim::history::{Record, WriteOutcome};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// How a node process is started (every incarnation the same, but for its incarnation number
+/// and the operator state it must start in).
+#[derive(Clone, Debug)]
+pub struct NodeLaunch {
+    pub exe: PathBuf,
+    pub pair: String,
+    pub name: String,
+    /// `splitbrain node` arguments but the per-incarnation ones.
+    pub args: Vec<String>,
+    pub log_dir: PathBuf,
+}
+
+/// What the run learns from the nodes besides records: findings and the writes they gave up on.
+#[derive(Clone, Debug, Default)]
+pub struct NodeFindings {
+    inner: Arc<Mutex<FindingsInner>>,
+    pub sessions_expired: Arc<AtomicU64>,
+}
+
+#[derive(Debug, Default)]
+struct FindingsInner {
+    findings: Vec<String>,
+    /// (run time, pair, node, token, write) of writes a node reported failed.
+    failed_writes: Vec<(std::time::Duration, String, String, i64, u64)>,
+}
+
+impl NodeFindings {
+    pub fn add(&self, finding: String) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .findings
+            .push(finding);
+    }
+
+    pub fn findings(&self) -> Vec<String> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .findings
+            .clone()
+    }
+
+    /// The writes nodes gave up on, as `Unavailable` verdicts, except those the database has
+    /// a row for (`has_row(node, write)`): a write whose client timed out may still commit.
+    pub fn unavailable_writes(
+        &self,
+        has_row: impl Fn(&str, u64) -> bool,
+    ) -> Vec<(std::time::Duration, Record)> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failed_writes
+            .iter()
+            .filter(|(_, _, node, _, write)| !has_row(node, *write))
+            .map(|(at, pair, node, token, write)| {
+                (
+                    *at,
+                    Record::WriteResult {
+                        pair: pair.as_str().into(),
+                        node: node.as_str().into(),
+                        token: *token,
+                        write: *write,
+                        outcome: WriteOutcome::Unavailable,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// One node host: its launch settings and its current process, if any.
+pub struct NodeHost {
+    launch: NodeLaunch,
+    incarnation: u64,
+    process: Option<Running>,
+    recorder: Recorder,
+    findings: NodeFindings,
+}
+
+struct Running {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// Set before the runner kills the process, so its end is not a finding.
+    expected_end: Arc<AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl NodeHost {
+    pub fn new(launch: NodeLaunch, recorder: Recorder, findings: NodeFindings) -> NodeHost {
+        NodeHost {
+            launch,
+            incarnation: 0,
+            process: None,
+            recorder,
+            findings,
+        }
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.launch
+            .log_dir
+            .join(format!("{}.log", self.launch.name))
+    }
+
+    pub fn events_path(&self) -> PathBuf {
+        self.launch
+            .log_dir
+            .join(format!("{}.events.jsonl", self.launch.name))
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.process.is_some()
+    }
+
+    /// Starts a new incarnation. `extra` are per-start arguments (the operator state it must
+    /// start in: priority, relinquished, broken health links).
+    pub fn start(
+        &mut self,
+        launcher: &Launcher,
+        registry: &Registry,
+        extra: &[String],
+    ) -> io::Result<()> {
+        if self.process.is_some() {
+            return Err(io::Error::other(format!("{} is running", self.launch.name)));
+        }
+        self.incarnation += 1;
+        let log = append(&self.log_path())?;
+        let mut command = Command::new(&self.launch.exe);
+        command
+            .arg("node")
+            .args(&self.launch.args)
+            .args(["--incarnation", &self.incarnation.to_string()])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        let mut child = launcher.launch(command)?;
+        registry.group(child.id(), &format!("node {}", self.launch.name));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stdin = child.stdin.take();
+        let expected_end = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let events = append(&self.events_path())?;
+            let (recorder, findings, expected) = (
+                self.recorder.clone(),
+                self.findings.clone(),
+                expected_end.clone(),
+            );
+            let (pair, name) = (self.launch.pair.clone(), self.launch.name.clone());
+            let log = self.log_path();
+            std::thread::Builder::new()
+                .name(format!("events-{name}"))
+                .spawn(move || {
+                    follow(
+                        stdout,
+                        events,
+                        NodeEvents::new(&pair, &name),
+                        &recorder,
+                        &findings,
+                    );
+                    if !expected.load(Ordering::SeqCst) {
+                        findings.add(format!(
+                            "node {name} ended by itself (its log: {})",
+                            log.display()
+                        ));
+                    }
+                })?
+        };
+        self.process = Some(Running {
+            child,
+            stdin,
+            expected_end,
+            reader: Some(reader),
+        });
+        Ok(())
+    }
+
+    /// Sends one control command (a line on the node's stdin).
+    pub fn send(&mut self, command: &str) -> io::Result<()> {
+        let running = self
+            .process
+            .as_mut()
+            .ok_or_else(|| io::Error::other(format!("{} is not running", self.launch.name)))?;
+        let stdin = running
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the node's stdin is closed"))?;
+        stdin.write_all(format!("{command}\n").as_bytes())?;
+        stdin.flush()
+    }
+
+    /// SIGKILL of the node's process group (a crash: the kernel resets its connections).
+    pub fn kill(&mut self) -> io::Result<()> {
+        let mut running = self
+            .process
+            .take()
+            .ok_or_else(|| io::Error::other(format!("{} is not running", self.launch.name)))?;
+        running.expected_end.store(true, Ordering::SeqCst);
+        // A paused group must be continued to die promptly? SIGKILL works on stopped
+        // processes too.
+        process::kill_and_reap(&mut running.child)?;
+        if let Some(reader) = running.reader.take() {
+            let _ = reader.join();
+        }
+        Ok(())
+    }
+
+    pub fn signal(&self, signal: libc::c_int) -> io::Result<()> {
+        let running = self
+            .process
+            .as_ref()
+            .ok_or_else(|| io::Error::other(format!("{} is not running", self.launch.name)))?;
+        process::signal_group(running.child.id(), signal)
+    }
+}
+
+impl Drop for NodeHost {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}
+
+fn append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Reads a node's stdout until it closes: each line to the events file and, as records, to the
+/// history (stamped with the line's own monotonic reading, else with its arrival).
+fn follow(
+    stdout: impl io::Read,
+    mut events_file: File,
+    mut events: NodeEvents,
+    recorder: &Recorder,
+    findings: &NodeFindings,
+) {
+    let clock = recorder.clock();
+    for line in BufReader::new(stdout).split(b'\n') {
+        let Ok(bytes) = line else { break };
+        let arrived = clock.now();
+        let _ = events_file
+            .write_all(&bytes)
+            .and_then(|()| events_file.write_all(b"\n"));
+        let text = String::from_utf8_lossy(&bytes);
+        if text.trim().is_empty() {
+            continue;
+        }
+        match events.line(&text) {
+            NodeLine::Records {
+                mono_ns,
+                records,
+                failed_write,
+                session_expired,
+            } => {
+                let at = mono_ns.map_or(arrived, |ns| clock.at_mono(ns));
+                for record in records {
+                    recorder.record_at(at, record);
+                }
+                if let Some((token, write)) = failed_write {
+                    let mut inner = findings.inner.lock().unwrap_or_else(|p| p.into_inner());
+                    inner.failed_writes.push((
+                        at,
+                        events_pair(&events),
+                        events_node(&events),
+                        token,
+                        write,
+                    ));
+                }
+                if session_expired {
+                    findings.sessions_expired.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            NodeLine::Garbage { reason } => {
+                findings.add(format!("node {}: {reason}", events_node(&events)))
+            }
+        }
+    }
+    events.process_ended();
+}
+
+fn events_pair(events: &NodeEvents) -> String {
+    events.pair().to_string()
+}
+
+fn events_node(events: &NodeEvents) -> String {
+    events.node().to_string()
+}

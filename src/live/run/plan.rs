@@ -1,0 +1,140 @@
+//! What live mode can play: every step and setting of a scenario file is checked before
+//! anything starts, and one the real world cannot reproduce faithfully is refused with the
+//! reason, naming the step (never skipped silently).
+
+use crate::election::ElectionCode;
+use crate::scenario::{Action, Scenario};
+use crate::sim::fault::{Fault, Target};
+use crate::sim::topology::DatabaseMode;
+use crate::zk::client::ClientModel;
+use std::fmt;
+
+/// A part of a scenario that live mode will not play.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Refusal {
+    /// What is refused: `step 3 (at 30s: clock drift a1 x1.5)`, or a setting.
+    pub what: String,
+    /// Where in the file, when it can be told (`file:line`).
+    pub location: Option<String>,
+    pub reason: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(location) = &self.location {
+            write!(f, "{location}: ")?;
+        }
+        write!(f, "{}: {}", self.what, self.reason)
+    }
+}
+
+/// Every part of `scenario` live mode refuses. `source` (file name and text) lets a refusal of
+/// a setting name its line.
+pub fn refusals(scenario: &Scenario, source: Option<(&str, &str)>) -> Vec<Refusal> {
+    let mut out = Vec::new();
+    let line_of = |needle: &str| -> Option<String> {
+        let (file, text) = source?;
+        let line = text
+            .lines()
+            .position(|l| !l.trim_start().starts_with('#') && l.contains(needle))?;
+        Some(format!("{file}:{}", line + 1))
+    };
+    let topology = &scenario.topology;
+    if topology.client_model == ClientModel::Java {
+        out.push(Refusal {
+            what: "client_model = \"java\"".into(),
+            location: line_of("client_model"),
+            reason: "live nodes are `splitbrain node` processes on the zookeeper-client crate; \
+                     the Java client's timings are a simulation model only (use \"rust\")"
+                .into(),
+        });
+    }
+    if let ElectionCode::Broken(_) = topology.election
+        && !topology.election.available()
+    {
+        out.push(Refusal {
+            what: format!("election {}", topology.election),
+            location: None,
+            reason: "this build has no known-bug variants (built without `testbed`)".into(),
+        });
+    }
+    for pair in &topology.pairs {
+        let db = &pair.database;
+        if db.mode == DatabaseMode::MultiMaster {
+            out.push(Refusal {
+                what: format!(
+                    "database {} of pair {} (mode = \"multi-master\")",
+                    db.name, pair.name
+                ),
+                location: line_of("multi-master"),
+                reason: "a real Galera cluster is not part of live mode yet; single and \
+                         primary-replica (PostgreSQL) are"
+                    .into(),
+            });
+        }
+        if db.run_once.is_some() {
+            out.push(Refusal {
+                what: format!("run_once guard of database {}", db.name),
+                location: line_of("run_once"),
+                reason: "the run-once table is modelled in the simulator only; live databases \
+                         fence by token"
+                    .into(),
+            });
+        }
+    }
+    for (index, step) in scenario.steps.iter().enumerate() {
+        if let Some(reason) = step_refusal(scenario, &step.action) {
+            out.push(Refusal {
+                what: format!(
+                    "step {} (at {}: {})",
+                    index + 1,
+                    crate::check::secs(step.at),
+                    step.action
+                ),
+                location: None,
+                reason,
+            });
+        }
+    }
+    out
+}
+
+/// Why live mode cannot play `action`, if it cannot.
+fn step_refusal(scenario: &Scenario, action: &Action) -> Option<String> {
+    let Action::Fault(fault) = action else {
+        return None;
+    };
+    let is_node = |target: &Target| match target {
+        Target::Host(name) => scenario
+            .topology
+            .pairs
+            .iter()
+            .any(|p| p.nodes.iter().any(|n| &n.name == name)),
+        Target::ZkLeader => false,
+    };
+    match fault {
+        Fault::ClockOffset { target, .. }
+        | Fault::ClockJump { target, .. }
+        | Fault::ClockReset { target }
+            if !is_node(target) =>
+        {
+            Some(format!(
+                "{target} takes its time from the OS: a clock step on a ZooKeeper server or a \
+                 database needs libfaketime, which live mode does not inject yet (node clocks \
+                 step through their time facade)"
+            ))
+        }
+        Fault::ClockDrift { .. } => Some(
+            "clock drift is not reproduced live: the node's time facade steps its clocks but \
+             does not run them at another rate"
+                .into(),
+        ),
+        Fault::ClockStrobe { .. } => Some(
+            "clock strobes are not reproduced live: the node's time facade steps its clocks, \
+             a strobe of many steps a second is not played faithfully by a runner on a shared \
+             machine"
+                .into(),
+        ),
+        _ => None,
+    }
+}

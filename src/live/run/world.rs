@@ -1,0 +1,536 @@
+//! A live world: the scenario's topology as real processes on this machine — one ZooKeeper
+//! server per voter and observer, one `splitbrain node` per node, one PostgreSQL cluster per
+//! database host — joined by the run's relays (one per directed host pair and target port, so
+//! every link carries the file's latency and every fault cuts real traffic), and the
+//! operations steps perform on them.
+
+use super::databases::Databases;
+use super::history::{Recorder, RunClock};
+use super::links::LinkModel;
+use super::nodes::{NodeFindings, NodeHost, NodeLaunch};
+use super::registry::Registry;
+use super::zk_roles::{RolePoller, Running, ask_role};
+use crate::election::Policy;
+use crate::live::ensemble::{PeerRoute, ServerPorts};
+use crate::live::net::{Network, RelayKind, ZkAdvertise};
+use crate::live::ports::PortReservation;
+use crate::live::process::Launcher;
+use crate::live::{EnsembleConfig, RealEnsemble};
+use crate::pair::{ELECTION_ROOT, pair_credentials};
+use crate::scenario::HealthLink;
+use crate::sim::history::Record;
+use crate::sim::net::NetConfig;
+use crate::sim::topology::Topology;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What kind of process a host runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKind {
+    /// ZooKeeper server `i` (from 0; myid `i + 1`).
+    Zk(usize),
+    Node,
+    Database,
+}
+
+/// A host's process state, as the runner left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Up,
+    Paused,
+    Down,
+}
+
+/// What an operator asked of a node, which every incarnation must start in (as the simulated
+/// node's control channel outlives its process).
+#[derive(Clone, Debug, Default)]
+pub struct Desired {
+    pub priority: u32,
+    pub relinquished: bool,
+    pub broken: BTreeSet<HealthLink>,
+}
+
+/// Everything a live world runs and owns. Dropping it kills every process.
+pub struct LiveWorld {
+    pub(super) topology: Topology,
+    pub(super) dir: PathBuf,
+    /// Runs the relays and the databases' failure detectors.
+    pub(super) runtime: tokio::runtime::Runtime,
+    pub(super) net: Network,
+    pub(super) links: LinkModel,
+    pub(super) launcher: Launcher,
+    pub(super) registry: Registry,
+    pub(super) recorder: Recorder,
+    pub(super) findings: NodeFindings,
+    pub(super) zk: RealEnsemble,
+    pub(super) zk_names: Vec<String>,
+    pub(super) zk_running: Running,
+    pub(super) roles: Option<RolePoller>,
+    pub(super) nodes: BTreeMap<String, NodeHost>,
+    pub(super) desired: BTreeMap<String, Desired>,
+    pub(super) databases: Databases,
+    pub(super) status: BTreeMap<String, Status>,
+    pub(super) kinds: BTreeMap<String, HostKind>,
+    /// The ZooKeeper server an earlier `zk-leader` step hit (what "start zk-leader" brings back).
+    pub(super) last_leader_hit: Option<String>,
+    /// How long starting the world took (until the nodes were launched).
+    pub startup: Duration,
+}
+
+/// Why the world could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}")]
+    Zk(#[from] crate::live::HarnessError),
+    #[error("{0}")]
+    Db(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
+    let context = context.into();
+    move |source| BuildError::Io { context, source }
+}
+
+impl LiveWorld {
+    /// Starts every process of `topology` under `dir` and waits until the ensemble serves and
+    /// the databases accept connections; then starts the nodes, at the run's time zero.
+    pub fn build(
+        topology: &Topology,
+        dir: &Path,
+        registry: Registry,
+    ) -> Result<LiveWorld, BuildError> {
+        let began = Instant::now();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("live-relays")
+            .enable_all()
+            .build()
+            .map_err(io("starting the relay runtime"))?;
+        let net = {
+            let _guard = runtime.enter();
+            Network::new()
+        };
+        let mut sites = BTreeMap::new();
+        let mut kinds = BTreeMap::new();
+        for (i, server) in topology.zk.servers.iter().enumerate() {
+            sites.insert(server.name.clone(), server.site.clone());
+            kinds.insert(server.name.clone(), HostKind::Zk(i));
+        }
+        for pair in &topology.pairs {
+            for node in &pair.nodes {
+                sites.insert(node.name.clone(), node.site.clone());
+                kinds.insert(node.name.clone(), HostKind::Node);
+            }
+            for (host, site) in Databases::hosts_of(&pair.database) {
+                sites.insert(host.clone(), site);
+                kinds.insert(host, HostKind::Database);
+            }
+        }
+        let net_config = crate::pair::net_config(topology, NetConfig::default());
+        let links = LinkModel::new(sites, net_config);
+        for from in links.hosts() {
+            for to in links.hosts() {
+                if from != to {
+                    net.set_base(from, to, links.base(from, to));
+                }
+            }
+        }
+        let launcher = Launcher::new().map_err(|e| BuildError::Db(e.to_string()))?;
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs).map_err(io(format!("creating {}", logs.display())))?;
+
+        // ZooKeeper: real ports, then the relays between servers, then the servers.
+        let zk_names: Vec<String> = topology.zk.servers.iter().map(|s| s.name.clone()).collect();
+        let reservation = PortReservation::reserve(3 * zk_names.len())
+            .map_err(io("reserving ZooKeeper ports"))?;
+        let ports: Vec<ServerPorts> = reservation
+            .ports()
+            .chunks(3)
+            .map(|p| ServerPorts {
+                client: p[0],
+                quorum: p[1],
+                election: p[2],
+            })
+            .collect();
+        let route = zk_routes(&runtime, &net, &zk_names, &ports)?;
+        let zk_dir = dir.join("zk");
+        registry.scratch(&zk_dir);
+        reservation.release();
+        let zk =
+            RealEnsemble::launch_routed(ensemble_config(topology), zk_dir, ports.clone(), route)?;
+        for i in 0..zk_names.len() {
+            if let Ok(Some(pid)) = zk.pid(i) {
+                registry.group(pid, &format!("zookeeper {}", zk_names[i]));
+            }
+        }
+
+        // Databases, while the JVMs start.
+        let databases = Databases::launch(&runtime, &net, topology, dir, &registry, &launcher)
+            .map_err(BuildError::Db)?;
+        zk.wait_until_all_serving(Duration::from_secs(60))?;
+
+        // The nodes' launch settings: their ZooKeeper and database addresses are relays.
+        let exe = std::env::current_exe().map_err(io("finding the splitbrain executable"))?;
+        let mut launches = Vec::new();
+        for pair in &topology.pairs {
+            for node in &pair.nodes {
+                let mut zk_addrs = Vec::new();
+                for (j, name) in zk_names.iter().enumerate() {
+                    let target = local(ports[j].client);
+                    zk_addrs.push(relay(
+                        &runtime,
+                        &net,
+                        &node.name,
+                        name,
+                        target,
+                        RelayKind::Plain,
+                    )?);
+                }
+                let urls = databases
+                    .urls_for(&runtime, &net, &pair.database, &node.name)
+                    .map_err(BuildError::Db)?;
+                let credentials = pair_credentials(&pair.name);
+                let args = vec![
+                    "--zk".into(),
+                    zk_addrs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    "--pair".into(),
+                    pair.name.clone(),
+                    "--name".into(),
+                    node.name.clone(),
+                    "--policy".into(),
+                    match node.policy {
+                        Policy::PreEmptive => "pre-emptive".into(),
+                        Policy::Sticky => "sticky".into(),
+                    },
+                    "--session-timeout".into(),
+                    format!("{}ms", topology.zk.session_timeout.as_millis()),
+                    "--root".into(),
+                    ELECTION_ROOT.into(),
+                    "--database".into(),
+                    urls.join(","),
+                    "--write-interval".into(),
+                    format!("{}ms", pair.write_period.as_millis()),
+                    "--health-period".into(),
+                    format!("{}ms", pair.health_period.as_millis()),
+                    "--credentials".into(),
+                    format!("{}", String::from_utf8_lossy(&credentials.auth_bytes())),
+                    "--election".into(),
+                    topology.election.to_string(),
+                ];
+                launches.push((
+                    node.priority,
+                    NodeLaunch {
+                        exe: exe.clone(),
+                        pair: pair.name.clone(),
+                        name: node.name.clone(),
+                        args,
+                        log_dir: logs.clone(),
+                    },
+                ));
+            }
+        }
+
+        // Time zero: every host is up, the nodes start now.
+        let recorder = Recorder::new(RunClock::starting_now());
+        let findings = NodeFindings::default();
+        let mut status = BTreeMap::new();
+        for host in kinds.keys() {
+            status.insert(host.clone(), Status::Up);
+            recorder.record_at(
+                Duration::ZERO,
+                Record::HostStarted {
+                    host: host.as_str().into(),
+                },
+            );
+        }
+        let zk_running: Running = Arc::new(std::sync::Mutex::new(
+            zk_names.iter().map(|n| (n.clone(), true)).collect(),
+        ));
+        let roles = RolePoller::start(
+            zk_names
+                .iter()
+                .zip(&ports)
+                .map(|(n, p)| (n.clone(), local(p.client)))
+                .collect(),
+            zk_running.clone(),
+            recorder.clone(),
+        )
+        .map_err(io("starting the role poller"))?;
+        let mut nodes = BTreeMap::new();
+        let mut desired = BTreeMap::new();
+        for (priority, launch) in launches {
+            let name = launch.name.clone();
+            desired.insert(
+                name.clone(),
+                Desired {
+                    priority,
+                    ..Desired::default()
+                },
+            );
+            nodes.insert(
+                name,
+                NodeHost::new(launch, recorder.clone(), findings.clone()),
+            );
+        }
+        let mut world = LiveWorld {
+            topology: topology.clone(),
+            dir: dir.to_path_buf(),
+            runtime,
+            net,
+            links,
+            launcher,
+            registry,
+            recorder,
+            findings,
+            zk,
+            zk_names,
+            zk_running,
+            roles: Some(roles),
+            nodes,
+            desired,
+            databases,
+            status,
+            kinds,
+            last_leader_hit: None,
+            startup: Duration::ZERO,
+        };
+        world.databases.set_recorder(world.recorder.clone());
+        let names: Vec<String> = world.nodes.keys().cloned().collect();
+        for name in names {
+            world
+                .start_node(&name)
+                .map_err(io(format!("starting node {name}")))?;
+        }
+        world.startup = began.elapsed();
+        Ok(world)
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    pub fn findings(&self) -> &NodeFindings {
+        &self.findings
+    }
+
+    /// Every process's log, by host name.
+    pub fn logs(&self) -> BTreeMap<String, PathBuf> {
+        let mut logs = BTreeMap::new();
+        for (i, name) in self.zk_names.iter().enumerate() {
+            if let Ok(path) = self.zk.log_path(i) {
+                logs.insert(name.clone(), path.to_path_buf());
+            }
+        }
+        for (name, node) in &self.nodes {
+            logs.insert(name.clone(), node.log_path());
+            logs.insert(format!("{name} events"), node.events_path());
+        }
+        logs.extend(self.databases.logs());
+        logs
+    }
+
+    pub(super) fn kind(&self, host: &str) -> Result<HostKind, String> {
+        self.kinds
+            .get(host)
+            .copied()
+            .ok_or_else(|| format!("no host named '{host}'"))
+    }
+
+    pub(super) fn status_of(&self, host: &str) -> Status {
+        self.status.get(host).copied().unwrap_or(Status::Down)
+    }
+
+    /// The ZooKeeper server leading now, asked of every running server.
+    pub(super) fn zk_leader(&self) -> Option<String> {
+        let leaders: Vec<&String> = self
+            .zk_names
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| self.status_of(name) == Status::Up)
+            .filter(|(i, _)| {
+                self.zk
+                    .ports(*i)
+                    .ok()
+                    .and_then(|p| ask_role(local(p.client), Duration::from_millis(500)))
+                    == Some("leading")
+            })
+            .map(|(_, n)| n)
+            .collect();
+        match leaders.as_slice() {
+            [one] => Some((*one).clone()),
+            _ => None,
+        }
+    }
+
+    /// Starts a node's next incarnation in the state the operator left it in.
+    pub(super) fn start_node(&mut self, name: &str) -> std::io::Result<()> {
+        let desired = self.desired.get(name).cloned().unwrap_or_default();
+        let mut extra = vec!["--priority".to_string(), desired.priority.to_string()];
+        if desired.relinquished {
+            extra.push("--relinquished".into());
+        }
+        for link in &desired.broken {
+            extra.push("--broken-health".into());
+            extra.push(link.to_string());
+        }
+        let node = self
+            .nodes
+            .get_mut(name)
+            .ok_or_else(|| std::io::Error::other(format!("no node {name}")))?;
+        node.start(&self.launcher, &self.registry, &extra)
+    }
+
+    /// Pushes every link's state to the relays.
+    pub(super) fn sync_links(&self) {
+        for from in self.links.hosts() {
+            for to in self.links.hosts() {
+                if from != to {
+                    self.net.set_link(from, to, self.links.state(from, to));
+                }
+            }
+        }
+    }
+
+    /// Stops everything; keeps the logs and the databases' write tables in the run directory.
+    pub fn shutdown(mut self) {
+        self.roles.take();
+        for node in self.nodes.values_mut() {
+            let _ = node.kill();
+        }
+        self.databases.shutdown(&self.dir);
+        let zk_data = self.dir.join("zk");
+        for i in 0..self.zk_names.len() {
+            let _ = self.zk.kill9(i);
+            if let Ok(dir) = self.zk.server_dir(i) {
+                let _ = std::fs::remove_dir_all(dir.join("data"));
+            }
+        }
+        let _ = zk_data;
+        self.registry.close();
+    }
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+/// A relay carrying `from`'s connections to `target` on host `to`.
+pub(super) fn relay(
+    runtime: &tokio::runtime::Runtime,
+    net: &Network,
+    from: &str,
+    to: &str,
+    target: SocketAddr,
+    kind: RelayKind,
+) -> Result<SocketAddr, BuildError> {
+    let _guard = runtime.enter();
+    net.relay(from, to, target, kind)
+        .map_err(io(format!("starting the relay {from} -> {to} ({target})")))
+}
+
+/// The relays between ZooKeeper servers: each server dials the others' quorum and election
+/// ports through the relay of its own link, and an election connection announces the
+/// address of the relay back (see [`RelayKind::ZkElection`]).
+fn zk_routes(
+    runtime: &tokio::runtime::Runtime,
+    net: &Network,
+    names: &[String],
+    ports: &[ServerPorts],
+) -> Result<PeerRoute, BuildError> {
+    let mut quorum = BTreeMap::new();
+    let mut election = BTreeMap::new();
+    for (i, from) in names.iter().enumerate() {
+        for (j, to) in names.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            quorum.insert(
+                (i, j),
+                relay(
+                    runtime,
+                    net,
+                    from,
+                    to,
+                    local(ports[j].quorum),
+                    RelayKind::Plain,
+                )?,
+            );
+        }
+    }
+    // Election relays rewrite the connecting server's advertised address to the relay of the
+    // reverse link: server j, answering a connection from i, dials i back through (j -> i).
+    let advertise: Vec<ZkAdvertise> = names.iter().map(|_| ZkAdvertise::new()).collect();
+    for (i, from) in names.iter().enumerate() {
+        for (j, to) in names.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let kind = RelayKind::ZkElection {
+                advertise: advertise[j].clone(),
+            };
+            election.insert(
+                (i, j),
+                relay(runtime, net, from, to, local(ports[j].election), kind)?,
+            );
+        }
+    }
+    for (&(i, j), _) in quorum.iter() {
+        advertise[j].set((i + 1) as i64, election[&(j, i)]);
+    }
+    let route: PeerRoute = Box::new(move |from, to, real_quorum, real_election| {
+        (
+            quorum.get(&(from, to)).copied().unwrap_or(real_quorum),
+            election.get(&(from, to)).copied().unwrap_or(real_election),
+        )
+    });
+    Ok(route)
+}
+
+fn ensemble_config(topology: &Topology) -> EnsembleConfig {
+    let zk = &topology.zk;
+    let voters = zk.servers.iter().filter(|s| !s.observer).count();
+    EnsembleConfig {
+        servers: voters,
+        observers: zk.servers.len() - voters,
+        tick_time: zk.tick_time,
+        init_limit: zk.init_limit,
+        sync_limit: zk.sync_limit,
+        // ZooKeeper's own defaults (2 and 20 ticks), as the simulated servers clamp.
+        min_session_timeout: None,
+        max_session_timeout: None,
+        ..EnsembleConfig::default()
+    }
+}
+
+impl LiveWorld {
+    /// The run's write verdicts: the databases' rows, and `Unavailable` for every write a
+    /// node gave up on that no database has a row of.
+    pub(super) fn write_verdicts(&self) -> Result<Vec<crate::sim::history::Entry>, String> {
+        let rows = self.databases.rows()?;
+        let mut entries = super::databases::row_records(&rows, &self.recorder);
+        let written: BTreeSet<(String, u64)> = rows
+            .iter()
+            .map(|r| (r.node.clone(), r.write_id as u64))
+            .collect();
+        entries.extend(
+            self.findings
+                .unavailable_writes(|node, write| written.contains(&(node.to_string(), write)))
+                .into_iter()
+                .map(|(at, record)| crate::sim::history::Entry { at, record }),
+        );
+        Ok(entries)
+    }
+}

@@ -1,0 +1,314 @@
+//! Scenario files played live: real ZooKeeper 3.8 servers, real `splitbrain node` processes,
+//! real PostgreSQL, real faults (`splitbrain live`). Each must reach the verdict the simulator
+//! reaches for the same file. The default set runs in CI (a crash, a partition, a pause, and a
+//! known-bug file failing live); the rest of the library's live list runs with
+//! `just live-all` (`--include-ignored`).
+//!
+//! Needs Debian's `zookeeper` and `postgresql` packages (`scripts/test` installs them). Runs
+//! one scenario at a time: each is a whole world of processes on a 2-core machine.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One live world at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Plays `file` live (with `--election code` if given) and returns its JSON report and exit
+/// status.
+fn play(file: &str, election: Option<&str>, state: Option<&Path>) -> (Value, i32) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let out = std::env::temp_dir().join(format!(
+        "sb-live-test-{}-{}",
+        file.replace('/', "_"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&out);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_splitbrain"));
+    command
+        .arg("live")
+        .arg(repo().join(file))
+        .arg("--json")
+        .arg("--out")
+        .arg(&out);
+    if let Some(code) = election {
+        command.args(["--election", code]);
+    }
+    if let Some(state) = state {
+        command.env("TMPDIR", state);
+    }
+    let started = Instant::now();
+    let output = command.output().expect("run splitbrain live");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let code = output.status.code().unwrap_or(-1);
+    let report: Value = stdout
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!("{file}: no JSON report (exit {code})\nstdout:\n{stdout}\nstderr:\n{stderr}")
+        });
+    eprintln!(
+        "{file}{}: {} in {:.0} s (start-up {:.1} s, median step lag {} ms)",
+        election
+            .map(|c| format!(" --election {c}"))
+            .unwrap_or_default(),
+        report["verdict"],
+        started.elapsed().as_secs_f64(),
+        report["startup_seconds"].as_f64().unwrap_or(f64::NAN),
+        report["median_step_lag_ms"]
+    );
+    (report, code)
+}
+
+/// The run passed: no violation, every expectation met, every step applied.
+fn passes(file: &str) {
+    let (report, code) = play(file, None, None);
+    assert_eq!(
+        (report["verdict"].as_str(), code),
+        (Some("pass"), 0),
+        "{file} failed live:\n{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+    assert_eq!(report["backend"], "live");
+    assert!(report["logs"].as_object().is_some_and(|l| !l.is_empty()));
+}
+
+/// The run failed with `invariant`, as the simulator reports for the same file and code.
+fn fails_with(file: &str, election: &str, invariant: &str) {
+    let (report, code) = play(file, Some(election), None);
+    let violations: Vec<&str> = report["violations"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|v| v["invariant"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(code, 1, "{file} --election {election} should fail live");
+    assert!(
+        violations.contains(&invariant),
+        "{file} --election {election}: expected {invariant}, got {violations:?}\n{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+}
+
+#[test]
+fn master_crash_fails_over_live() {
+    passes("scenarios/master-crash.toml");
+}
+
+#[test]
+fn master_cut_from_zookeeper_but_not_the_database_fails_over_live() {
+    passes("scenarios/master-cut-from-zk-not-db.toml");
+}
+
+#[test]
+fn gc_pause_longer_than_the_session_is_safe_live() {
+    passes("scenarios/gc-pause-longer-than-session.toml");
+}
+
+#[test]
+fn p2_ignoring_disconnected_gives_two_masters_live() {
+    fails_with(
+        "scenarios/known-bugs/p2-ignores-disconnected.toml",
+        "p2",
+        "2M",
+    );
+}
+
+macro_rules! ignored_live {
+    ($($name:ident => $file:expr),* $(,)?) => {$(
+        #[test]
+        #[ignore = "slow live scenario: just live-all"]
+        fn $name() {
+            passes($file);
+        }
+    )*};
+}
+
+ignored_live! {
+    slave_crash_live => "scenarios/slave-crash.toml",
+    zk_leader_crash_during_failover_live => "scenarios/zk-leader-crash-during-failover.toml",
+    pair_rolling_upgrade_live => "scenarios/pair-rolling-upgrade.toml",
+    master_dc_isolated_live => "scenarios/master-dc-isolated.toml",
+    one_way_master_to_zk_live => "scenarios/one-way-master-to-zk.toml",
+    health_fault_database_live => "scenarios/health-fault-database.toml",
+    clock_jump_on_master_live => "scenarios/clock-jump-on-master.toml",
+    database_fails_over_nodes_do_not_live => "scenarios/database-fails-over-nodes-do-not.toml",
+    node_fails_over_database_does_not_live => "scenarios/node-fails-over-database-does-not.toml",
+}
+
+#[test]
+#[ignore = "slow live scenario: just live-all"]
+fn p1_acts_after_a_long_pause_live() {
+    fails_with(
+        "scenarios/known-bugs/p1-acts-after-long-pause.toml",
+        "p1",
+        "SW",
+    );
+}
+
+#[test]
+#[ignore = "slow live scenario: just live-all"]
+fn p7_keeps_writing_after_demotion_live() {
+    fails_with(
+        "scenarios/known-bugs/p7-cut-from-zk-keeps-db.toml",
+        "p7",
+        "SW",
+    );
+}
+
+#[test]
+fn every_library_file_plays_live_or_is_refused_with_a_reason() {
+    let output = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .arg("live")
+        .arg(repo().join("scenarios"))
+        .arg("--check")
+        .output()
+        .expect("run splitbrain live --check");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let files = text
+        .lines()
+        .filter(|l| l.ends_with("plays live") || l.ends_with("REFUSED live"))
+        .count();
+    assert!(files >= 40, "every file is named:\n{text}");
+    for line in text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("refused"))
+    {
+        assert!(line.contains(": "), "a refusal says why: {line}");
+    }
+    assert!(
+        text.contains("multi-master"),
+        "multi-master is refused by name:\n{text}"
+    );
+    assert_eq!(output.status.code(), Some(2), "some files are refused");
+}
+
+/// A runner killed with SIGKILL mid-run leaves processes and data behind only until the next
+/// run, which removes them first.
+#[test]
+fn the_next_run_cleans_up_after_a_runner_killed_mid_run() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let state = std::env::temp_dir().join(format!("sb-live-sigkill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state).unwrap();
+    let file = state.join("short.toml");
+    std::fs::write(&file, SHORT_SCENARIO).unwrap();
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .arg("live")
+        .arg(&file)
+        .arg("--json")
+        .env("TMPDIR", &state)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the run has recorded its node processes (the world is up), then kill it.
+    let active = state.join("splitbrain-live/active");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let record = loop {
+        let found = std::fs::read_dir(&active).ok().and_then(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == "json"))
+        });
+        if let Some(path) = found
+            && let Ok(text) = std::fs::read_to_string(&path)
+            && text.matches("\"node ").count() >= 2
+        {
+            break serde_json::from_str::<Value>(&text).unwrap();
+        }
+        assert!(Instant::now() < deadline, "the live world never came up");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    let groups: Vec<u64> = record["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["pgid"].as_u64().unwrap())
+        .collect();
+    assert!(groups.len() >= 6, "zk x3, db, 2 nodes: {record}");
+    let scratch: Vec<PathBuf> = record["scratch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| PathBuf::from(d.as_str().unwrap()))
+        .collect();
+    // The next run sweeps first; `--check` starts nothing, a real run does.
+    let (report, _) = play_with_state(&file, &state);
+    assert_eq!(report["backend"], "live");
+    for pgid in groups {
+        // SAFETY: signal 0 only asks whether the group exists.
+        let alive = unsafe { libc::kill(-(pgid as i32), 0) } == 0;
+        assert!(!alive, "process group {pgid} of the killed run still runs");
+    }
+    for dir in scratch {
+        assert!(
+            !dir.exists(),
+            "{} of the killed run is still there",
+            dir.display()
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(&active).unwrap().flatten().collect();
+    assert!(left.is_empty(), "records left: {left:?}");
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+fn play_with_state(file: &Path, state: &Path) -> (Value, i32) {
+    let output = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .arg("live")
+        .arg(file)
+        .arg("--json")
+        .env("TMPDIR", state)
+        .output()
+        .expect("run splitbrain live");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = stdout
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON report:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    (report, output.status.code().unwrap_or(-1))
+}
+
+const SHORT_SCENARIO: &str = r#"
+sites = ["dc1", "dc2", "tiebreaker"]
+
+[run]
+duration = "12s"
+liveness = "10s"
+
+[zookeeper]
+tick_time = "500ms"
+session_timeout = "4s"
+voters = [
+  { name = "zk1", site = "dc1" },
+  { name = "zk2", site = "dc2" },
+  { name = "zk3", site = "tiebreaker" },
+]
+
+[[pair]]
+name = "bank"
+nodes = [
+  { name = "a1", site = "dc1", priority = 100, policy = "pre-emptive" },
+  { name = "a2", site = "dc2", priority = 50, policy = "pre-emptive" },
+]
+database = { name = "db", site = "dc1", mode = "single" }
+
+[[step]]
+at = "6s"
+do = "crash"
+target = "a2"
+"#;
