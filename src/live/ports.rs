@@ -83,7 +83,7 @@ fn ephemeral_low() -> u16 {
 /// A random number from the standard library's randomly keyed hasher. This is harness code for
 /// real processes, never simulated, so OS randomness is what it wants: two test processes
 /// started at the same instant must still choose different ports.
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     let mut hasher = std::hash::RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
     hasher.finish()
