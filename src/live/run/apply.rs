@@ -168,7 +168,11 @@ impl LiveWorld {
                 let host = self.node_target(target)?;
                 self.tell(&host, "clock reset")?;
             }
-            Fault::ClockDrift { .. } | Fault::ClockStrobe { .. } => {
+            Fault::ClockDrift { target, rate } => {
+                let host = self.node_target(target)?;
+                self.tell(&host, &format!("clock drift {rate}"))?;
+            }
+            Fault::ClockStrobe { .. } => {
                 return Err("not playable live (refused by --check)".into());
             }
         }

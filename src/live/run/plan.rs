@@ -9,6 +9,10 @@ use crate::sim::topology::DatabaseMode;
 use crate::zk::client::ClientModel;
 use std::fmt;
 
+/// The most pairs a live world runs: each is two node processes and a PostgreSQL cluster (or
+/// two) on this machine, beside the ZooKeeper JVMs.
+pub const MAX_PAIRS: usize = 4;
+
 /// A part of a scenario that live mode will not play.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Refusal {
@@ -57,6 +61,38 @@ pub fn refusals(scenario: &Scenario, source: Option<(&str, &str)>) -> Vec<Refusa
             location: None,
             reason: "this build has no known-bug variants (built without `testbed`)".into(),
         });
+    }
+    let processes = topology.zk.servers.len()
+        + topology
+            .pairs
+            .iter()
+            .map(|p| {
+                p.nodes.len() + 1 + usize::from(p.database.mode == DatabaseMode::PrimaryReplica)
+            })
+            .sum::<usize>();
+    if topology.pairs.len() > MAX_PAIRS {
+        out.push(Refusal {
+            what: format!("{} pairs ({processes} processes)", topology.pairs.len()),
+            location: line_of("[[pair]]"),
+            reason: format!(
+                "live mode runs every node and database as a process of this machine; it \
+                 plays worlds of up to {MAX_PAIRS} pairs (the simulator plays this one)"
+            ),
+        });
+    }
+    let mut seen_observer = false;
+    for server in &topology.zk.servers {
+        if server.observer {
+            seen_observer = true;
+        } else if seen_observer {
+            out.push(Refusal {
+                what: format!("voter {} listed after an observer", server.name),
+                location: line_of(&server.name),
+                reason: "the live ensemble numbers voters before observers; list the \
+                         observers last"
+                    .into(),
+            });
+        }
     }
     for pair in &topology.pairs {
         let db = &pair.database;
@@ -124,11 +160,11 @@ fn step_refusal(scenario: &Scenario, action: &Action) -> Option<String> {
                  step through their time facade)"
             ))
         }
-        Fault::ClockDrift { .. } => Some(
-            "clock drift is not reproduced live: the node's time facade steps its clocks but \
-             does not run them at another rate"
-                .into(),
-        ),
+        Fault::ClockDrift { target, .. } if !is_node(target) => Some(format!(
+            "{target} takes its time from the OS: clock drift on a ZooKeeper server or a \
+             database needs libfaketime, which live mode does not inject yet (node clocks \
+             drift through their time facade)"
+        )),
         Fault::ClockStrobe { .. } => Some(
             "clock strobes are not reproduced live: the node's time facade steps its clocks, \
              a strobe of many steps a second is not played faithfully by a runner on a shared \
