@@ -23,7 +23,7 @@ const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 const DEFAULT_LIVENESS: Duration = Duration::from_secs(60);
 pub const DEFAULT_NO_MASTER_BOUND: Duration = Duration::from_secs(40);
 pub const DEFAULT_WRONG_PRIORITY_BOUND: Duration = Duration::from_secs(30);
-pub(super) const DEFAULT_WRITE_LATENCY: Duration = Duration::from_millis(2);
+pub const DEFAULT_WRITE_LATENCY: Duration = Duration::from_millis(2);
 
 /// Parses and validates `text`; `name` becomes the scenario's name.
 pub fn scenario(name: &str, text: &str) -> Result<Scenario, Vec<Diagnostic>> {

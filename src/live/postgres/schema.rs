@@ -87,6 +87,10 @@ DECLARE
     v_created boolean;
     v_newest bigint;
 BEGIN
+    -- A database slower than this one (a scenario's write_latency): the write takes that long
+    -- before it reaches the fence.
+    PERFORM pg_sleep(coalesce(nullif(current_setting('splitbrain.write_latency_ms', true), ''),
+                              '0')::float8 / 1000.0);
     SELECT l.created, l.newest INTO STRICT v_created, v_newest
         FROM splitbrain_lock_fence(p_pair, p_token) AS l;
     IF v_newest IS NULL OR p_token >= v_newest THEN
@@ -128,6 +132,33 @@ END
 $fn$;
 
 "#;
+
+/// Makes every later connection's fenced writes take `latency` inside the database (the
+/// setting `splitbrain.write_latency_ms` of the database, read by `splitbrain_write`). Run it
+/// on a primary: a standby takes the setting by replication.
+pub async fn set_write_latency(
+    addr: std::net::SocketAddr,
+    latency: std::time::Duration,
+) -> Result<(), PgError> {
+    let conn = super::conn::connect(addr, std::time::Duration::from_secs(5))
+        .await
+        .map_err(|e| PgError::Io {
+            context: format!("connecting to {addr}"),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    let sql = format!(
+        "ALTER DATABASE {} SET splitbrain.write_latency_ms = '{}'",
+        super::conn::DATABASE,
+        latency.as_millis()
+    );
+    conn.client
+        .batch_execute(&sql)
+        .await
+        .map_err(|e| PgError::Io {
+            context: "setting the write latency".into(),
+            source: std::io::Error::other(e.to_string()),
+        })
+}
 
 /// Applies [`SCHEMA_SQL`] to the stopped cluster in `data_dir` through single-user mode
 /// (`postgres --single`), which needs no listening server: a fresh cluster gets its schema in

@@ -1,7 +1,8 @@
 //! The database hosts of a live world: one PostgreSQL cluster per database host of the file
 //! (`mode = "single"`: the pair's host; `mode = "primary-replica"`: the host and
-//! `<name>-replica`, a synchronous standby promoted by its failure detector), each in the run's
-//! directory, reached by the nodes through the run's relays.
+//! `<name>-replica`, a synchronous standby promoted by its failure detector, see
+//! [`crate::live::postgres::replication`]), each in the run's directory, reached by the nodes
+//! and by each other through the run's relays.
 //!
 //! The history's write verdicts come from here: the rows the database itself wrote in the
 //! same transaction as each fenced write, not what the nodes believed.
@@ -11,26 +12,44 @@ use super::registry::Registry;
 use super::world::{Status, relay};
 use crate::live::net::{Network, RelayKind};
 use crate::live::ports::PortReservation;
-use crate::live::postgres::{self, PgCluster, PgInstall, RowOutcome, WriteRow};
-use crate::live::process::Launcher;
+use crate::live::postgres::{
+    self, DetectorEvent, DetectorEventKind, HostSpec, HostState, PgCluster, PgInstall, PgPair,
+    RowOutcome, WriteRow,
+};
 use crate::sim::history::{Entry, Record, WriteOutcome};
 use crate::sim::topology::{DatabaseMode, DatabaseSpec, Topology};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use tokio::runtime::Runtime;
+use std::sync::Arc;
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::{Mutex, mpsc, watch};
 
-/// A database host and its cluster.
+/// Where a database host's cluster lives.
+#[derive(Clone)]
 struct DbHost {
-    cluster: PgCluster,
+    cluster: Arc<Mutex<PgCluster>>,
+    pair: String,
+    /// Its index in a replicated pair (`None` for a single host).
+    member: Option<usize>,
+}
+
+/// A replicated pair's failure detector and the host states it acts on.
+struct Replicated {
+    pair: Arc<PgPair>,
+    states: [watch::Sender<HostState>; 2],
+    detector: tokio::task::JoinHandle<()>,
 }
 
 /// Every database host of the world.
 pub struct Databases {
-    handle: tokio::runtime::Handle,
+    handle: Handle,
     hosts: BTreeMap<String, DbHost>,
-    /// Each pair's database host (its primary at the start).
-    primaries: BTreeMap<String, String>,
-    recorder: Option<Recorder>,
+    /// Each pair's hosts, its primary at the start first.
+    members: BTreeMap<String, Vec<String>>,
+    replicated: BTreeMap<String, Replicated>,
+    /// The detectors' events, until the recorder exists.
+    events: Option<mpsc::UnboundedReceiver<(String, DetectorEvent)>>,
+    events_tx: mpsc::UnboundedSender<(String, DetectorEvent)>,
 }
 
 impl Databases {
@@ -39,7 +58,7 @@ impl Databases {
         let mut hosts = vec![(spec.name.clone(), spec.site.clone())];
         if spec.mode == DatabaseMode::PrimaryReplica {
             hosts.push((
-                format!("{}-replica", spec.name),
+                replica_name(spec),
                 spec.replica_site
                     .clone()
                     .unwrap_or_else(|| spec.site.clone()),
@@ -51,59 +70,241 @@ impl Databases {
     /// Creates and starts every database host of `topology` under `dir/db`.
     pub fn launch(
         runtime: &Runtime,
-        _net: &Network,
+        net: &Network,
         topology: &Topology,
         dir: &Path,
         registry: &Registry,
-        _launcher: &Launcher,
     ) -> Result<Databases, String> {
         let install = PgInstall::locate().map_err(|e| e.to_string())?;
-        let mut hosts = BTreeMap::new();
-        let mut primaries = BTreeMap::new();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let mut databases = Databases {
+            handle: runtime.handle().clone(),
+            hosts: BTreeMap::new(),
+            members: BTreeMap::new(),
+            replicated: BTreeMap::new(),
+            events: Some(events),
+            events_tx,
+        };
         for pair in &topology.pairs {
             let spec = &pair.database;
-            if spec.mode != DatabaseMode::Single {
-                return Err(format!(
-                    "database {} of pair {}: only mode = \"single\" is played live so far",
-                    spec.name, pair.name
-                ));
+            match spec.mode {
+                DatabaseMode::Single => {
+                    databases.launch_single(runtime, &install, &pair.name, spec, dir, registry)?
+                }
+                DatabaseMode::PrimaryReplica => databases
+                    .launch_replicated(runtime, net, &install, &pair.name, spec, dir, registry)?,
+                DatabaseMode::MultiMaster => {
+                    return Err(format!(
+                        "database {} of pair {}: multi-master is not played live",
+                        spec.name, pair.name
+                    ));
+                }
             }
-            let port = PortReservation::reserve(1)
-                .map_err(|e| format!("reserving a port for {}: {e}", spec.name))?;
-            let port_number = port.ports()[0];
-            port.release();
-            let cluster_dir = dir.join("db").join(&spec.name);
-            registry.scratch(&cluster_dir.join("data"));
-            let mut cluster = runtime
-                .block_on(PgCluster::init_with(
-                    &install,
-                    &cluster_dir,
-                    port_number,
-                    postgres::ClusterOptions {
-                        name: spec.name.clone(),
-                        ..postgres::ClusterOptions::default()
-                    },
-                ))
-                .map_err(|e| format!("database {}: {e}", spec.name))?;
-            runtime
-                .block_on(cluster.start())
-                .map_err(|e| format!("database {}: {e}", spec.name))?;
-            if let Some(pid) = cluster.pid() {
-                registry.group(pid, &format!("postgres {}", spec.name));
-            }
-            primaries.insert(pair.name.clone(), spec.name.clone());
-            hosts.insert(spec.name.clone(), DbHost { cluster });
+            databases.set_write_latency(spec)?;
         }
-        Ok(Databases {
-            handle: runtime.handle().clone(),
-            hosts,
-            primaries,
-            recorder: None,
-        })
+        Ok(databases)
     }
 
-    pub fn set_recorder(&mut self, recorder: Recorder) {
-        self.recorder = Some(recorder);
+    fn launch_single(
+        &mut self,
+        runtime: &Runtime,
+        install: &PgInstall,
+        pair: &str,
+        spec: &DatabaseSpec,
+        dir: &Path,
+        registry: &Registry,
+    ) -> Result<(), String> {
+        let port = free_ports(1, &spec.name)?[0];
+        let cluster_dir = dir.join("db").join(&spec.name);
+        registry.scratch(&cluster_dir.join("data"));
+        let options = postgres::ClusterOptions {
+            name: spec.name.clone(),
+            ..postgres::ClusterOptions::default()
+        };
+        let mut cluster = runtime
+            .block_on(PgCluster::init_with(install, &cluster_dir, port, options))
+            .map_err(|e| format!("database {}: {e}", spec.name))?;
+        runtime
+            .block_on(cluster.start())
+            .map_err(|e| format!("database {}: {e}", spec.name))?;
+        if let Some(pid) = cluster.pid() {
+            registry.group(pid, &format!("postgres {}", spec.name));
+        }
+        self.members
+            .insert(pair.to_string(), vec![spec.name.clone()]);
+        self.hosts.insert(
+            spec.name.clone(),
+            DbHost {
+                cluster: Arc::new(Mutex::new(cluster)),
+                pair: pair.to_string(),
+                member: None,
+            },
+        );
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn launch_replicated(
+        &mut self,
+        runtime: &Runtime,
+        net: &Network,
+        install: &PgInstall,
+        pair: &str,
+        spec: &DatabaseSpec,
+        dir: &Path,
+        registry: &Registry,
+    ) -> Result<(), String> {
+        let names = [spec.name.clone(), replica_name(spec)];
+        let ports = free_ports(2, &spec.name)?;
+        let local = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        // Each host reaches the other through the relay of its own link, so a cut between
+        // the database hosts cuts replication and the detector's probes.
+        let routes = [
+            relay(
+                runtime,
+                net,
+                &names[0],
+                &names[1],
+                local(ports[1]),
+                RelayKind::Plain,
+            )
+            .map_err(|e| e.to_string())?,
+            relay(
+                runtime,
+                net,
+                &names[1],
+                &names[0],
+                local(ports[0]),
+                RelayKind::Plain,
+            )
+            .map_err(|e| e.to_string())?,
+        ];
+        let specs = [0, 1].map(|i| HostSpec {
+            name: names[i].clone(),
+            dir: dir.join("db").join(&names[i]),
+            port: ports[i],
+            peer_route: routes[i],
+        });
+        for spec in &specs {
+            registry.scratch(&spec.dir.join("data"));
+        }
+        let replicated = Arc::new(
+            runtime
+                .block_on(PgPair::create(install, specs))
+                .map_err(|e| format!("database {} (primary-replica): {e}", spec.name))?,
+        );
+        let (state0, rx0) = watch::channel(HostState::Up);
+        let (state1, rx1) = watch::channel(HostState::Up);
+        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+        let detector = runtime.spawn(replicated.clone().run_detector([rx0, rx1], events_tx));
+        // Forward the detector's events, named by host, to the world's channel.
+        let forward = self.events_tx.clone();
+        let host_names = names.clone();
+        runtime.spawn(async move {
+            while let Some(event) = events_rx.recv().await {
+                let host = match &event.kind {
+                    DetectorEventKind::Promoted { host, .. }
+                    | DetectorEventKind::PromoteFailed { host, .. }
+                    | DetectorEventKind::Dumped { host, .. }
+                    | DetectorEventKind::Rebuilt { host, .. }
+                    | DetectorEventKind::RebuildFailed { host, .. } => host_names[*host].clone(),
+                };
+                if forward.send((host, event)).is_err() {
+                    return;
+                }
+            }
+        });
+        for (i, name) in names.iter().enumerate() {
+            let cluster = replicated.host(i).clone();
+            if let Some(pid) = runtime.block_on(cluster.lock()).pid() {
+                registry.group(pid, &format!("postgres {name}"));
+            }
+            self.hosts.insert(
+                name.clone(),
+                DbHost {
+                    cluster,
+                    pair: pair.to_string(),
+                    member: Some(i),
+                },
+            );
+        }
+        self.members.insert(pair.to_string(), names.to_vec());
+        self.replicated.insert(
+            pair.to_string(),
+            Replicated {
+                pair: replicated,
+                states: [state0, state1],
+                detector,
+            },
+        );
+        Ok(())
+    }
+
+    /// A database slower than PostgreSQL on loopback (the file's `write_latency`): every
+    /// fenced write sleeps that long inside the database before it takes the fence's lock.
+    fn set_write_latency(&self, spec: &DatabaseSpec) -> Result<(), String> {
+        if spec.write_latency <= crate::scenario::validate::DEFAULT_WRITE_LATENCY {
+            return Ok(());
+        }
+        // The primary: a standby takes the setting by replication.
+        let host = &spec.name;
+        let addr = self.handle.block_on(self.hosts[host].cluster.lock()).addr();
+        self.handle
+            .block_on(postgres::schema::set_write_latency(
+                addr,
+                spec.write_latency,
+            ))
+            .map_err(|e| format!("database {host}: setting the write latency: {e}"))
+    }
+
+    /// Records what the failure detectors do (promotions, rebuilds) from now on.
+    pub fn follow_detectors(&mut self, recorder: Recorder) {
+        let Some(mut events) = self.events.take() else {
+            return;
+        };
+        self.handle.spawn(async move {
+            while let Some((host, event)) = events.recv().await {
+                let at = recorder.clock().now().saturating_sub(event.at.elapsed());
+                let description = match &event.kind {
+                    DetectorEventKind::Promoted { silent, .. } => {
+                        recorder.record_at(
+                            at,
+                            Record::Role {
+                                host: host.as_str().into(),
+                                role: "primary".into(),
+                            },
+                        );
+                        format!(
+                            "{host} promoted by its failure detector (primary silent {:.1}s)",
+                            silent.as_secs_f64()
+                        )
+                    }
+                    DetectorEventKind::PromoteFailed { error, .. } => {
+                        format!("{host}: promotion failed: {error}")
+                    }
+                    DetectorEventKind::Dumped { rows, released, .. } => format!(
+                        "{host} steps down: {rows} rows kept aside, {released} waiting commits released"
+                    ),
+                    DetectorEventKind::Rebuilt { took, .. } => {
+                        recorder.record_at(
+                            at,
+                            Record::Role {
+                                host: host.as_str().into(),
+                                role: "replica".into(),
+                            },
+                        );
+                        format!(
+                            "{host} rebuilt as the synchronous standby in {:.1}s",
+                            took.as_secs_f64()
+                        )
+                    }
+                    DetectorEventKind::RebuildFailed { error, .. } => {
+                        format!("{host}: rebuild failed: {error}")
+                    }
+                };
+                recorder.record_at(at, Record::Fault { description });
+            }
+        });
     }
 
     /// The URLs `node` writes to, in its order of preference: relays from the node to each
@@ -121,75 +322,101 @@ impl Databases {
                 .hosts
                 .get(&host)
                 .ok_or_else(|| format!("no database host {host}"))?;
-            let addr = relay(
-                runtime,
-                net,
-                node,
-                &host,
-                db.cluster.addr(),
-                RelayKind::Plain,
-            )
-            .map_err(|e| e.to_string())?;
+            let target = runtime.block_on(db.cluster.lock()).addr();
+            let addr = relay(runtime, net, node, &host, target, RelayKind::Plain)
+                .map_err(|e| e.to_string())?;
             urls.push(postgres::conn::url(addr));
         }
         Ok(urls)
     }
 
-    fn host(&mut self, host: &str) -> Result<&mut DbHost, String> {
+    fn host(&self, host: &str) -> Result<DbHost, String> {
         self.hosts
-            .get_mut(host)
+            .get(host)
+            .cloned()
             .ok_or_else(|| format!("no database host '{host}'"))
     }
 
     pub fn kill(&mut self, host: &str) -> Result<(), String> {
-        self.host(host)?.cluster.kill().map_err(|e| e.to_string())
+        let db = self.host(host)?;
+        self.handle
+            .block_on(db.cluster.lock())
+            .kill()
+            .map_err(|e| e.to_string())
     }
 
     pub fn start(&mut self, host: &str) -> Result<(), String> {
-        let handle = self.handle.clone();
         let db = self.host(host)?;
-        handle
-            .block_on(db.cluster.start())
+        self.handle
+            .block_on(async { db.cluster.lock().await.start().await })
             .map_err(|e| format!("starting {host}: {e}"))
     }
 
     pub fn signal(&mut self, host: &str, signal: libc::c_int) -> Result<(), String> {
         let db = self.host(host)?;
+        let mut cluster = self.handle.block_on(db.cluster.lock());
         if signal == libc::SIGSTOP {
-            db.cluster.pause()
+            cluster.pause()
         } else {
-            db.cluster.resume()
+            cluster.resume()
         }
         .map_err(|e| e.to_string())
     }
 
     pub fn wipe(&mut self, host: &str) -> Result<(), String> {
-        let handle = self.handle.clone();
         let db = self.host(host)?;
-        handle
-            .block_on(db.cluster.wipe())
+        if db.member.is_some() {
+            return Err(format!(
+                "{host} is a member of a replicated pair: a wiped member would come back as an \
+                 empty primary (not played live)"
+            ));
+        }
+        self.handle
+            .block_on(async { db.cluster.lock().await.wipe().await })
             .map_err(|e| format!("wiping {host}: {e}"))
     }
 
-    /// The runner changed a host's state (the failure detector of a replicated pair acts on
-    /// it, as the replica host's own detector would).
-    pub fn host_status(&mut self, _host: &str, _status: Status) {}
+    /// The runner changed a host's state: a replicated pair's failure detector acts on it, as
+    /// the replica host's own detector would (it does nothing while its host is down or
+    /// paused).
+    pub fn host_status(&mut self, host: &str, status: Status) {
+        let Ok(db) = self.host(host) else { return };
+        let (Some(member), Some(replicated)) = (db.member, self.replicated.get(&db.pair)) else {
+            return;
+        };
+        replicated.states[member].send_replace(match status {
+            Status::Up => HostState::Up,
+            Status::Paused => HostState::Paused,
+            Status::Down => HostState::Down,
+        });
+    }
 
     pub fn logs(&self) -> BTreeMap<String, PathBuf> {
         self.hosts
             .iter()
-            .map(|(name, db)| (name.clone(), db.cluster.log_path()))
+            .map(|(name, db)| {
+                (
+                    name.clone(),
+                    self.handle.block_on(db.cluster.lock()).log_path(),
+                )
+            })
             .collect()
     }
 
-    /// Every write row of each pair, from the host that holds the pair's data at the end.
+    /// Every write row of each pair, from the host that acts for the pair at the end (with
+    /// synchronous replication it holds every acknowledged write).
     pub fn rows(&self) -> Result<Vec<WriteRow>, String> {
         let mut all = Vec::new();
-        for (pair, host) in &self.primaries {
-            let db = &self.hosts[host];
+        for (pair, members) in &self.members {
+            let acting = self
+                .replicated
+                .get(pair)
+                .map_or(0, |replicated| replicated.pair.acting());
+            let host = &members[acting.min(members.len() - 1)];
+            let addr = self.handle.block_on(self.hosts[host].cluster.lock()).addr();
             let rows = self
                 .handle
-                .block_on(postgres::read_rows(db.cluster.addr()))
+                .block_on(postgres::read_rows(addr))
                 .map_err(|e| format!("reading the writes of pair {pair} from {host}: {e}"))?;
             all.extend(rows.into_iter().filter(|r| &r.pair == pair));
         }
@@ -199,20 +426,37 @@ impl Databases {
     /// Stops every cluster, after writing each one's write table to `dir/db-<host>.tsv`;
     /// removes their data directories.
     pub fn shutdown(&mut self, dir: &Path) {
-        for (name, db) in &mut self.hosts {
-            if db.cluster.is_paused() {
-                let _ = db.cluster.resume();
-            }
-            if db.cluster.is_running() {
-                let dump = dir.join(format!("db-{name}.tsv"));
-                let _ = self
-                    .handle
-                    .block_on(postgres::dump_rows(db.cluster.addr(), &dump));
-            }
-            let _ = db.cluster.kill();
-            let _ = std::fs::remove_dir_all(db.cluster.data_dir());
+        for replicated in self.replicated.values() {
+            replicated.detector.abort();
+        }
+        for (name, db) in &self.hosts {
+            let handle = self.handle.clone();
+            let dump = dir.join(format!("db-{name}.tsv"));
+            handle.block_on(async {
+                let mut cluster = db.cluster.lock().await;
+                if cluster.is_paused() {
+                    let _ = cluster.resume();
+                }
+                if cluster.is_running() {
+                    let _ = postgres::dump_rows(cluster.addr(), &dump).await;
+                }
+                let _ = cluster.kill();
+                let _ = std::fs::remove_dir_all(cluster.data_dir());
+            });
         }
     }
+}
+
+fn replica_name(spec: &DatabaseSpec) -> String {
+    format!("{}-replica", spec.name)
+}
+
+fn free_ports(count: usize, what: &str) -> Result<Vec<u16>, String> {
+    let reservation = PortReservation::reserve(count)
+        .map_err(|e| format!("reserving ports for database {what}: {e}"))?;
+    let ports = reservation.ports();
+    reservation.release();
+    Ok(ports)
 }
 
 /// The history records of the databases' rows (fences are the database's business).

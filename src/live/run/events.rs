@@ -13,7 +13,6 @@ pub enum NodeLine {
         records: Vec<Record>,
         /// A write the node gave up on: `Unavailable` unless the database's rows say otherwise.
         failed_write: Option<(i64, u64)>,
-        session_expired: bool,
     },
     /// Not an event line: a finding of the run (the node broke its output contract).
     Garbage { reason: String },
@@ -73,7 +72,6 @@ impl NodeEvents {
         let (pair, node) = (self.pair.clone(), self.node.clone());
         let mut records = Vec::new();
         let mut failed_write = None;
-        let mut session_expired = false;
         let result: Result<(), String> = (|| {
             match event {
                 "promoted" => {
@@ -119,9 +117,6 @@ impl NodeEvents {
                         failed_write = Some((token, write as u64));
                     }
                 }
-                "session" => {
-                    session_expired = value.get("state").and_then(Value::as_str) == Some("expired");
-                }
                 // Everything else (started, write_accepted, priority, …) is in the node's
                 // log; the history takes verdicts from the database, not from the node.
                 _ => {}
@@ -133,7 +128,6 @@ impl NodeEvents {
                 mono_ns: value.get("mono_ns").and_then(Value::as_u64),
                 records,
                 failed_write,
-                session_expired,
             },
             Err(reason) => garbage(reason),
         }

@@ -185,7 +185,7 @@ fn play(
     history.extend(verdicts.map_err(|e| LiveError::Io(std::io::Error::other(e)))?);
     history.sort_by_key(|e| e.at);
     let findings = world.findings().findings();
-    let sessions_expired = world.findings().sessions_expired.load(Ordering::Relaxed);
+    let sessions_expired = world.sessions_expired();
     let mut report = judge(
         scenario,
         scenario.seed,

@@ -11,7 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How a node process is started (every incarnation the same, but for its incarnation number
@@ -30,7 +30,6 @@ pub struct NodeLaunch {
 #[derive(Clone, Debug, Default)]
 pub struct NodeFindings {
     inner: Arc<Mutex<FindingsInner>>,
-    pub sessions_expired: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Default)]
@@ -266,7 +265,6 @@ fn follow(
                 mono_ns,
                 records,
                 failed_write,
-                session_expired,
             } => {
                 let at = mono_ns.map_or(arrived, |ns| clock.at_mono(ns));
                 for record in records {
@@ -281,9 +279,6 @@ fn follow(
                         token,
                         write,
                     ));
-                }
-                if session_expired {
-                    findings.sessions_expired.fetch_add(1, Ordering::Relaxed);
                 }
             }
             NodeLine::Garbage { reason } => {

@@ -174,8 +174,8 @@ impl LiveWorld {
         }
 
         // Databases, while the JVMs start.
-        let databases = Databases::launch(&runtime, &net, topology, dir, &registry, &launcher)
-            .map_err(BuildError::Db)?;
+        let databases =
+            Databases::launch(&runtime, &net, topology, dir, &registry).map_err(BuildError::Db)?;
         zk.wait_until_all_serving(Duration::from_secs(60))?;
 
         // The nodes' launch settings: their ZooKeeper and database addresses are relays.
@@ -307,7 +307,7 @@ impl LiveWorld {
             last_leader_hit: None,
             startup: Duration::ZERO,
         };
-        world.databases.set_recorder(world.recorder.clone());
+        world.databases.follow_detectors(world.recorder.clone());
         let names: Vec<String> = world.nodes.keys().cloned().collect();
         for name in names {
             world
@@ -516,6 +516,28 @@ fn ensemble_config(topology: &Topology) -> EnsembleConfig {
 }
 
 impl LiveWorld {
+    /// How many sessions the ensemble expired: the leader logs each expiry ("Expiring session
+    /// 0x…"); a session is counted once whichever server logged it.
+    pub(super) fn sessions_expired(&self) -> u64 {
+        let mut sessions = BTreeSet::new();
+        for i in 0..self.zk_names.len() {
+            let Ok(path) = self.zk.log_path(i) else {
+                continue;
+            };
+            let Ok(log) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            for line in log.lines() {
+                if let Some(rest) = line.split("Expiring session ").nth(1)
+                    && let Some(id) = rest.split(',').next()
+                {
+                    sessions.insert(id.to_string());
+                }
+            }
+        }
+        sessions.len() as u64
+    }
+
     /// The run's write verdicts: the databases' rows, and `Unavailable` for every write a
     /// node gave up on that no database has a row of.
     pub(super) fn write_verdicts(&self) -> Result<Vec<crate::sim::history::Entry>, String> {
