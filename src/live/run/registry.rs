@@ -177,6 +177,7 @@ pub(crate) fn start_time(pid: u32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt;
 
     #[test]
     fn a_dead_runs_groups_and_directories_are_removed_and_a_live_ones_kept() {
