@@ -594,6 +594,13 @@ fn bad_node_arguments_exit_2_with_the_reason() {
             &["--store", "/nonexistent-splitbrain-dir/store"][..],
             "fencing store",
         ),
+        (&["--database", "postgres://127.0.0.1:1/db"][..], "--store"),
+        (&["--health-period", "0s"][..], "health-period"),
+        (&["--database-timeout", "0s"][..], "database-timeout"),
+        (&["--election", "p9"][..], "unknown election code"),
+        (&["--broken-health", "disk"][..], "database"),
+        (&["--incarnation", "x"][..], "invalid digit"),
+        (&["--incarnation", "4294967296"][..], "2^32"),
     ] {
         let (code, stderr) = run(extra);
         assert_eq!(code, Some(2), "{extra:?}: {stderr}");
@@ -610,6 +617,19 @@ fn bad_node_arguments_exit_2_with_the_reason() {
         "relinquish",
         "--health-file",
         "checked every second",
+        "break-health database|bus",
+        "heal-health",
+        "clock jump",
+        "monotonic",
+        "clock offset",
+        "clock reset",
+        "--database",
+        "--incarnation",
+        "--election",
+        "mono_ns",
+        "write_attempt",
+        "role (role: master|slave|withdrawn",
+        "control_error",
     ] {
         assert!(help.contains(promised), "--help lacks {promised}");
     }
