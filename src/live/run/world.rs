@@ -78,6 +78,7 @@ pub struct LiveWorld {
     pub(super) last_leader_hit: Option<String>,
     /// How long starting the world took (until the nodes were launched).
     pub startup: Duration,
+    shut: bool,
 }
 
 /// Why the world could not be built.
@@ -306,6 +307,7 @@ impl LiveWorld {
             kinds,
             last_leader_hit: None,
             startup: Duration::ZERO,
+            shut: false,
         };
         world.databases.follow_detectors(world.recorder.clone());
         let names: Vec<String> = world.nodes.keys().cloned().collect();
@@ -405,21 +407,30 @@ impl LiveWorld {
     }
 
     /// Stops everything; keeps the logs and the databases' write tables in the run directory.
-    pub fn shutdown(mut self) {
+    pub fn shutdown(&mut self) {
+        if self.shut {
+            return;
+        }
+        self.shut = true;
         self.roles.take();
         for node in self.nodes.values_mut() {
             let _ = node.kill();
         }
         self.databases.shutdown(&self.dir);
-        let zk_data = self.dir.join("zk");
         for i in 0..self.zk_names.len() {
             let _ = self.zk.kill9(i);
             if let Ok(dir) = self.zk.server_dir(i) {
                 let _ = std::fs::remove_dir_all(dir.join("data"));
             }
         }
-        let _ = zk_data;
         self.registry.close();
+    }
+}
+
+impl Drop for LiveWorld {
+    /// Ctrl-C, an error or a panic mid-run: everything is stopped and removed all the same.
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 
