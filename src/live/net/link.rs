@@ -21,8 +21,8 @@ pub struct LinkState {
     pub delay: Duration,
     /// Every chunk also waits a uniform draw in `0..=jitter`, never overtaking an earlier one.
     pub jitter: Duration,
-    /// Probability that a chunk is "lost" and costs a retransmission timeout (see
-    /// [`super::timing`]); 0 for none.
+    /// Probability that a chunk is "lost" and costs a retransmission timeout (200 ms, doubling
+    /// while its retransmissions are lost too; see `timing.rs`); 0 for none.
     pub loss: f64,
 }
 

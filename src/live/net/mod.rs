@@ -16,10 +16,10 @@
 //!
 //! # Semantics
 //!
-//! Each piece says where it departs from a kernel network: [`timing`] (delay, jitter, FIFO,
-//! loss), [`connection`] (cuts, new connections, close, reset, blackholes) and
-//! [`zk_election`] (ZooKeeper's election handshake carries an address that must be rewritten
-//! to go through a relay too).
+//! Each piece documents what it does and where that departs from a kernel network:
+//! `timing.rs` (delay, jitter, FIFO, loss), `connection.rs` (cuts, new connections, close,
+//! reset, blackholes) and [`zk_election`] (ZooKeeper's election handshake carries an address
+//! that must be rewritten to go through a relay too).
 //!
 //! # Cost
 //!
@@ -38,6 +38,8 @@ pub mod zk_election;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zk_ensemble_tests;
 
 pub use link::{LinkCounters, LinkState};
 pub use network::{Network, RelayKind};
