@@ -9,6 +9,10 @@ sim seed="7" duration="10m":
 test *args="":
     scripts/test {{args}}
 
+# Live mode's start-up and step lag (scenarios/master-crash.toml, three live runs).
+bench-live runs="3":
+    cargo run --release -- bench --live --runs {{runs}}
+
 # Every live scenario of the library, on real processes (slow: each takes its own duration).
 live-all:
     cargo test --release --test live_scenarios -- --include-ignored --nocapture

@@ -30,9 +30,15 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "known_bugs")]
     pub scale: bool,
     /// With --scale: run the scale world this many times and report the median run, the best
-    /// and every wall time (a shared machine's wall clock swings from run to run).
-    #[arg(long, requires = "scale", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    /// and every wall time (a shared machine's wall clock swings from run to run). With
+    /// --live: play the file this many times.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub runs: Option<u64>,
+    /// Live mode's costs on this scenario file (default scenarios/master-crash.toml when the
+    /// flag has no value): start-up of the real world until the nodes launch (target 15 s),
+    /// and how late each step took effect after its `at` (target: median 50 ms).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "scenarios/master-crash.toml", conflicts_with_all = ["scale", "known_bugs"])]
+    pub live: Option<std::path::PathBuf>,
     /// Worker threads for --known-bugs (default: every core).
     #[arg(long, requires = "known_bugs", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub jobs: Option<u64>,
@@ -47,6 +53,13 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 pub fn bench(args: BenchArgs) -> ExitCode {
+    if let Some(file) = &args.live {
+        return live_bench(file, args.runs.unwrap_or(3) as usize, args.json);
+    }
+    if args.runs.is_some() && !args.scale {
+        eprintln!("splitbrain bench: --runs goes with --scale or --live");
+        return ExitCode::from(2);
+    }
     if args.scale {
         let runs = args.runs.unwrap_or(1) as usize;
         return splitbrain::bench::scale::main(args.start, args.json, runs);
@@ -105,6 +118,89 @@ pub fn bench(args: BenchArgs) -> ExitCode {
             None => println!("  peak RSS  unknown (no /proc/self/status)"),
         }
         println!("  build     {}", splitbrain::bench::BUILD);
+    }
+    ExitCode::SUCCESS
+}
+
+/// `bench --live`: start-up and step lag of live runs of one file.
+fn live_bench(file: &std::path::Path, runs: usize, json: bool) -> ExitCode {
+    use splitbrain::live::run::{self as live, LiveOptions};
+    let scenario = match splitbrain::scenario::load(file) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let out = LiveOptions::default_state_dir()
+        .join("bench")
+        .join(std::process::id().to_string());
+    let mut startups = Vec::new();
+    let mut lags = Vec::new();
+    let mut passed = 0;
+    for run in 1..=runs {
+        let options = LiveOptions {
+            state_dir: LiveOptions::default_state_dir(),
+            run_dir: out.join(format!("run-{run}")),
+            interrupted: Default::default(),
+        };
+        match live::run(&scenario, None, &options) {
+            Ok(result) => {
+                startups.push(result.startup.as_secs_f64());
+                lags.extend(result.lags.iter().map(|l| l.lag_ms));
+                passed += usize::from(result.report.passed);
+                if !json {
+                    println!(
+                        "run {run}: {} (start-up {:.2} s, step lags {:?} ms)",
+                        if result.report.passed { "pass" } else { "FAIL" },
+                        result.startup.as_secs_f64(),
+                        result
+                            .lags
+                            .iter()
+                            .map(|l| (l.lag_ms * 10.0).round() / 10.0)
+                            .collect::<Vec<_>>()
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("splitbrain bench --live: run {run}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let quantile = |values: &mut Vec<f64>, q: f64| {
+        values.sort_by(f64::total_cmp);
+        values
+            .get(((values.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let (startup_median, startup_max) =
+        (quantile(&mut startups, 0.5), quantile(&mut startups, 1.0));
+    let (lag_median, lag_max) = (quantile(&mut lags, 0.5), quantile(&mut lags, 1.0));
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "scenario": scenario.name,
+                "runs": runs,
+                "passed": passed,
+                "startup_seconds_median": startup_median,
+                "startup_seconds_max": startup_max,
+                "step_lag_ms_median": lag_median,
+                "step_lag_ms_max": lag_max,
+            })
+        );
+    } else {
+        println!(
+            "live {}: {passed} of {runs} runs passed; start-up median {startup_median:.2} s, \
+             max {startup_max:.2} s (target 15 s); step lag median {lag_median:.2} ms, max \
+             {lag_max:.2} ms over {} steps (target median 50 ms)",
+            scenario.name,
+            lags.len()
+        );
     }
     ExitCode::SUCCESS
 }
