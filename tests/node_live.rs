@@ -3,12 +3,16 @@
 //! store file, and the test follows their JSON event lines through priority election, a
 //! relinquish hand-over and rejoin, kill -9 of the master, SIGSTOP of the master for longer than
 //! the session timeout, and a graceful stop. Afterwards the fencing store must show that no
-//! stale write was accepted.
+//! stale write was accepted. A second test plays the PostgreSQL path (`--database`, a scratch
+//! cluster from Debian's `postgresql` package): the fence before `promoted`, announced writes,
+//! kill -9 of the master, a broken health link, a monotonic clock jump past the lease, and the
+//! database's own rows showing no stale write accepted.
 //!
 //! Every node process is killed when the test ends, also on panic ([`NodeProcess`]'s `Drop`),
 //! and the ensemble with it ([`RealEnsemble`]'s `Drop`). Timings are printed (`--nocapture`).
 
 use serde_json::Value;
+use splitbrain::live::postgres::{PgCluster, PgInstall, RowOutcome, WriteRow, read_rows};
 use splitbrain::live::{EnsembleConfig, RealEnsemble};
 use splitbrain::node::fencing_store::{Outcome, Record, read_records};
 use std::collections::VecDeque;
@@ -29,6 +33,16 @@ const TAKEOVER_BOUND: Duration = Duration::from_secs(2);
 /// For anything that should happen promptly on a healthy ensemble.
 const PROMPTLY: Duration = Duration::from_secs(20);
 const STDERR_LINES_KEPT: usize = 60;
+
+/// The tests that run an ensemble take turns: on a 2-core machine two ensembles and four
+/// nodes at once would stretch the takeover bounds.
+static ENSEMBLE_TURN: Mutex<()> = Mutex::new(());
+
+fn ensemble_turn() -> std::sync::MutexGuard<'static, ()> {
+    ENSEMBLE_TURN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// A running `splitbrain node` process and everything it printed so far.
 struct NodeProcess {
@@ -51,6 +65,13 @@ impl NodeProcess {
         priority: u32,
         extra: &[&std::ffi::OsStr],
     ) -> NodeProcess {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--store".as_ref(), store.as_os_str()];
+        args.extend_from_slice(extra);
+        Self::spawn(zk, name, priority, &args)
+    }
+
+    /// Starts a node with `args` after the common ones (which name no store).
+    fn spawn(zk: &str, name: &str, priority: u32, args: &[&std::ffi::OsStr]) -> NodeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
             .args(["node", "--zk", zk, "--pair", PAIR, "--name", name])
             .args([
@@ -62,9 +83,7 @@ impl NodeProcess {
             .args(["--session-timeout", "3s", "--root", ROOT])
             .args(["--write-interval", "100ms"])
             .args(["--credentials", "pair-1:pair secret"])
-            .arg("--store")
-            .arg(store)
-            .args(extra)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -228,7 +247,14 @@ struct ScratchDir(PathBuf);
 
 impl ScratchDir {
     fn new() -> ScratchDir {
-        let dir = std::env::temp_dir().join(format!("splitbrain-node-live-{}", std::process::id()));
+        Self::new_named("store")
+    }
+
+    fn new_named(name: &str) -> ScratchDir {
+        let dir = std::env::temp_dir().join(format!(
+            "splitbrain-node-live-{}-{name}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir).expect("scratch directory");
         ScratchDir(dir)
     }
@@ -259,6 +285,7 @@ fn assert_no_stale_write_accepted(records: &[Record]) {
 
 #[test]
 fn node_processes_fail_over_hand_over_and_are_fenced_on_a_real_ensemble() {
+    let _turn = ensemble_turn();
     let test_start = Instant::now();
     let config = EnsembleConfig {
         tick_time: TICK,
@@ -633,4 +660,246 @@ fn bad_node_arguments_exit_2_with_the_reason() {
     ] {
         assert!(help.contains(promised), "--help lacks {promised}");
     }
+}
+
+/// A port nobody listens on now (the kernel's pick for an ephemeral bind).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("an ephemeral port")
+        .port()
+}
+
+/// The database's rows in insertion order: no write with a token older than the newest token
+/// the database held (raised by fences and accepted writes) was accepted.
+fn assert_no_stale_row_accepted(rows: &[WriteRow]) {
+    let mut newest: Option<&WriteRow> = None;
+    for row in rows {
+        if row.outcome == RowOutcome::Accepted
+            && let Some(newest) = newest
+        {
+            assert!(
+                row.token >= newest.token,
+                "stale write accepted: {row:?} after {newest:?}"
+            );
+        }
+        if matches!(row.outcome, RowOutcome::Accepted | RowOutcome::Fence)
+            && newest.is_none_or(|n| row.token > n.token)
+        {
+            newest = Some(row);
+        }
+    }
+}
+
+#[test]
+fn node_processes_fence_and_write_through_a_real_postgresql() {
+    let _turn = ensemble_turn();
+    let test_start = Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let scratch = ScratchDir::new_named("pg");
+    // The server runs as `postgres` when the test runs as root: it must reach its directory.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&scratch.0, std::fs::Permissions::from_mode(0o755))
+            .expect("scratch permissions");
+    }
+    let install = PgInstall::locate().unwrap_or_else(|err| panic!("{err}"));
+    let mut database = runtime
+        .block_on(PgCluster::init(
+            &install,
+            &scratch.0.join("db"),
+            free_port(),
+        ))
+        .unwrap_or_else(|err| panic!("{err}"));
+    runtime
+        .block_on(database.start())
+        .unwrap_or_else(|err| panic!("{err}"));
+    let url = database.url();
+    println!("PostgreSQL started in {:?}", test_start.elapsed());
+    let ensemble = RealEnsemble::start(EnsembleConfig {
+        tick_time: TICK,
+        ..EnsembleConfig::with_servers(3)
+    })
+    .unwrap_or_else(|err| panic!("cannot start a real ZooKeeper ensemble: {err}"));
+    let zk = ensemble.connect_string();
+    let with_database = |incarnation: u32| -> Vec<std::ffi::OsString> {
+        [
+            "--database",
+            &url,
+            "--incarnation",
+            &incarnation.to_string(),
+        ]
+        .into_iter()
+        .chain(["--health-period", "200ms"])
+        .map(Into::into)
+        .collect()
+    };
+    let start = |name: &str, priority: u32, incarnation: u32| {
+        let args = with_database(incarnation);
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        NodeProcess::spawn(&zk, name, priority, &args)
+    };
+
+    // node-a (priority 10) is master: it fenced the database before it said promoted, and
+    // announces every write before its verdict.
+    let phase = Instant::now();
+    let a = start("node-a", 10, 1);
+    let mut b = start("node-b", 5, 1);
+    let first_token = wait_for(&[&a, &b], "node-a writes as master", PROMPTLY, || {
+        let token = a.acting_token()?;
+        a.find(0, "write_accepted")?;
+        b.find(0, "role").filter(|r| r["role"] == "slave")?;
+        Some(token)
+    });
+    println!("node-a master and writing after {:?}", phase.elapsed());
+    let events = a.events();
+    let position = |event: &str| events.iter().position(|e| e["event"] == event);
+    assert!(
+        position("granted") < position("promoted"),
+        "{}",
+        a.describe()
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "role" && e["role"] == "master" && token(e) == first_token),
+        "{}",
+        a.describe()
+    );
+    assert!(events.iter().all(|e| e["mono_ns"].as_u64().is_some()));
+    let accepted = a.find(0, "write_accepted").expect("accepted write");
+    let write = accepted["write"].as_u64().expect("write id");
+    assert_eq!(write >> 32, 1, "incarnation 1 is the high half: {accepted}");
+    let attempt = events
+        .iter()
+        .position(|e| e["event"] == "write_attempt" && e["write"] == write)
+        .expect("the write was announced");
+    let answered = events
+        .iter()
+        .position(|e| e["event"] == "write_accepted" && e["write"] == write)
+        .expect("its verdict");
+    assert!(attempt < answered);
+    assert!(events[attempt]["mono_ns"].as_u64() <= events[answered]["mono_ns"].as_u64());
+
+    // kill -9 of the master: node-b takes over once the session expired, and fences first.
+    let mark_b = b.mark();
+    let killed_at = wall_ms();
+    a.signal(libc::SIGKILL);
+    let promoted = wait_for(&[&a, &b], "node-b takes over", PROMPTLY, || {
+        b.find(mark_b, "promoted")
+    });
+    let takeover = Duration::from_millis((at_ms(&promoted) - killed_at).max(0) as u64);
+    println!("kill -9 of the master: node-b promoted after {takeover:?}");
+    assert!(
+        takeover <= SESSION_TIMEOUT + TAKEOVER_BOUND,
+        "takeover took {takeover:?}\n{}",
+        b.describe()
+    );
+    let second_token = token(&promoted);
+    assert!(second_token > first_token);
+    wait_for(&[&a, &b], "node-b writes", PROMPTLY, || {
+        b.find(mark_b, "write_accepted")
+    });
+    drop(a);
+
+    // A broken database link makes node-b unhealthy at once: it steps down; healed, it is
+    // master again (the only candidate).
+    let mark_b = b.mark();
+    let phase = Instant::now();
+    b.command("break-health database");
+    let demoted = wait_for(&[&b], "node-b steps down unhealthy", PROMPTLY, || {
+        b.find(mark_b, "demoted")
+    });
+    assert_eq!(demoted["reason"], "unhealthy", "{}", b.describe());
+    println!(
+        "break-health database: node-b demoted after {:?}",
+        phase.elapsed()
+    );
+    assert!(phase.elapsed() < Duration::from_secs(2), "{}", b.describe());
+    let mark_b = b.mark();
+    b.command("heal-health database");
+    let promoted = wait_for(&[&b], "healed node-b is master again", PROMPTLY, || {
+        b.find(mark_b, "promoted")
+    });
+    let third_token = token(&promoted);
+
+    // A forward jump of node-b's monotonic clock past its lease: the lease ran out, and the
+    // node notices at once.
+    wait_for(&[&b], "node-b writes again", PROMPTLY, || {
+        b.find(mark_b, "write_accepted")
+    });
+    let mark_b = b.mark();
+    let phase = Instant::now();
+    b.command("clock jump +30s monotonic");
+    let demoted = wait_for(&[&b], "node-b's lease ran out", PROMPTLY, || {
+        b.find(mark_b, "demoted")
+    });
+    println!(
+        "clock jump +30s monotonic: node-b demoted ({}) after {:?}",
+        demoted["reason"],
+        phase.elapsed()
+    );
+    assert_eq!(token(&demoted), third_token);
+    assert!(phase.elapsed() < Duration::from_secs(2), "{}", b.describe());
+    assert!(b.find(mark_b, "clock").is_some());
+    b.command("clock soon");
+    wait_for(&[&b], "a bad command is answered", PROMPTLY, || {
+        b.find(mark_b, "control_error")
+    });
+
+    // A restarted node-a (next incarnation) pre-empts node-b.
+    let mark_b = b.mark();
+    let mut a = start("node-a", 10, 2);
+    let promoted = wait_for(&[&a, &b], "node-a master again", PROMPTLY, || {
+        a.find(0, "write_accepted")?;
+        b.find(mark_b, "demoted")?;
+        a.find(0, "promoted")
+    });
+    assert!(token(&promoted) > third_token);
+    let accepted = a.find(0, "write_accepted").expect("accepted write");
+    assert_eq!(accepted["write"].as_u64().expect("write id") >> 32, 2);
+    a.command("quit");
+    b.command("quit");
+    assert_eq!(wait_for_exit(&mut a), Some(0), "{}", a.describe());
+    assert_eq!(wait_for_exit(&mut b), Some(0), "{}", b.describe());
+
+    // The database's own rows: no stale write accepted, and every write a node saw accepted
+    // is there as accepted, with the node's token.
+    let rows = runtime
+        .block_on(read_rows(database.addr()))
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_no_stale_row_accepted(&rows);
+    for node in [&a, &b] {
+        for event in node
+            .events()
+            .iter()
+            .filter(|e| e["event"] == "write_accepted")
+        {
+            let write = event["write"].as_i64().expect("write id");
+            assert!(
+                rows.iter().any(|r| r.node == node.name
+                    && r.write_id == write
+                    && r.token == token(event)
+                    && r.outcome == RowOutcome::Accepted),
+                "{event} has no accepted row"
+            );
+        }
+    }
+    println!(
+        "database: {} rows, {} accepted, {} fences; whole test {:?}",
+        rows.len(),
+        rows.iter()
+            .filter(|r| r.outcome == RowOutcome::Accepted)
+            .count(),
+        rows.iter()
+            .filter(|r| r.outcome == RowOutcome::Fence)
+            .count(),
+        test_start.elapsed()
+    );
+    drop(ensemble);
+    runtime.block_on(database.stop()).ok();
 }
