@@ -343,7 +343,7 @@ fn write_report(out: &Path, results: &[Result1]) -> std::io::Result<()> {
                     })
                     .collect();
                 sections.push(html::FailureSection {
-                    seed: u64::from(*run),
+                    seed: scenario.seed,
                     invariant: format!(
                         "{} run {run}: {}",
                         scenario.name,
@@ -402,7 +402,7 @@ fn write_report(out: &Path, results: &[Result1]) -> std::io::Result<()> {
     ];
     std::fs::write(
         out.join("index.html"),
-        html::index_html("splitbrain live", &summary, &sections),
+        html::runs_html("splitbrain live", &summary, &sections),
     )
 }
 

@@ -41,6 +41,27 @@ pub fn index_html(
     summary: &[(String, String)],
     failures: &[FailureSection],
 ) -> String {
+    let heading = (!failures.is_empty()).then(|| format!("{} failure(s)", failures.len()));
+    page(title, summary, heading.as_deref(), failures)
+}
+
+/// The page of several live runs: one section per run, passed or not, each with its timeline
+/// picture (a failed run's section says why in its detail).
+pub fn runs_html(title: &str, summary: &[(String, String)], runs: &[FailureSection]) -> String {
+    let failed = runs
+        .iter()
+        .filter(|r| r.invariant.ends_with("FAIL"))
+        .count();
+    let heading = format!("{} run(s), {failed} failed", runs.len());
+    page(title, summary, Some(&heading), runs)
+}
+
+fn page(
+    title: &str,
+    summary: &[(String, String)],
+    heading: Option<&str>,
+    failures: &[FailureSection],
+) -> String {
     let mut page = String::new();
     let _ = write!(
         page,
@@ -57,14 +78,11 @@ pub fn index_html(
         );
     }
     page.push_str("</table>");
-    if failures.is_empty() {
-        page.push_str("<p class=\"pass\">No violations.</p>");
-    } else {
-        let _ = write!(
-            page,
-            "<h2 class=\"fail\">{} failure(s)</h2>{LEGEND}",
-            failures.len()
-        );
+    match heading {
+        None => page.push_str("<p class=\"pass\">No violations.</p>"),
+        Some(heading) => {
+            let _ = write!(page, "<h2 class=\"fail\">{}</h2>{LEGEND}", escape(heading));
+        }
     }
     for f in failures {
         let _ = write!(
