@@ -74,6 +74,6 @@ pub async fn connect_config(config: &Config, timeout: Duration) -> Result<Conn, 
 pub enum ConnectError {
     #[error("no connection within {0:?}")]
     Timeout(Duration),
-    #[error("{0}")]
+    #[error("{}", super::error::describe(.0))]
     Sql(#[from] tokio_postgres::Error),
 }

@@ -41,7 +41,7 @@ pub enum PgError {
         source: super::conn::ConnectError,
     },
     /// A statement the harness sent failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", describe(source))]
     Sql {
         context: String,
         #[source]
@@ -65,4 +65,22 @@ pub(crate) fn sql_error(
 ) -> impl FnOnce(tokio_postgres::Error) -> PgError {
     let context = context.into();
     move |source| PgError::Sql { context, source }
+}
+
+/// A tokio-postgres error with the server's message and SQLSTATE, which its `Display` leaves
+/// out ("db error").
+pub fn describe(err: &tokio_postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => format!(
+            "{} {}: {} (SQLSTATE {})",
+            db.severity(),
+            err,
+            db.message(),
+            db.code().code()
+        ),
+        None => match std::error::Error::source(err) {
+            Some(source) => format!("{err}: {source}"),
+            None => err.to_string(),
+        },
+    }
 }

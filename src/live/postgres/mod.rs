@@ -24,14 +24,15 @@ pub mod cluster;
 pub mod conn;
 mod error;
 pub mod install;
-// pub mod replication;
+pub mod replication;
 pub mod rows;
 pub mod schema;
 mod signals;
 
 pub use cluster::{ClusterOptions, PgCluster};
-pub use error::PgError;
+pub use error::{PgError, describe};
 pub use install::{PG_INSTALL_HINT, PgInstall};
+pub use replication::{DetectorEvent, DetectorEventKind, HostSpec, HostState, PgPair};
 pub use rows::{RowOutcome, WriteRow, dump_rows, read_rows};
 
 #[cfg(test)]
