@@ -903,3 +903,103 @@ fn node_processes_fence_and_write_through_a_real_postgresql() {
     drop(ensemble);
     runtime.block_on(database.stop()).ok();
 }
+
+/// The known-bug variant P1 on real processes: a master that trusts its role alone (no lease
+/// check) resumes from a SIGSTOP longer than its session and may write with its stale token;
+/// the database, fenced by the new master, must refuse every such write.
+#[test]
+fn a_p1_master_resumed_from_a_pause_is_fenced_off_by_postgresql() {
+    let _turn = ensemble_turn();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let scratch = ScratchDir::new_named("pg-p1");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&scratch.0, std::fs::Permissions::from_mode(0o755))
+            .expect("scratch permissions");
+    }
+    let install = PgInstall::locate().unwrap_or_else(|err| panic!("{err}"));
+    let mut database = runtime
+        .block_on(PgCluster::init(
+            &install,
+            &scratch.0.join("db"),
+            free_port(),
+        ))
+        .unwrap_or_else(|err| panic!("{err}"));
+    runtime
+        .block_on(database.start())
+        .unwrap_or_else(|err| panic!("{err}"));
+    let url = database.url();
+    let ensemble = RealEnsemble::start(EnsembleConfig {
+        tick_time: TICK,
+        ..EnsembleConfig::with_servers(3)
+    })
+    .unwrap_or_else(|err| panic!("cannot start a real ZooKeeper ensemble: {err}"));
+    let zk = ensemble.connect_string();
+    let start = |name: &str, priority: u32| {
+        let args: Vec<&std::ffi::OsStr> = ["--database", url.as_str(), "--election", "p1"]
+            .into_iter()
+            .map(|a| a.as_ref())
+            .collect();
+        NodeProcess::spawn(&zk, name, priority, &args)
+    };
+    let a = start("node-a", 10);
+    let b = start("node-b", 5);
+    let stale_token = wait_for(&[&a, &b], "node-a writes as master", PROMPTLY, || {
+        a.find(0, "write_accepted")?;
+        b.find(0, "session")?;
+        a.acting_token()
+    });
+    let (mark_a, mark_b) = (a.mark(), b.mark());
+    let stopped = Instant::now();
+    a.signal(libc::SIGSTOP);
+    let promoted = wait_for(&[&a, &b], "node-b takes over", PROMPTLY, || {
+        b.find(mark_b, "promoted")
+    });
+    let new_token = token(&promoted);
+    if let Some(rest) = (SESSION_TIMEOUT + Duration::from_secs(1)).checked_sub(stopped.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    a.signal(libc::SIGCONT);
+    wait_for(&[&a, &b], "the resumed node-a steps down", PROMPTLY, || {
+        a.find(mark_a, "demoted")
+    });
+    wait_for(&[&a, &b], "node-b writes", PROMPTLY, || {
+        b.find(mark_b, "write_accepted")
+    });
+    let stale_attempts: Vec<Value> = a.events()[mark_a..]
+        .iter()
+        .filter(|e| e["event"] == "write_attempt" && token(e) == stale_token)
+        .cloned()
+        .collect();
+    let stale_accepted: Vec<Value> = a.events()[mark_a..]
+        .iter()
+        .filter(|e| e["event"] == "write_accepted" && token(e) == stale_token)
+        .cloned()
+        .collect();
+    let rows = runtime
+        .block_on(read_rows(database.addr()))
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_no_stale_row_accepted(&rows);
+    let fence = rows
+        .iter()
+        .position(|r| r.node == "node-b" && r.token == new_token && r.outcome == RowOutcome::Fence)
+        .expect("node-b fenced before it acted");
+    assert!(
+        rows[fence..]
+            .iter()
+            .filter(|r| r.node == "node-a" && r.token == stale_token)
+            .all(|r| r.outcome == RowOutcome::RejectedStale),
+        "{rows:?}"
+    );
+    println!(
+        "P1: node-a attempted {} write(s) with its stale token from the SIGSTOP on ({} accepted, \
+         sent before node-b's fence); the database refused every one after the fence",
+        stale_attempts.len(),
+        stale_accepted.len()
+    );
+    drop(ensemble);
+}
