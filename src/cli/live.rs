@@ -80,7 +80,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
     let out = args.out.clone().unwrap_or_else(|| {
         LiveOptions::default_state_dir()
             .join("runs")
-            .join(format!("{}", chrono_stamp()))
+            .join(chrono_stamp())
     });
     let single = loaded.len() == 1 && args.runs == 1 && !args.files[0].is_dir();
     let mut results = Vec::new();

@@ -168,9 +168,9 @@ impl LiveWorld {
         reservation.release();
         let zk =
             RealEnsemble::launch_routed(ensemble_config(topology), zk_dir, ports.clone(), route)?;
-        for i in 0..zk_names.len() {
+        for (i, name) in zk_names.iter().enumerate() {
             if let Ok(Some(pid)) = zk.pid(i) {
-                registry.group(pid, &format!("zookeeper {}", zk_names[i]));
+                registry.group(pid, &format!("zookeeper {name}"));
             }
         }
 
