@@ -241,31 +241,28 @@ fn live_lines(run: &LiveRun) -> String {
     text
 }
 
+/// `splitbrain run`'s JSON object, plus what only a live run has.
 fn run_json(run: &LiveRun) -> serde_json::Value {
-    let report = &run.report;
-    serde_json::json!({
-        "backend": "live",
-        "scenario": report.scenario,
-        "seed": report.seed,
-        "election": report.election,
-        "verdict": if report.passed { "pass" } else { "fail" },
-        "violations": report.violations,
-        "expected_violations": report.expected_violations,
-        "expectations": report.expectations,
-        "step_errors": report.step_errors,
-        "failovers": report.measures.failovers,
-        "zk_leader_changes": report.measures.zk_leader_changes,
-        "sessions_expired": report.sessions_expired,
-        "writes_accepted": report.measures.writes_accepted,
-        "writes_rejected": report.measures.writes_rejected,
-        "writes_unavailable": report.measures.writes_unavailable,
-        "startup_seconds": run.startup.as_secs_f64(),
-        "step_lags": run.lags,
-        "median_step_lag_ms": run.median_lag_ms(),
-        "findings": run.findings,
-        "run_dir": run.dir,
-        "logs": run.logs,
-    })
+    let mut json = super::run::run_json(&run.report);
+    if let Some(object) = json.as_object_mut() {
+        // A live run has no trace to hash.
+        object.remove("trace_hash");
+        object.insert("backend".into(), "live".into());
+        for (key, value) in [
+            (
+                "startup_seconds",
+                serde_json::json!(run.startup.as_secs_f64()),
+            ),
+            ("step_lags", serde_json::json!(run.lags)),
+            ("median_step_lag_ms", serde_json::json!(run.median_lag_ms())),
+            ("findings", serde_json::json!(run.findings)),
+            ("run_dir", serde_json::json!(run.dir)),
+            ("logs", serde_json::json!(run.logs)),
+        ] {
+            object.insert(key.into(), value);
+        }
+    }
+    json
 }
 
 type Result1 = (PathBuf, u32, Scenario, Result<LiveRun, LiveError>, f64);

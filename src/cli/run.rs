@@ -160,7 +160,8 @@ fn run_many(files: &[PathBuf], args: &RunArgs) -> ExitCode {
     }
 }
 
-fn run_json(report: &scenario::runner::RunReport) -> serde_json::Value {
+/// A run's JSON object (live mode adds its own fields to it).
+pub fn run_json(report: &scenario::runner::RunReport) -> serde_json::Value {
     serde_json::json!({
         "scenario": report.scenario,
         "seed": report.seed,

@@ -90,7 +90,8 @@ pub struct RealEnsemble {
     launcher: Launcher,
     /// How each server reaches the others (identity for a plain ensemble).
     route: Option<PeerRoute>,
-    /// Whether `root` outlives the ensemble (a live run keeps its logs in its own directory).
+    /// Whether `root` outlives the ensemble (a routed ensemble's owner, a live run, keeps the
+    /// servers' logs in its own directory).
     keep_root: bool,
 }
 
@@ -128,13 +129,39 @@ impl RealEnsemble {
     }
 
     fn launch(config: EnsembleConfig, install: ZkInstall) -> Result<RealEnsemble, HarnessError> {
-        let ports = PortReservation::reserve(3 * config.total_servers())
+        let reservation = PortReservation::reserve(3 * config.total_servers())
             .map_err(io_error("reserving loopback ports"))?;
-        let launcher = Launcher::new()?;
+        let ports: Vec<ServerPorts> = reservation
+            .ports()
+            .chunks(3)
+            .map(|p| ServerPorts {
+                client: p[0],
+                quorum: p[1],
+                election: p[2],
+            })
+            .collect();
         let root = create_root_dir()?;
-        let port_list = ports.ports();
-        let servers = (0..config.total_servers())
-            .map(|i| {
+        // From here on, Drop cleans up whatever was created.
+        let mut ensemble = RealEnsemble::assemble(config, install, root, &ports, None)?;
+        ensemble.write_all_server_files()?;
+        reservation.release();
+        ensemble.spawn_all()?;
+        Ok(ensemble)
+    }
+
+    /// The ensemble's servers in `root`, on `ports`, none started yet.
+    fn assemble(
+        config: EnsembleConfig,
+        install: ZkInstall,
+        root: PathBuf,
+        ports: &[ServerPorts],
+        route: Option<PeerRoute>,
+    ) -> Result<RealEnsemble, HarnessError> {
+        let launcher = Launcher::new()?;
+        let servers = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
                 let dir = root.join(format!("server-{}", i + 1));
                 Server {
                     myid: i + 1,
@@ -142,32 +169,31 @@ impl RealEnsemble {
                     cfg_path: dir.join("zoo.cfg"),
                     log_path: dir.join("server.log"),
                     dir,
-                    client_port: port_list[3 * i],
-                    quorum_port: port_list[3 * i + 1],
-                    election_port: port_list[3 * i + 2],
+                    client_port: p.client,
+                    quorum_port: p.quorum,
+                    election_port: p.election,
                     process: None,
                     paused: false,
                 }
             })
             .collect();
-        // From here on, Drop cleans up whatever was created.
-        let mut ensemble = RealEnsemble {
+        Ok(RealEnsemble {
             config,
             install,
             root,
             servers,
             launcher,
-            route: None,
-            keep_root: false,
-        };
-        for i in 0..ensemble.servers.len() {
-            ensemble.write_server_files(i)?;
-        }
-        ports.release();
-        for i in 0..ensemble.servers.len() {
-            ensemble.spawn(i)?;
-        }
-        Ok(ensemble)
+            keep_root: route.is_some(),
+            route,
+        })
+    }
+
+    fn write_all_server_files(&self) -> Result<(), HarnessError> {
+        (0..self.servers.len()).try_for_each(|i| self.write_server_files(i))
+    }
+
+    fn spawn_all(&mut self) -> Result<(), HarnessError> {
+        (0..self.servers.len()).try_for_each(|i| self.spawn(i))
     }
 
     /// Starts every server of a routed ensemble in `root` (which the caller owns and keeps:
@@ -188,42 +214,10 @@ impl RealEnsemble {
             )));
         }
         let install = ZkInstall::locate()?;
-        let launcher = Launcher::new()?;
         fs::create_dir_all(&root).map_err(io_error(format!("creating {}", root.display())))?;
-        let servers = ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let dir = root.join(format!("server-{}", i + 1));
-                Server {
-                    myid: i + 1,
-                    data_dir: dir.join("data"),
-                    cfg_path: dir.join("zoo.cfg"),
-                    log_path: dir.join("server.log"),
-                    dir,
-                    client_port: p.client,
-                    quorum_port: p.quorum,
-                    election_port: p.election,
-                    process: None,
-                    paused: false,
-                }
-            })
-            .collect();
-        let mut ensemble = RealEnsemble {
-            config,
-            install,
-            root,
-            servers,
-            launcher,
-            route: Some(route),
-            keep_root: true,
-        };
-        for i in 0..ensemble.servers.len() {
-            ensemble.write_server_files(i)?;
-        }
-        for i in 0..ensemble.servers.len() {
-            ensemble.spawn(i)?;
-        }
+        let mut ensemble = RealEnsemble::assemble(config, install, root, &ports, Some(route))?;
+        ensemble.write_all_server_files()?;
+        ensemble.spawn_all()?;
         Ok(ensemble)
     }
 

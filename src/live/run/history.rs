@@ -12,16 +12,8 @@ use crate::sim::history::{Entry, Record};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The machine's monotonic clock (CLOCK_MONOTONIC), in nanoseconds.
-pub fn mono_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec it is given.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+/// The machine's monotonic clock, the one the node processes stamp their event lines with.
+pub use crate::node::output::machine_mono_ns as mono_ns;
 
 /// The machine's real-time clock, in microseconds since the Unix epoch.
 fn realtime_us() -> i64 {
