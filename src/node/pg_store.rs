@@ -125,7 +125,7 @@ impl PgStore {
                 // A standby refuses the session at once instead of failing the first write.
                 config
                     .target_session_attrs(TargetSessionAttrs::ReadWrite)
-                    .application_name(&format!("splitbrain-{node}"));
+                    .application_name(format!("splitbrain-{node}"));
                 Ok(Host {
                     label: host_label(&config, url),
                     config,

@@ -16,6 +16,10 @@
 //! or shorten their fsyncs (`--no-sync`, `recovery_init_sync_method = syncfs`): those files
 //! sit in the page cache, which a process crash cannot lose; the harness never simulates a
 //! power cut of the machine itself. `initdb` with its fsyncs took 4.4 s here, without 0.6 s.
+//!
+//! Measured on the 2-core development machine (2026-12-07), with other builds running:
+//! init + start + schema 0.45-1.0 s, a start after a crash (recovery included) 0.12-0.24 s, a
+//! wipe + start 0.5-1.4 s; a primary with its synchronous replica 0.9-1.8 s.
 
 use super::conn::{self, Conn};
 use super::error::{PgError, io_error};

@@ -35,10 +35,14 @@
 //!   after `commit_timeout` (500 ms); PostgreSQL has no such timeout. The writer's own call
 //!   timeout is the only bound, and the waiting transaction keeps the pair's fence row locked,
 //!   so every later write on that host queues behind it. Worse, a waiting commit that is
-//!   cancelled (`pg_cancel_backend`, a `statement_timeout`) or whose backend is terminated
-//!   *commits locally* with a warning — the client is told success for a write its standby
-//!   never got. The node store therefore never cancels; it drops the connection (which does
-//!   not end the wait either: the backend waits until the standby catches up or it is killed).
+//!   cancelled (a client's cancel request, `pg_cancel_backend`) or whose backend is terminated
+//!   *commits locally* with a warning ("The transaction has already committed locally, but
+//!   might not have been replicated to the standby") — a cancelling client is told success
+//!   for a write its standby never got, and the row is visible on that host from then on. The
+//!   node store therefore never cancels; it drops the connection, which does not end the wait
+//!   either (measured: the backend still waited, its row invisible, 30 s after its client was
+//!   killed). `statement_timeout` does not end it at all (a 1 s timeout still waited after
+//!   10 s): it is off by the time a commit waits.
 //! - **No epochs; the old primary never steps down by itself.** The model's old primary hears
 //!   the later epoch and steps down. A real old primary, restarted or resumed, still believes
 //!   it is the primary: it answers reads, says it is not in recovery, and takes writes whose

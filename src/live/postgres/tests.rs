@@ -383,6 +383,7 @@ mod store {
 mod pair {
     use super::*;
     use crate::node::pg_store::{PgStore, Verdict};
+    use std::net::SocketAddr;
     use std::sync::Arc;
     use tokio::sync::{mpsc, watch};
 
@@ -428,8 +429,6 @@ mod pair {
         }
     }
 
-    use std::net::SocketAddr;
-
     async fn next_event(run: &mut Running, within: Duration) -> DetectorEvent {
         tokio::time::timeout(within, run.events.recv())
             .await
@@ -460,12 +459,10 @@ mod pair {
             panic!("expected a promotion, got {event:?}");
         };
         assert_eq!(host, 1 - primary);
-        assert!(silent >= FAILOVER_AFTER_FOR_TESTS);
+        assert!(silent >= replication::FAILOVER_AFTER);
         assert_eq!(run.pair.acting(), 1 - primary);
         event.at - killed
     }
-
-    const FAILOVER_AFTER_FOR_TESTS: Duration = super::replication::FAILOVER_AFTER;
 
     /// Starts the old primary again and waits for its rebuild as the standby.
     async fn rebuild(run: &mut Running, old: usize) -> Option<(PathBuf, usize, usize)> {
