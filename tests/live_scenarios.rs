@@ -230,6 +230,9 @@ fn the_next_run_cleans_up_after_a_runner_killed_mid_run() {
         {
             break serde_json::from_str::<Value>(&text).unwrap();
         }
+        if let Some(status) = runner.try_wait().unwrap() {
+            panic!("the runner ended before its world came up ({status})");
+        }
         assert!(Instant::now() < deadline, "the live world never came up");
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -296,6 +299,10 @@ sites = ["dc1", "dc2", "tiebreaker"]
 [run]
 duration = "12s"
 liveness = "10s"
+
+[invariants]
+no_master_bound = "8s"
+wrong_priority_bound = "8s"
 
 [zookeeper]
 tick_time = "500ms"
