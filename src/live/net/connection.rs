@@ -91,6 +91,7 @@ pub(crate) async fn run(client: TcpStream, path: Arc<Path>, changes: watch::Rece
         target: None,
         connecting: None,
         connect_at: None,
+        accepted: Instant::now(),
         refused: false,
         dead: false,
         zk,
@@ -99,6 +100,11 @@ pub(crate) async fn run(client: TcpStream, path: Arc<Path>, changes: watch::Rece
 }
 
 type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+/// How long a refused connect to a host that is up is retried (see [`Connection::connected`]).
+const REFUSED_RETRY_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+/// How soon it is retried.
+const REFUSED_RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
 
 struct Connection {
     path: Arc<Path>,
@@ -109,6 +115,9 @@ struct Connection {
     connect_at: Option<Instant>,
     /// The target refused the connection: a reset is on its way to the client.
     refused: bool,
+    /// When the client was accepted: a refusing target of a host that is up is tried again
+    /// until [`REFUSED_RETRY_WINDOW`] after this.
+    accepted: Instant,
     /// Blackholed: silent for good.
     dead: bool,
     /// The blackhole counts of (from, to) when the connection was accepted.
@@ -306,6 +315,13 @@ impl Connection {
                 let _ = target.set_nodelay(true);
                 self.target = Some(target);
                 self.backward.open = true;
+            }
+            Err(_) if !self.path.to.down() && now < self.accepted + REFUSED_RETRY_WINDOW => {
+                // The host runs but the port does not listen yet (a ZooKeeper leader opens its
+                // quorum port a moment after it wins). A kernel would refuse and the client
+                // retry its connect; this client's connect already succeeded, so the relay
+                // retries for it.
+                self.connect_at = Some(now + REFUSED_RETRY_INTERVAL);
             }
             Err(_) => {
                 // Refused (or unreachable): the target's reset travels back to the client.

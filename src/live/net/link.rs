@@ -114,9 +114,19 @@ impl Link {
 pub(crate) struct Host {
     blackholed: AtomicBool,
     epoch: AtomicU64,
+    /// No process runs on the host (the runner crashed or has not yet started it).
+    down: AtomicBool,
 }
 
 impl Host {
+    pub(crate) fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    pub(crate) fn down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn set_blackholed(&self, on: bool) {
         if on && !self.blackholed.swap(true, Ordering::SeqCst) {
             self.epoch.fetch_add(1, Ordering::SeqCst);

@@ -155,6 +155,15 @@ impl Network {
         self.changed();
     }
 
+    /// Whether a process runs on `host`. A connection to a port of a running host that does
+    /// not listen yet (a ZooKeeper server taking up a new role) is retried for a moment
+    /// instead of being reset, since its client's `connect` already succeeded and it will not
+    /// retry as it would after "refused"; a host that is down resets at once.
+    pub fn set_down(&self, host: &str, down: bool) {
+        self.registry().host(host).set_down(down);
+        self.changed();
+    }
+
     pub fn blackholed(&self, host: &str) -> bool {
         self.registry()
             .hosts

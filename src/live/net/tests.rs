@@ -333,18 +333,38 @@ async fn resets_pass_as_resets_both_ways() {
     assert!(b"last".starts_with(&got));
     assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
 
-    // A target that is not listening: the client is reset.
+    // A target on a host that is down: the client is reset.
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
     };
-    let relay = net.relay("a", "b", closed, RelayKind::Plain).unwrap();
+    net.set_down("c", true);
+    let relay = net.relay("a", "c", closed, RelayKind::Plain).unwrap();
     // With no delay the reset can come before `connect` has returned, which then reports it.
     let error = match TcpStream::connect(relay).await {
         Ok(mut client) => read_within(&mut client, LONG).await.unwrap().unwrap_err(),
         Err(e) => e,
     };
     assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_of_a_running_host_that_listens_a_moment_late_is_reached() {
+    // A ZooKeeper leader opens its quorum port just after it wins; its followers dial at once.
+    let net = Network::new();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let relay = net
+        .relay("follower", "leader", port, RelayKind::Plain)
+        .unwrap();
+    let mut client = TcpStream::connect(relay).await.unwrap();
+    client.write_all(b"hello").await.unwrap();
+    tokio::time::sleep(ms(200)).await;
+    let listener = TcpListener::bind(port).await.unwrap();
+    let (mut target, _) = timeout(LONG, listener.accept()).await.unwrap().unwrap();
+    assert_eq!(read_n(&mut target, 5).await, b"hello");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

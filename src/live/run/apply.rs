@@ -235,6 +235,7 @@ impl LiveWorld {
                 .map_err(|e| format!("killing {host}: {e}"))?,
             HostKind::Database => self.databases.kill(host)?,
         }
+        self.net.set_down(host, true);
         self.set_status(host, Status::Down);
         self.recorder
             .record(Record::HostCrashed { host: host.into() });
@@ -244,6 +245,7 @@ impl LiveWorld {
     fn start_host(&mut self, host: &str) -> Result<(), String> {
         self.expect(host, Status::Down, "start")?;
         self.net.set_blackholed(host, false);
+        self.net.set_down(host, false);
         match self.kind(host)? {
             HostKind::Zk(i) => {
                 self.zk.restart(i).map_err(|e| e.to_string())?;
