@@ -27,7 +27,7 @@ use crate::live::postgres::schema::{ACCEPTED, FENCE, REJECTED_STALE};
 use std::time::{Duration, Instant};
 use tokio_postgres::config::TargetSessionAttrs;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Config, Row};
+use tokio_postgres::{Config, Row, Statement};
 
 /// The database's verdict on a write or a fence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +88,15 @@ pub struct PgStore {
     current: usize,
     /// The open connection to `hosts[current]`, if any.
     conn: Option<Conn>,
+    /// The write and fence statements, prepared on `conn`: a write is then one round trip
+    /// (bind and execute), as the model's database call is, instead of two (a text query is
+    /// prepared anew each time). Over a slow link the second trip alone could outlast the
+    /// call's timeout.
+    prepared: Option<(Statement, Statement)>,
 }
+
+const WRITE_SQL: &str = "SELECT outcome, newest FROM splitbrain_write($1, $2, $3, $4)";
+const FENCE_SQL: &str = "SELECT outcome, newest FROM splitbrain_fence_raise($1, $2, $3)";
 
 struct Host {
     config: Config,
@@ -139,6 +147,7 @@ impl PgStore {
             call_timeout,
             current: 0,
             conn: None,
+            prepared: None,
         })
     }
 
@@ -242,25 +251,27 @@ impl PgStore {
         };
         let left = remaining.saturating_sub(started.elapsed());
         let (pair, node) = (self.pair.as_str(), self.node.as_str());
+        let prepared = self.prepared.clone();
         let query = async {
-            match call {
+            // Both statements in one round trip, once per connection.
+            let (write, fence) = match prepared {
+                Some(statements) => statements,
+                None => tokio::try_join!(
+                    conn.client.prepare(WRITE_SQL),
+                    conn.client.prepare(FENCE_SQL)
+                )?,
+            };
+            let row = match call {
                 Call::Write { token, write_id } => {
                     conn.client
-                        .query_one(
-                            "SELECT outcome, newest FROM splitbrain_write($1, $2, $3, $4)",
-                            &[&pair, &node, &token, &write_id],
-                        )
+                        .query_one(&write, &[&pair, &node, &token, &write_id])
                         .await
                 }
                 Call::Fence { token } => {
-                    conn.client
-                        .query_one(
-                            "SELECT outcome, newest FROM splitbrain_fence_raise($1, $2, $3)",
-                            &[&pair, &node, &token],
-                        )
-                        .await
+                    conn.client.query_one(&fence, &[&pair, &node, &token]).await
                 }
-            }
+            }?;
+            Ok::<_, tokio_postgres::Error>((row, (write, fence)))
         };
         let answer = match tokio::time::timeout(left, query).await {
             Err(_) => {
@@ -274,10 +285,13 @@ impl PgStore {
             Ok(answer) => answer,
         };
         match answer {
-            Ok(row) => match verdict(call, &row) {
-                Ok(verdict) => Attempt::Verdict(verdict),
-                Err(reason) => Attempt::Failed(PgStoreError::Unexpected { host, reason }),
-            },
+            Ok((row, statements)) => {
+                self.prepared = Some(statements);
+                match verdict(call, &row) {
+                    Ok(verdict) => Attempt::Verdict(verdict),
+                    Err(reason) => Attempt::Failed(PgStoreError::Unexpected { host, reason }),
+                }
+            }
             Err(err) => {
                 self.conn = None;
                 match err.code() {
@@ -313,6 +327,7 @@ impl PgStore {
         if self.conn.is_none() {
             let conn = connect_config(&self.hosts[self.current].config, timeout).await?;
             self.conn = Some(conn);
+            self.prepared = None;
         }
         self.conn
             .as_ref()
