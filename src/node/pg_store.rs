@@ -27,7 +27,7 @@ use crate::live::postgres::schema::{ACCEPTED, FENCE, REJECTED_STALE};
 use std::time::{Duration, Instant};
 use tokio_postgres::config::TargetSessionAttrs;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Config, Row, Statement};
+use tokio_postgres::{Config, Row, SimpleQueryMessage, Statement};
 
 /// The database's verdict on a write or a fence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,13 +180,20 @@ impl PgStore {
                 self.next_host();
                 continue;
             };
+            // The simple query protocol: one round trip, as the model's probe (an extended
+            // query would prepare first, a second trip that a slow link makes outlast the call).
             let asked = tokio::time::timeout(
                 remaining,
-                conn.client.query_one("SELECT pg_is_in_recovery()", &[]),
+                conn.client.simple_query("SELECT pg_is_in_recovery()"),
             )
             .await;
+            let primary = |messages: &[SimpleQueryMessage]| {
+                messages
+                    .iter()
+                    .any(|m| matches!(m, SimpleQueryMessage::Row(row) if row.get(0) == Some("f")))
+            };
             match asked {
-                Ok(Ok(row)) if matches!(row.try_get::<_, bool>(0), Ok(false)) => return true,
+                Ok(Ok(messages)) if primary(&messages) => return true,
                 Ok(Ok(_)) | Ok(Err(_)) => self.next_host(),
                 Err(_) => {
                     self.next_host();
