@@ -110,6 +110,20 @@ pub struct ServerPorts {
     pub election: u16,
 }
 
+impl ServerPorts {
+    /// Servers' ports from a flat list, three a server (as a reservation hands them out).
+    pub fn from_triples(ports: &[u16]) -> Vec<ServerPorts> {
+        ports
+            .chunks_exact(3)
+            .map(|p| ServerPorts {
+                client: p[0],
+                quorum: p[1],
+                election: p[2],
+            })
+            .collect()
+    }
+}
+
 impl RealEnsemble {
     /// Starts the ensemble and waits until it has a leader and every server serves.
     pub fn start(config: EnsembleConfig) -> Result<RealEnsemble, HarnessError> {
@@ -131,15 +145,7 @@ impl RealEnsemble {
     fn launch(config: EnsembleConfig, install: ZkInstall) -> Result<RealEnsemble, HarnessError> {
         let reservation = PortReservation::reserve(3 * config.total_servers())
             .map_err(io_error("reserving loopback ports"))?;
-        let ports: Vec<ServerPorts> = reservation
-            .ports()
-            .chunks(3)
-            .map(|p| ServerPorts {
-                client: p[0],
-                quorum: p[1],
-                election: p[2],
-            })
-            .collect();
+        let ports = ServerPorts::from_triples(&reservation.ports());
         let root = create_root_dir()?;
         // From here on, Drop cleans up whatever was created.
         let mut ensemble = RealEnsemble::assemble(config, install, root, &ports, None)?;

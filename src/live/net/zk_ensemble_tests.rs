@@ -60,15 +60,7 @@ fn a_real_ensemble_elects_through_the_relays_and_a_partition_cuts_it() {
     let _entered = runtime.enter();
     let net = Network::new();
     let reservation = PortReservation::reserve(3 * SERVERS).expect("ports");
-    let ports: Vec<ServerPorts> = reservation
-        .ports()
-        .chunks(3)
-        .map(|p| ServerPorts {
-            client: p[0],
-            quorum: p[1],
-            election: p[2],
-        })
-        .collect();
+    let ports = ServerPorts::from_triples(&reservation.ports());
     let route = routes(&net, &ports);
     let root = std::env::temp_dir().join(format!("splitbrain-net-{:x}", random_u64()));
     reservation.release();

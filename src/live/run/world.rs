@@ -153,15 +153,7 @@ impl LiveWorld {
         let zk_names: Vec<String> = topology.zk.servers.iter().map(|s| s.name.clone()).collect();
         let reservation = PortReservation::reserve(3 * zk_names.len())
             .map_err(io("reserving ZooKeeper ports"))?;
-        let ports: Vec<ServerPorts> = reservation
-            .ports()
-            .chunks(3)
-            .map(|p| ServerPorts {
-                client: p[0],
-                quorum: p[1],
-                election: p[2],
-            })
-            .collect();
+        let ports = ServerPorts::from_triples(&reservation.ports());
         let route = zk_routes(&runtime, &net, &zk_names, &ports)?;
         let zk_dir = dir.join("zk");
         registry.scratch(&zk_dir);
