@@ -105,11 +105,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
             let wall = started.elapsed().as_secs_f64();
             match &outcome {
                 Ok(run) => print_run(scenario, run, args.json, single),
-                Err(LiveError::Refused(_)) | Err(_) => {
-                    if let Err(e) = &outcome {
-                        eprintln!("{}: {e}", file.display());
-                    }
-                }
+                Err(e) => eprintln!("{}: {e}", file.display()),
             }
             results.push((file.clone(), run, scenario.clone(), outcome, wall));
         }
@@ -265,9 +261,9 @@ fn run_json(run: &LiveRun) -> serde_json::Value {
     json
 }
 
-type Result1 = (PathBuf, u32, Scenario, Result<LiveRun, LiveError>, f64);
+type PlayedRun = (PathBuf, u32, Scenario, Result<LiveRun, LiveError>, f64);
 
-fn summary(results: &[Result1], json: bool) {
+fn summary(results: &[PlayedRun], json: bool) {
     if json {
         return;
     }
@@ -295,7 +291,7 @@ fn summary(results: &[Result1], json: bool) {
 }
 
 /// summary.json, junit.xml and index.html of several runs.
-fn write_report(out: &Path, results: &[Result1]) -> std::io::Result<()> {
+fn write_report(out: &Path, results: &[PlayedRun]) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
     let mut cases = Vec::new();
     let mut sections = Vec::new();

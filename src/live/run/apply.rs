@@ -225,7 +225,6 @@ impl LiveWorld {
         match self.kind(host)? {
             HostKind::Zk(i) => {
                 self.zk.kill9(i).map_err(|e| e.to_string())?;
-                self.zk_running_set(host, false);
             }
             HostKind::Node => self
                 .nodes
@@ -252,7 +251,6 @@ impl LiveWorld {
                 if let Ok(Some(pid)) = self.zk.pid(i) {
                     self.registry.group(pid, &format!("zookeeper {host}"));
                 }
-                self.zk_running_set(host, true);
             }
             HostKind::Node => self
                 .start_node(host)
@@ -287,21 +285,22 @@ impl LiveWorld {
 
     fn set_status(&mut self, host: &str, status: Status) {
         self.status.insert(host.to_string(), status);
-        if self.kind(host) == Ok(HostKind::Database) {
-            self.databases.host_status(host, status);
+        match self.kind(host) {
+            Ok(HostKind::Database) => self.databases.host_status(host, status),
+            // The role poller asks only servers that run and are not paused.
+            Ok(HostKind::Zk(_)) => {
+                self.zk_running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(host.to_string(), status == Status::Up);
+            }
+            _ => {}
         }
         if let Some(roles) = &self.roles
             && status != Status::Up
         {
             roles.forget(host);
         }
-    }
-
-    fn zk_running_set(&self, host: &str, running: bool) {
-        self.zk_running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(host.to_string(), running);
     }
 
     fn expect(&self, host: &str, status: Status, what: &str) -> Result<(), String> {

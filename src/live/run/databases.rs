@@ -265,43 +265,44 @@ impl Databases {
         self.handle.spawn(async move {
             while let Some((host, event)) = events.recv().await {
                 let at = recorder.clock().now().saturating_sub(event.at.elapsed());
-                let description = match &event.kind {
-                    DetectorEventKind::Promoted { silent, .. } => {
-                        recorder.record_at(
-                            at,
-                            Record::Role {
-                                host: host.as_str().into(),
-                                role: "primary".into(),
-                            },
-                        );
+                // What happened, and the role it leaves the host in, if it changed one.
+                let (role, description) = match &event.kind {
+                    DetectorEventKind::Promoted { silent, .. } => (
+                        Some("primary"),
                         format!(
                             "{host} promoted by its failure detector (primary silent {:.1}s)",
                             silent.as_secs_f64()
-                        )
-                    }
-                    DetectorEventKind::PromoteFailed { error, .. } => {
-                        format!("{host}: promotion failed: {error}")
-                    }
-                    DetectorEventKind::Dumped { rows, released, .. } => format!(
-                        "{host} steps down: {rows} rows kept aside, {released} waiting commits released"
+                        ),
                     ),
-                    DetectorEventKind::Rebuilt { took, .. } => {
-                        recorder.record_at(
-                            at,
-                            Record::Role {
-                                host: host.as_str().into(),
-                                role: "replica".into(),
-                            },
-                        );
+                    DetectorEventKind::PromoteFailed { error, .. } => {
+                        (None, format!("{host}: promotion failed: {error}"))
+                    }
+                    DetectorEventKind::Dumped { rows, released, .. } => (
+                        None,
+                        format!(
+                            "{host} steps down: {rows} rows kept aside, {released} waiting commits released"
+                        ),
+                    ),
+                    DetectorEventKind::Rebuilt { took, .. } => (
+                        Some("replica"),
                         format!(
                             "{host} rebuilt as the synchronous standby in {:.1}s",
                             took.as_secs_f64()
-                        )
-                    }
+                        ),
+                    ),
                     DetectorEventKind::RebuildFailed { error, .. } => {
-                        format!("{host}: rebuild failed: {error}")
+                        (None, format!("{host}: rebuild failed: {error}"))
                     }
                 };
+                if let Some(role) = role {
+                    recorder.record_at(
+                        at,
+                        Record::Role {
+                            host: host.as_str().into(),
+                            role: role.into(),
+                        },
+                    );
+                }
                 recorder.record_at(at, Record::Fault { description });
             }
         });

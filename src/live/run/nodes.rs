@@ -212,8 +212,7 @@ impl NodeHost {
             .take()
             .ok_or_else(|| io::Error::other(format!("{} is not running", self.launch.name)))?;
         running.expected_end.store(true, Ordering::SeqCst);
-        // A paused group must be continued to die promptly? SIGKILL works on stopped
-        // processes too.
+        // SIGKILL ends a stopped (paused) group as well.
         process::kill_and_reap(&mut running.child)?;
         if let Some(reader) = running.reader.take() {
             let _ = reader.join();
@@ -274,25 +273,17 @@ fn follow(
                     let mut inner = findings.inner.lock().unwrap_or_else(|p| p.into_inner());
                     inner.failed_writes.push((
                         at,
-                        events_pair(&events),
-                        events_node(&events),
+                        events.pair().to_string(),
+                        events.node().to_string(),
                         token,
                         write,
                     ));
                 }
             }
             NodeLine::Garbage { reason } => {
-                findings.add(format!("node {}: {reason}", events_node(&events)))
+                findings.add(format!("node {}: {reason}", events.node()))
             }
         }
     }
     events.process_ended();
-}
-
-fn events_pair(events: &NodeEvents) -> String {
-    events.pair().to_string()
-}
-
-fn events_node(events: &NodeEvents) -> String {
-    events.node().to_string()
 }
