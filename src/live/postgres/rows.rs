@@ -53,7 +53,8 @@ pub struct WriteRow {
     pub seq: i64,
     pub pair: String,
     pub node: String,
-    pub token: i64,
+    /// `None`: a write of a program without fencing tokens (`splitbrain_write_unfenced`).
+    pub token: Option<i64>,
     pub write_id: i64,
     pub outcome: RowOutcome,
     /// The pair's newest token before this row (`None`: the pair's first row).
@@ -102,7 +103,7 @@ pub(crate) async fn read_rows_on(conn: &Conn) -> Result<Vec<WriteRow>, PgError> 
 /// The header line of [`dump_rows`]' files.
 pub const TSV_HEADER: &str = "seq\tpair\tnode\ttoken\twrite_id\toutcome\tnewest\tat_us";
 
-/// `rows` as tab-separated values with a header; an absent `newest` is an empty field. Tabs
+/// `rows` as tab-separated values with a header; an absent `newest` or token is an empty field. Tabs
 /// and newlines in names (which the harness never uses) are replaced by spaces, so each row
 /// stays one line.
 pub fn rows_tsv(rows: &[WriteRow]) -> String {
@@ -112,13 +113,14 @@ pub fn rows_tsv(rows: &[WriteRow]) -> String {
     out.push('\n');
     for row in rows {
         let newest = row.newest.map(|n| n.to_string()).unwrap_or_default();
+        let token = row.token.map(|n| n.to_string()).unwrap_or_default();
         let _ = writeln!(
             out,
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             row.seq,
             clean(&row.pair),
             clean(&row.node),
-            row.token,
+            token,
             row.write_id,
             row.outcome.as_str(),
             newest,

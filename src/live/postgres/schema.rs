@@ -8,6 +8,9 @@
 //! order and the newest token never goes down. What a node believes about its write is not
 //! evidence; the rows are: a run's write verdicts are read back from this table ([`rows`](super::rows)).
 //!
+//! `splitbrain_write_unfenced(pair, node, write_id)` is the write of a program without fencing
+//! tokens (the node protocol, `docs/node-protocol.md`): always accepted, its row's token null.
+//!
 //! `splitbrain_fence_raise(pair, node, token)` is the simulated database's *fence*: a new
 //! master raises the newest token when it is promoted, so that a write of an older grant still
 //! in flight is refused from then on, not only from the new master's first write. It records a
@@ -45,7 +48,7 @@ CREATE TABLE IF NOT EXISTS splitbrain_writes (
     seq bigserial PRIMARY KEY,
     pair text NOT NULL,
     node text NOT NULL,
-    token bigint NOT NULL,
+    token bigint,
     write_id bigint NOT NULL,
     outcome text NOT NULL CHECK (outcome IN ('accepted', 'rejected_stale', 'fence')),
     newest bigint,
@@ -101,6 +104,24 @@ BEGIN
     newest := v_newest;
     INSERT INTO splitbrain_writes (pair, node, token, write_id, outcome, newest, at_us)
         VALUES (p_pair, p_node, p_token, p_write_id, outcome, v_newest,
+                (extract(epoch FROM clock_timestamp()) * 1000000)::bigint);
+    RETURN NEXT;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION splitbrain_write_unfenced(p_pair text, p_node text, p_write_id bigint)
+RETURNS TABLE (outcome text)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_variable
+BEGIN
+    -- A write from a program without fencing tokens: nothing to check it against, so the
+    -- database takes it, as one without a fence would. The row (token null) is the evidence
+    -- the run judges it by.
+    PERFORM pg_sleep(coalesce(nullif(current_setting('splitbrain.write_latency_ms', true), ''),
+                              '0')::float8 / 1000.0);
+    outcome := 'accepted';
+    INSERT INTO splitbrain_writes (pair, node, token, write_id, outcome, newest, at_us)
+        VALUES (p_pair, p_node, NULL, p_write_id, outcome, NULL,
                 (extract(epoch FROM clock_timestamp()) * 1000000)::bigint);
     RETURN NEXT;
 END

@@ -79,7 +79,7 @@ pub(super) async fn write(conn: &Conn, node: &str, token: i64, id: i64) -> (Stri
 
 fn summary(rows: &[WriteRow]) -> Vec<(String, i64, RowOutcome, Option<i64>)> {
     rows.iter()
-        .map(|r| (r.node.clone(), r.token, r.outcome, r.newest))
+        .map(|r| (r.node.clone(), r.token.unwrap_or(-1), r.outcome, r.newest))
         .collect()
 }
 
@@ -185,10 +185,11 @@ fn crossing_writers_are_never_both_accepted_out_of_order() {
         let mut newest: Option<i64> = None;
         for row in &rows {
             assert_eq!(row.newest, newest, "{row:?}");
-            let accept = newest.is_none_or(|n| row.token >= n);
+            let token = row.token.expect("fenced writes carry a token");
+            let accept = newest.is_none_or(|n| token >= n);
             assert_eq!(row.outcome == RowOutcome::Accepted, accept, "{row:?}");
             if accept {
-                newest = Some(row.token);
+                newest = Some(token);
             }
         }
         // And each writer was told exactly what its row says.
@@ -365,7 +366,7 @@ mod store {
             let rows = read_rows(cluster.addr()).await.unwrap();
             assert!(
                 rows.iter()
-                    .all(|r| r.outcome != RowOutcome::Accepted || r.token == 10 || r.token == 20)
+                    .all(|r| r.outcome != RowOutcome::Accepted || r.token == Some(10) || r.token == Some(20))
             );
             // Bad URLs are errors, not panics.
             assert!(matches!(

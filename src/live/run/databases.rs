@@ -460,8 +460,15 @@ fn free_ports(count: usize, what: &str) -> Result<Vec<u16>, String> {
     Ok(ports)
 }
 
-/// The history records of the databases' rows (fences are the database's business).
-pub fn row_records(rows: &[WriteRow], recorder: &Recorder) -> Vec<Entry> {
+/// The history records of the databases' rows (fences are the database's business). A row
+/// without a token (a program without fencing tokens wrote it) takes the term token its
+/// writer's `write_attempt` was recorded under (`attempt_token(pair, node, write)`), or 0, a
+/// token never granted, when the writer announced no such write.
+pub fn row_records(
+    rows: &[WriteRow],
+    recorder: &Recorder,
+    attempt_token: impl Fn(&str, &str, u64) -> Option<i64>,
+) -> Vec<Entry> {
     let clock = recorder.clock();
     rows.iter()
         .filter_map(|row| {
@@ -477,7 +484,9 @@ pub fn row_records(rows: &[WriteRow], recorder: &Recorder) -> Vec<Entry> {
                 record: Record::WriteResult {
                     pair: row.pair.as_str().into(),
                     node: row.node.as_str().into(),
-                    token: row.token,
+                    token: row.token.unwrap_or_else(|| {
+                        attempt_token(&row.pair, &row.node, row.write_id as u64).unwrap_or(0)
+                    }),
                     write: row.write_id as u64,
                     outcome,
                 },

@@ -37,6 +37,9 @@ struct FindingsInner {
     findings: Vec<String>,
     /// (run time, pair, node, token, write) of writes a node reported failed.
     failed_writes: Vec<(std::time::Duration, String, String, i64, u64)>,
+    /// (pair, node, write) -> the term token a program without fencing tokens announced the
+    /// write under: its database row has no token of its own.
+    attempt_tokens: std::collections::BTreeMap<(String, String, u64), i64>,
 }
 
 impl NodeFindings {
@@ -46,6 +49,16 @@ impl NodeFindings {
             .unwrap_or_else(|p| p.into_inner())
             .findings
             .push(finding);
+    }
+
+    /// The term token under which a program without fencing tokens announced `write`.
+    pub fn attempt_token(&self, pair: &str, node: &str, write: u64) -> Option<i64> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .attempt_tokens
+            .get(&(pair.to_string(), node.to_string(), write))
+            .copied()
     }
 
     pub fn findings(&self) -> Vec<String> {

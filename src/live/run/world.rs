@@ -545,7 +545,9 @@ impl LiveWorld {
     /// node gave up on that no database has a row of.
     pub(super) fn write_verdicts(&self) -> Result<Vec<crate::sim::history::Entry>, String> {
         let rows = self.databases.rows()?;
-        let mut entries = super::databases::row_records(&rows, &self.recorder);
+        let mut entries = super::databases::row_records(&rows, &self.recorder, |pair, node, write| {
+            self.findings.attempt_token(pair, node, write)
+        });
         let written: BTreeSet<(String, u64)> = rows
             .iter()
             .map(|r| (r.node.clone(), r.write_id as u64))
