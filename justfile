@@ -5,7 +5,8 @@ sim seed="7" duration="10m":
     cargo run --release -- sim --seed {{seed}} --duration {{duration}}
 
 # The test command of README and CI: installs the Debian packages the tests need when missing
-# (zookeeper, postgresql, chromium; as root), then runs the suite.
+# (zookeeper, postgresql, chromium, the JDK, Curator, kazoo, psycopg2; as root), then runs the
+# suite.
 test *args="":
     scripts/test {{args}}
 
@@ -16,6 +17,34 @@ bench-live runs="3":
 # Every live scenario of the library, on real processes (slow: each takes its own duration).
 live-all:
     cargo test --release --test live_scenarios -- --include-ignored --nocapture
+
+# Live against the simulator, file by file (docs/zookeeper-fidelity.md, "Whole scenarios"):
+# each library file below played live `runs` times, one after another, and simulated over
+# `seeds` seeds; a report per file under reports/compare/<file>/ (compare.json, index.html,
+# live-K/). Slow: a live run lasts its duration and liveness phase, ~155 s for these files.
+compare-library runs="3" seeds="20":
+    #!/usr/bin/env bash
+    set -uo pipefail
+    cargo build --release || exit 2
+    flagged=()
+    failed=()
+    for file in master-crash slave-crash master-cut-from-zk-not-db \
+        gc-pause-longer-than-session gc-pause-shorter-than-session pair-rolling-upgrade \
+        master-dc-isolated one-way-master-to-zk zk-leader-crash-during-failover \
+        health-fault-database node-fails-over-database-does-not other-dc-isolated; do
+        target/release/splitbrain compare "scenarios/$file.toml" --runs {{runs}} \
+            --seeds {{seeds}} --out "reports/compare/$file"
+        case $? in
+            0) ;;
+            1) flagged+=("$file") ;;
+            130) exit 130 ;;
+            *) failed+=("$file") ;;
+        esac
+        echo
+    done
+    echo "flagged: ${flagged[*]:-none}; could not compare: ${failed[*]:-none}"
+    [ ${#failed[@]} -eq 0 ] || exit 2
+    [ ${#flagged[@]} -eq 0 ] || exit 1
 
 # Speed-up over real time and peak memory of the standard world.
 bench seeds="10":

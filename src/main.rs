@@ -41,6 +41,10 @@ enum Command {
     /// real faults, judged like `run`; exit 1 if a run fails, 2 if live mode refuses a file.
     #[command(after_long_help = cli::live::LIVE_HELP)]
     Live(cli::live::LiveArgs),
+    /// Play a scenario file live several times and in the simulator over several seeds, and
+    /// print both side by side, flagging measures that differ; exit 1 if anything is flagged.
+    #[command(after_long_help = cli::compare::compare_help())]
+    Compare(cli::compare::CompareArgs),
     /// Explore many seeds in parallel, each a random world and fault schedule; shrink what fails
     /// to a scenario file and write a report (summary.json, junit.xml, index.html).
     #[command(after_long_help = cli::chaos::CHAOS_HELP)]
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cli::check::check(args),
         Command::Run(args) => cli::run::run(args),
         Command::Live(args) => cli::live::live(args),
+        Command::Compare(args) => cli::compare::compare(args),
         Command::Chaos(args) => cli::chaos::chaos(args),
     }
 }

@@ -23,10 +23,19 @@ fn repo() -> PathBuf {
 /// Plays `file` live (with `--election code` if given) and returns its JSON report and exit
 /// status.
 fn play(file: &str, election: Option<&str>, state: Option<&Path>) -> (Value, i32) {
+    let args: Vec<&str> = election.map(|c| vec!["--election", c]).unwrap_or_default();
+    let expected = if election.is_some() { 1 } else { 0 };
+    play_with(file, &args, expected, state)
+}
+
+/// Plays `file` live with `args` added; a run ending with `expected` exit status leaves no
+/// logs behind.
+fn play_with(file: &str, args: &[&str], expected: i32, state: Option<&Path>) -> (Value, i32) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let out = std::env::temp_dir().join(format!(
-        "sb-live-test-{}-{}",
+        "sb-live-test-{}{}-{}",
         file.replace('/', "_"),
+        args.join("_").replace(['-', '/'], ""),
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&out);
@@ -37,9 +46,7 @@ fn play(file: &str, election: Option<&str>, state: Option<&Path>) -> (Value, i32
         .arg("--json")
         .arg("--out")
         .arg(&out);
-    if let Some(code) = election {
-        command.args(["--election", code]);
-    }
+    command.args(args);
     if let Some(state) = state {
         command.env("TMPDIR", state);
     }
@@ -55,17 +62,14 @@ fn play(file: &str, election: Option<&str>, state: Option<&Path>) -> (Value, i32
             panic!("{file}: no JSON report (exit {code})\nstdout:\n{stdout}\nstderr:\n{stderr}")
         });
     // A run that went as expected leaves nothing; the others keep their logs for a look.
-    let expected = if election.is_some() { 1 } else { 0 };
     if code == expected {
         let _ = std::fs::remove_dir_all(&out);
     } else {
         eprintln!("{file}: logs kept in {}", out.display());
     }
     eprintln!(
-        "{file}{}: {} in {:.0} s (start-up {:.1} s, median step lag {} ms)",
-        election
-            .map(|c| format!(" --election {c}"))
-            .unwrap_or_default(),
+        "{file} {}: {} in {:.0} s (start-up {:.1} s, median step lag {} ms)",
+        args.join(" "),
         report["verdict"],
         started.elapsed().as_secs_f64(),
         report["startup_seconds"].as_f64().unwrap_or(f64::NAN),
@@ -90,10 +94,7 @@ fn passes(file: &str) {
 /// The run failed with `invariant`, as the simulator reports for the same file and code.
 fn fails_with(file: &str, election: &str, invariant: &str) {
     let (report, code) = play(file, Some(election), None);
-    let violations: Vec<&str> = report["violations"]
-        .as_array()
-        .map(|v| v.iter().filter_map(|v| v["invariant"].as_str()).collect())
-        .unwrap_or_default();
+    let violations = violations(&report);
     assert_eq!(code, 1, "{file} --election {election} should fail live");
     assert!(
         violations.contains(&invariant),
@@ -124,6 +125,172 @@ fn p2_ignoring_disconnected_gives_two_masters_live() {
         "p2",
         "2M",
     );
+}
+
+/// The invariant codes of a report's violations.
+fn violations(report: &Value) -> Vec<&str> {
+    report["violations"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|v| v["invariant"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// Apache Curator's LeaderLatch (Debian's 5.4.0, compiled at first use) through the node
+/// protocol: it says hello, is elected, fails over when the master's process dies, and is
+/// judged by the same checkers. It has no priorities, so WP and the expectations that name a
+/// master are reported as not judged.
+#[test]
+fn curator_latch_fails_over_after_a_master_crash_live() {
+    let file = "scenarios/master-crash.toml";
+    let (report, code) = play_with(file, &["--program", "curator-latch"], 0, None);
+    let pretty = serde_json::to_string_pretty(&report).unwrap_or_default();
+    assert_eq!((report["verdict"].as_str(), code), (Some("pass"), 0), "{pretty}");
+    for node in ["a1", "a2"] {
+        assert_eq!(report["programs"][node]["program"], "curator-latch", "{pretty}");
+    }
+    let failovers = report["failovers"].as_array().expect("failovers");
+    let seconds = failovers
+        .iter()
+        .find(|f| f["lost_at"].as_f64().is_some_and(|at| (29.0..32.0).contains(&at)))
+        .and_then(|f| f["seconds"].as_f64())
+        .unwrap_or_else(|| panic!("no failover after the crash at 30 s: {pretty}"));
+    // About a session timeout (10 s), as the session of the dead master expires.
+    assert!((5.0..=20.0).contains(&seconds), "failover took {seconds} s: {pretty}");
+    let not_judged = report["not_judged"].to_string();
+    assert!(not_judged.contains("WP: curator-latch does not support priorities"), "{pretty}");
+    assert!(report["writes_accepted"].as_u64().unwrap_or(0) > 100, "{pretty}");
+}
+
+/// kazoo's Election recipe, used as its documentation teaches, does not stop the leader's work
+/// when the session is lost: the master cut from ZooKeeper (but not from its database) writes
+/// on while the other node is elected. Live mode reports the two masters from the programs'
+/// events and the stale writes from the database's rows, although kazoo has no tokens.
+#[test]
+fn kazoo_election_keeps_a_cut_off_master_writing_live() {
+    let file = "scenarios/master-cut-from-zk-not-db.toml";
+    let (report, code) = play_with(file, &["--program", "kazoo-election"], 1, None);
+    let pretty = serde_json::to_string_pretty(&report).unwrap_or_default();
+    assert_eq!(code, 1, "{pretty}");
+    assert_eq!(report["programs"]["a1"]["program"], "kazoo-election", "{pretty}");
+    let found = violations(&report);
+    assert!(found.contains(&"2M"), "expected 2M, got {found:?}: {pretty}");
+    assert!(found.contains(&"SW"), "expected SW, got {found:?}: {pretty}");
+    assert!(
+        report["findings"].as_array().is_some_and(|f| f.is_empty()),
+        "the program kept the protocol: {pretty}"
+    );
+}
+
+/// `splitbrain compare` on master-crash, one live run against five seeds: the comparison has
+/// its shape, both sides pass, and both fail over in about a session timeout (10 s; ZooKeeper
+/// expires sessions on 2 s tick boundaries), then hand back after the heal.
+#[test]
+fn compare_master_crash_live_against_the_simulator() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let out = std::env::temp_dir().join(format!("sb-compare-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let output = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .arg("compare")
+        .arg(repo().join("scenarios/master-crash.toml"))
+        .args(["--runs", "1", "--seeds", "5", "--json", "--out"])
+        .arg(&out)
+        .output()
+        .expect("run splitbrain compare");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let code = output.status.code().unwrap_or(-1);
+    let c: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("not one JSON object ({e}, exit {code})\nstdout:\n{stdout}\nstderr:\n{stderr}")
+    });
+    let pretty = serde_json::to_string_pretty(&c).unwrap_or_default();
+    assert_eq!(c["scenario"], "master-crash");
+    assert_eq!(c["runs"], 1);
+    assert_eq!(
+        c["seeds"],
+        serde_json::json!([1, 2, 3, 4, 5]),
+        "from the file's seed"
+    );
+    assert_eq!(c["live"]["runs"], 1, "{pretty}");
+    assert_eq!(c["sim"]["runs"], 5, "{pretty}");
+    assert_eq!(c["verdicts"]["live"]["pass"], 1, "{pretty}");
+    assert_eq!(c["verdicts"]["sim"]["pass"], 5, "{pretty}");
+    assert_eq!(c["verdicts"]["flagged"], false, "{pretty}");
+    let measures = c["measures"].as_array().expect("measures");
+    let measure = |name: &str| -> &Value {
+        measures
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("no measure {name}: {pretty}"))
+    };
+    for name in [
+        "failover seconds",
+        "first failover seconds",
+        "failovers per run",
+        "promotions bank",
+        "writes accepted",
+        "writes refused",
+        "writes unavailable",
+        "sessions expired",
+        "zk leader changes",
+    ] {
+        let m = measure(name);
+        for key in [
+            "live_median",
+            "sim_median",
+            "live_min",
+            "live_max",
+            "sim_min",
+            "sim_max",
+        ] {
+            assert!(m[key].is_number(), "{name}.{key}: {pretty}");
+        }
+        assert!(
+            m["flagged"].is_boolean() && m["why"].is_string(),
+            "{name}: {pretty}"
+        );
+    }
+    // Both sides failed over from the crash: a2 promoted a session timeout after it, give or
+    // take ZooKeeper's ticks, then a1 took back over after the heal (pre-emptive).
+    for side in ["live", "sim"] {
+        let first = measure("first failover seconds")[format!("{side}_median")]
+            .as_f64()
+            .unwrap();
+        assert!(
+            (5.0..30.0).contains(&first),
+            "{side} first failover {first} s: {pretty}"
+        );
+        let per_run = measure("failovers per run")[format!("{side}_min")]
+            .as_f64()
+            .unwrap();
+        assert!(per_run >= 1.0, "{side} saw no failover: {pretty}");
+        let promotions = measure("promotions bank")[format!("{side}_median")]
+            .as_f64()
+            .unwrap();
+        assert!(
+            promotions >= 2.0,
+            "{side}: {promotions} promotions: {pretty}"
+        );
+        let accepted = measure("writes accepted")[format!("{side}_median")]
+            .as_f64()
+            .unwrap();
+        assert!(
+            accepted > 100.0,
+            "{side}: {accepted} writes accepted: {pretty}"
+        );
+    }
+    assert_eq!(
+        code,
+        if c["flagged"] == true { 1 } else { 0 },
+        "exit status follows the flags: {pretty}"
+    );
+    assert!(out.join("compare.json").is_file() && out.join("index.html").is_file());
+    assert!(
+        out.join("live-1").is_dir(),
+        "the live run's directory is kept"
+    );
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(page.contains("Live against the simulator") && page.contains("<svg"));
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 macro_rules! ignored_live {

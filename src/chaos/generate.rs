@@ -67,6 +67,7 @@ pub fn scenario_strategy(options: &GenOptions) -> impl Strategy<Value = Scenario
                     no_master_bound: DEFAULT_NO_MASTER_BOUND,
                     wrong_priority_bound: DEFAULT_WRONG_PRIORITY_BOUND,
                 },
+                programs: Default::default(),
             }
         })
 }

@@ -47,6 +47,10 @@ pub struct LiveArgs {
     /// Election code the node processes run: real, p1 … p8, f1 (default: the file's own).
     #[arg(long, value_parser = parse_election)]
     pub election: Option<ElectionCode>,
+    /// Run every node with this node program: splitbrain, curator-latch, kazoo-election, or
+    /// one the file declares in [programs] (default: each node's own, docs/node-protocol.md).
+    #[arg(long, value_name = "NAME")]
+    pub program: Option<String>,
 }
 
 pub fn live(args: LiveArgs) -> ExitCode {
@@ -63,7 +67,7 @@ pub fn live(args: LiveArgs) -> ExitCode {
     }
     let mut loaded = Vec::new();
     for file in &files {
-        match load(file, args.election) {
+        match load(file, args.election, args.program.as_deref()) {
             Ok(one) => loaded.push(one),
             Err(code) => return code,
         }
@@ -139,9 +143,16 @@ pub fn live(args: LiveArgs) -> ExitCode {
     }
 }
 
-type Loaded = (PathBuf, String, Scenario);
+/// A scenario file read and parsed: its path, its text (refusals name its lines), the scenario.
+pub(crate) type Loaded = (PathBuf, String, Scenario);
 
-fn load(file: &Path, election: Option<ElectionCode>) -> Result<Loaded, ExitCode> {
+/// Reads and parses `file` (`election` overriding its own code, `program` every node's
+/// program); a file that cannot be read or parsed is reported on stderr and gives exit status 2.
+pub(crate) fn load(
+    file: &Path,
+    election: Option<ElectionCode>,
+    program: Option<&str>,
+) -> Result<Loaded, ExitCode> {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(e) => {
@@ -157,6 +168,24 @@ fn load(file: &Path, election: Option<ElectionCode>) -> Result<Loaded, ExitCode>
         Ok(mut scenario) => {
             if let Some(code) = election {
                 scenario.topology.election = code;
+            }
+            if let Some(dir) = file.parent() {
+                scenario.programs.set_base_dir(dir);
+            }
+            if let Some(program) = program {
+                let nodes: Vec<String> = scenario
+                    .topology
+                    .pairs
+                    .iter()
+                    .flat_map(|p| p.nodes.iter().map(|n| n.name.clone()))
+                    .collect();
+                if let Err(e) = scenario
+                    .programs
+                    .set_all(nodes.iter().map(String::as_str), program)
+                {
+                    eprintln!("{}: --program: {e}", file.display());
+                    return Err(ExitCode::from(2));
+                }
             }
             Ok((file.to_path_buf(), text, scenario))
         }
@@ -231,6 +260,18 @@ fn live_lines(run: &LiveRun) -> String {
             .map_or("-".to_string(), |ms| format!("{ms:.1} ms")),
         run.dir.display()
     );
+    let mut programs: Vec<String> = run
+        .programs
+        .values()
+        .map(|h| format!("{} {}", h.program, h.version).trim().to_string())
+        .collect();
+    programs.dedup();
+    if programs.iter().any(|p| !p.starts_with("splitbrain")) {
+        text.push_str(&format!("live: node programs: {}\n", programs.join(", ")));
+    }
+    for note in &run.not_judged {
+        text.push_str(&format!("live: not judged: {note}\n"));
+    }
     for finding in &run.findings {
         text.push_str(&format!("live: FINDING {finding}\n"));
     }
@@ -238,7 +279,7 @@ fn live_lines(run: &LiveRun) -> String {
 }
 
 /// `splitbrain run`'s JSON object, plus what only a live run has.
-fn run_json(run: &LiveRun) -> serde_json::Value {
+pub(crate) fn run_json(run: &LiveRun) -> serde_json::Value {
     let mut json = super::run::run_json(&run.report);
     if let Some(object) = json.as_object_mut() {
         // A live run has no trace to hash.
@@ -252,6 +293,8 @@ fn run_json(run: &LiveRun) -> serde_json::Value {
             ("step_lags", serde_json::json!(run.lags)),
             ("median_step_lag_ms", serde_json::json!(run.median_lag_ms())),
             ("findings", serde_json::json!(run.findings)),
+            ("programs", serde_json::json!(run.programs)),
+            ("not_judged", serde_json::json!(run.not_judged)),
             ("run_dir", serde_json::json!(run.dir)),
             ("logs", serde_json::json!(run.logs)),
         ] {
@@ -300,58 +343,16 @@ fn write_report(out: &Path, results: &[PlayedRun]) -> std::io::Result<()> {
         let name = format!("{} run {run}", scenario.name);
         match outcome {
             Ok(live_run) => {
-                let report = &live_run.report;
                 runs_json.push(run_json(live_run));
-                let failure = (!report.passed).then(|| {
-                    let mut why: Vec<String> = report
-                        .violations
-                        .iter()
-                        .map(|v| {
-                            format!(
-                                "{} at {}: {}",
-                                v.invariant.code(),
-                                splitbrain::check::secs(v.at),
-                                v.detail
-                            )
-                        })
-                        .collect();
-                    why.extend(report.step_errors.iter().cloned());
-                    why.extend(live_run.findings.iter().cloned());
-                    why.extend(
-                        report
-                            .expectations
-                            .iter()
-                            .filter(|e| !e.met)
-                            .map(|e| format!("expected {}: {}", e.expectation, e.detail)),
-                    );
-                    ("failed".to_string(), why.join("\n"))
-                });
-                let markers: Vec<svg::Marker> = report
-                    .violations
-                    .iter()
-                    .chain(&report.expected_violations)
-                    .map(|v| svg::Marker {
-                        at: v.at,
-                        label: v.invariant.code().to_string(),
-                    })
-                    .collect();
-                sections.push(html::FailureSection {
-                    seed: scenario.seed,
-                    invariant: format!(
-                        "{} run {run}: {}",
-                        scenario.name,
-                        if report.passed { "pass" } else { "FAIL" }
-                    ),
-                    detail: failure.as_ref().map_or_else(
-                        || "every invariant and expectation held".into(),
-                        |f| f.1.clone(),
-                    ),
-                    scenario: None,
-                    scenario_text: String::new(),
-                    replay: format!("splitbrain live {}", file.display()),
-                    shrinking: String::new(),
-                    svg: svg::timeline_svg(&report.history, scenario.end(), &markers),
-                });
+                let failure = failure_detail(&live_run.report, &live_run.findings)
+                    .map(|why| ("failed".to_string(), why));
+                sections.push(run_section(
+                    &format!("{} run {run}", scenario.name),
+                    scenario,
+                    &live_run.report,
+                    &live_run.findings,
+                    format!("splitbrain live {}", file.display()),
+                ));
                 cases.push(junit::JunitCase {
                     name,
                     seconds: *wall,
@@ -399,8 +400,72 @@ fn write_report(out: &Path, results: &[PlayedRun]) -> std::io::Result<()> {
     )
 }
 
+/// Why a run failed (violations, step errors, findings, unmet expectations, one a line), or
+/// `None` if it passed. Live runs pass their `findings`.
+fn failure_detail(
+    report: &splitbrain::scenario::runner::RunReport,
+    findings: &[String],
+) -> Option<String> {
+    (!report.passed).then(|| {
+        let mut why: Vec<String> = report
+            .violations
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} at {}: {}",
+                    v.invariant.code(),
+                    splitbrain::check::secs(v.at),
+                    v.detail
+                )
+            })
+            .collect();
+        why.extend(report.step_errors.iter().cloned());
+        why.extend(findings.iter().cloned());
+        why.extend(
+            report
+                .expectations
+                .iter()
+                .filter(|e| !e.met)
+                .map(|e| format!("expected {}: {}", e.expectation, e.detail)),
+        );
+        why.join("\n")
+    })
+}
+
+/// A run's section of a report page: `title` and its verdict, why it failed, how to replay it,
+/// and its timeline picture with the violations marked. Live runs pass their `findings`.
+pub(crate) fn run_section(
+    title: &str,
+    scenario: &Scenario,
+    report: &splitbrain::scenario::runner::RunReport,
+    findings: &[String],
+    replay: String,
+) -> html::FailureSection {
+    let markers: Vec<svg::Marker> = report
+        .violations
+        .iter()
+        .chain(&report.expected_violations)
+        .map(|v| svg::Marker {
+            at: v.at,
+            label: v.invariant.code().to_string(),
+        })
+        .collect();
+    let detail = failure_detail(report, findings)
+        .unwrap_or_else(|| "every invariant and expectation held".to_string());
+    html::FailureSection {
+        seed: scenario.seed,
+        invariant: format!("{title}: {}", if report.passed { "pass" } else { "FAIL" }),
+        detail,
+        scenario: None,
+        scenario_text: String::new(),
+        replay,
+        shrinking: String::new(),
+        svg: svg::timeline_svg(&report.history, scenario.end(), &markers),
+    }
+}
+
 /// Seconds since the epoch and the pid: unique enough for a run directory's name.
-fn chrono_stamp() -> String {
+pub(crate) fn chrono_stamp() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

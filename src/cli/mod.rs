@@ -4,6 +4,7 @@ pub mod alloc;
 pub mod bench;
 pub mod chaos;
 pub mod check;
+pub mod compare;
 pub mod known_bugs;
 pub mod live;
 pub mod node;

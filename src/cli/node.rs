@@ -45,6 +45,7 @@ Output: one JSON object per line on stdout, each with at_ms (the node's wall clo
 (the machine's CLOCK_MONOTONIC, for one timeline across processes), node, pair and event, e.g.
   {\"at_ms\":1764090000000,\"event\":\"promoted\",\"mono_ns\":5123000000,\"node\":\"node-a\",\"pair\":\"pair-1\",\"token\":4294967301}
 Events (fields):
+  hello (protocol, program, version, supports: the node protocol's first line);
   started (zk, root, priority, policy, session_timeout_ms, store|database, election,
     incarnation, pid); session (state, session, timeout_ms); health (healthy, cause);
   health_link (link, broken); candidacy (standing); role (role: master|slave|withdrawn,
@@ -58,30 +59,37 @@ Events (fields):
   stopping (cause); stopping_forced (cause); stopped.
 The selector's own log goes to stderr.
 
+Node protocol (docs/node-protocol.md): every setting can come from the environment instead
+of a flag: SPLITBRAIN_ZK, SPLITBRAIN_ZK_ROOT, SPLITBRAIN_ZK_AUTH, SPLITBRAIN_PAIR,
+SPLITBRAIN_NODE, SPLITBRAIN_PRIORITY, SPLITBRAIN_POLICY, SPLITBRAIN_SESSION_TIMEOUT_MS,
+SPLITBRAIN_DATABASE, SPLITBRAIN_WRITE_INTERVAL_MS, SPLITBRAIN_HEALTH_PERIOD_MS,
+SPLITBRAIN_INCARNATION, SPLITBRAIN_RELINQUISHED, SPLITBRAIN_BROKEN_HEALTH; the _MS ones win
+over their flags. Live mode starts every node program that way.
+
 Exit status: 0 after a clean stop, 2 for bad arguments, 1 if the node failed.";
 
 #[derive(Args)]
 pub struct NodeArgs {
     /// The ZooKeeper ensemble: host:port[,host:port...].
-    #[arg(long, value_name = "HOSTS")]
+    #[arg(long, value_name = "HOSTS", env = "SPLITBRAIN_ZK")]
     pub zk: String,
     /// The pair this node belongs to.
-    #[arg(long)]
+    #[arg(long, env = "SPLITBRAIN_PAIR")]
     pub pair: String,
     /// This node's name, unique within the pair and stable across restarts.
-    #[arg(long)]
+    #[arg(long, env = "SPLITBRAIN_NODE")]
     pub name: String,
     /// Priority: the higher number is preferred.
-    #[arg(long)]
+    #[arg(long, env = "SPLITBRAIN_PRIORITY")]
     pub priority: u32,
     /// pre-emptive: the best candidate always takes over; sticky: the master stays master.
-    #[arg(long, value_enum, default_value_t = PolicyArg::PreEmptive)]
+    #[arg(long, value_enum, default_value_t = PolicyArg::PreEmptive, env = "SPLITBRAIN_POLICY")]
     pub policy: PolicyArg,
     /// Requested ZooKeeper session timeout (the ensemble may clamp it).
     #[arg(long, default_value = "6s", value_parser = parse_duration)]
     pub session_timeout: Duration,
     /// The election's root znode.
-    #[arg(long, default_value = "/splitbrain")]
+    #[arg(long, default_value = "/splitbrain", env = "SPLITBRAIN_ZK_ROOT")]
     pub root: String,
     /// The fencing-store file, shared by the nodes of the pair on this machine (or --database).
     #[arg(long, value_name = "PATH", required_unless_present = "database")]
@@ -93,7 +101,7 @@ pub struct NodeArgs {
     #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     pub write_interval: Duration,
     /// Digest credentials of the pair, user:password; the pair's znodes get its ACL.
-    #[arg(long, value_name = "USER:PASSWORD", value_parser = parse_credentials)]
+    #[arg(long, value_name = "USER:PASSWORD", value_parser = parse_credentials, env = "SPLITBRAIN_ZK_AUTH")]
     pub credentials: Option<DigestCredentials>,
     /// The database, health and live-mode settings (boxed: the subcommand enum holds every
     /// command's arguments inline, and these would make it as large as this command's).
@@ -108,7 +116,8 @@ pub struct MoreNodeArgs {
         long,
         value_name = "postgres://...[,postgres://...]",
         value_delimiter = ',',
-        conflicts_with = "store"
+        conflicts_with = "store",
+        env = "SPLITBRAIN_DATABASE"
     )]
     pub database: Vec<String>,
     /// How long one database call (fence, write, probe) may take.
@@ -124,14 +133,39 @@ pub struct MoreNodeArgs {
     #[arg(long, default_value = "real")]
     pub election: ElectionCode,
     /// This start's number, the high half of every write id (unique ids across restarts).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, env = "SPLITBRAIN_INCARNATION")]
     pub incarnation: u64,
     /// Start relinquished: do not stand until `rejoin`.
-    #[arg(long)]
+    #[arg(long, env = "SPLITBRAIN_RELINQUISHED")]
     pub relinquished: bool,
-    /// A health link broken from the start (repeatable).
-    #[arg(long, value_enum, value_name = "LINK")]
+    /// A health link broken from the start (repeatable, or comma-separated).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "LINK",
+        value_delimiter = ',',
+        env = "SPLITBRAIN_BROKEN_HEALTH"
+    )]
     pub broken_health: Vec<LinkArg>,
+    /// The node-protocol settings given in milliseconds (docs/node-protocol.md): they win over
+    /// their flags.
+    #[command(flatten)]
+    pub protocol: ProtocolMillis,
+}
+
+/// The node protocol's environment variables that carry milliseconds; the flags take
+/// durations with units, so these have hidden flags of their own.
+#[derive(Args)]
+pub struct ProtocolMillis {
+    /// The node-protocol version the supervisor speaks (only 1 is known).
+    #[arg(long, hide = true, env = "SPLITBRAIN_PROTOCOL")]
+    pub protocol_version: Option<u32>,
+    #[arg(long, hide = true, env = "SPLITBRAIN_SESSION_TIMEOUT_MS")]
+    pub session_timeout_ms: Option<u64>,
+    #[arg(long, hide = true, env = "SPLITBRAIN_WRITE_INTERVAL_MS")]
+    pub write_interval_ms: Option<u64>,
+    #[arg(long, hide = true, env = "SPLITBRAIN_HEALTH_PERIOD_MS")]
+    pub health_period_ms: Option<u64>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -147,6 +181,17 @@ pub enum PolicyArg {
 }
 
 pub fn run_node(args: NodeArgs) -> ExitCode {
+    let millis = &args.more.protocol;
+    if let Some(version) = millis.protocol_version
+        && version != node::PROTOCOL_VERSION
+    {
+        eprintln!(
+            "error: SPLITBRAIN_PROTOCOL={version}: this node speaks node protocol version {}",
+            node::PROTOCOL_VERSION
+        );
+        return ExitCode::from(2);
+    }
+    let ms = |given: Option<u64>, default: Duration| given.map_or(default, Duration::from_millis);
     let config = NodeConfig {
         zk: args.zk,
         pair: args.pair,
@@ -156,15 +201,15 @@ pub fn run_node(args: NodeArgs) -> ExitCode {
             PolicyArg::PreEmptive => Policy::PreEmptive,
             PolicyArg::Sticky => Policy::Sticky,
         },
-        session_timeout: args.session_timeout,
+        session_timeout: ms(millis.session_timeout_ms, args.session_timeout),
         root: args.root,
         store: args.store,
         database: args.more.database,
         database_timeout: args.more.database_timeout,
         database_grace: args.more.database_grace,
         health_file: args.health_file,
-        health_period: args.more.health_period,
-        write_interval: args.write_interval,
+        health_period: ms(millis.health_period_ms, args.more.health_period),
+        write_interval: ms(millis.write_interval_ms, args.write_interval),
         credentials: args.credentials,
         election: args.more.election,
         incarnation: args.more.incarnation,

@@ -33,6 +33,7 @@ pub mod net;
 pub(crate) mod ports;
 pub mod postgres;
 pub(crate) mod process;
+pub mod programs;
 pub mod run;
 
 pub use adapter::LiveZk;

@@ -24,6 +24,7 @@
 //!
 //! | event | fields | when |
 //! |---|---|---|
+//! | `hello` | protocol, program, version, supports | first, at start (the node protocol's hello) |
 //! | `started` | zk, root, priority, policy, session_timeout_ms, store or database, election, incarnation, pid | at start |
 //! | `session` | state, session, timeout_ms (first) | a ZooKeeper session starts or changes state |
 //! | `health` | healthy, cause (when unhealthy) | the health verdict changes (first at start) |
@@ -77,6 +78,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// The node-protocol version this node speaks (`docs/node-protocol.md`).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What this node can do, as its hello line announces it (the protocol's capabilities).
+pub const CAPABILITIES: [&str; 6] = [
+    "priorities",
+    "relinquish",
+    "fencing_tokens",
+    "health",
+    "clock",
+    "candidacy",
+];
 
 /// Everything a node process is started with.
 #[derive(Clone, Debug)]
@@ -254,6 +268,15 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
     config.validate()?;
     let (env, clock) = TokioEnv::adjustable();
     let output = EventOutput::new(&config.name, &config.pair, env.clone());
+    output.emit(
+        "hello",
+        json!({
+            "protocol": PROTOCOL_VERSION,
+            "program": "splitbrain",
+            "version": env!("CARGO_PKG_VERSION"),
+            "supports": CAPABILITIES,
+        }),
+    );
     let last_answer = Arc::new(LastAnswer::default());
     let (store, probe) = match &config.store {
         Some(path) => (Store::file(FencingStore::open(path)?), None),

@@ -42,7 +42,7 @@ pub fn index_html(
     failures: &[FailureSection],
 ) -> String {
     let heading = (!failures.is_empty()).then(|| format!("{} failure(s)", failures.len()));
-    page(title, summary, heading.as_deref(), failures)
+    page(title, summary, "", heading.as_deref(), failures)
 }
 
 /// The page of several live runs: one section per run, passed or not, each with its timeline
@@ -53,12 +53,30 @@ pub fn runs_html(title: &str, summary: &[(String, String)], runs: &[FailureSecti
         .filter(|r| r.invariant.ends_with("FAIL"))
         .count();
     let heading = format!("{} run(s), {failed} failed", runs.len());
-    page(title, summary, Some(&heading), runs)
+    page(title, summary, "", Some(&heading), runs)
 }
 
+/// The page of `splitbrain compare`: the comparison (`compare::compare_section`, already
+/// HTML) after the summary, then one section per run shown, as [`runs_html`] has them.
+pub fn compare_html(
+    title: &str,
+    summary: &[(String, String)],
+    comparison: &str,
+    runs: &[FailureSection],
+) -> String {
+    let failed = runs
+        .iter()
+        .filter(|r| r.invariant.ends_with("FAIL"))
+        .count();
+    let heading = format!("{} run(s), {failed} failed", runs.len());
+    page(title, summary, comparison, Some(&heading), runs)
+}
+
+/// `before` is HTML placed between the summary table and the sections.
 fn page(
     title: &str,
     summary: &[(String, String)],
+    before: &str,
     heading: Option<&str>,
     failures: &[FailureSection],
 ) -> String {
@@ -78,6 +96,7 @@ fn page(
         );
     }
     page.push_str("</table>");
+    page.push_str(before);
     match heading {
         None => page.push_str("<p class=\"pass\">No violations.</p>"),
         Some(heading) => {

@@ -1,6 +1,7 @@
 //! Reports a chaos run leaves behind: `summary.json` for scripts, `junit.xml` for CI
 //! dashboards, and `index.html` for people — the summary plus, per failure, a timeline picture.
 
+pub mod compare;
 pub mod html;
 pub mod junit;
 pub mod svg;

@@ -22,6 +22,15 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub expect: Vec<S<ExpectTable>>,
     pub invariants: Option<S<InvariantsTable>>,
+    /// Node programs the file declares (the node protocol), by name.
+    pub programs: Option<S<std::collections::BTreeMap<String, S<ProgramEntry>>>>,
+}
+
+/// `name = { command = ["python3", "adapters/mine.py"] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramEntry {
+    pub command: S<Vec<S<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +84,8 @@ pub struct NodeEntry {
     pub site: S<String>,
     pub priority: S<u32>,
     pub policy: S<String>,
+    /// The node program (default: the built-in selector).
+    pub program: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,6 +8,7 @@
 pub mod error;
 mod expectations;
 pub mod format;
+pub mod programs;
 pub mod runner;
 mod steps;
 pub mod timeline;
@@ -40,6 +41,8 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     pub expectations: Vec<Expectation>,
     pub invariants: InvariantSettings,
+    /// The node program of each node (the built-in selector unless the file says otherwise).
+    pub programs: programs::Programs,
 }
 
 impl Scenario {
@@ -191,7 +194,11 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<ScenarioError>> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| file.clone());
-    parse(&name, &file, &text)
+    let mut scenario = parse(&name, &file, &text)?;
+    if let Some(dir) = path.parent() {
+        scenario.programs.set_base_dir(dir);
+    }
+    Ok(scenario)
 }
 
 /// Every `*.toml` under `dir` (recursively), sorted, so runs and tests see a stable order.

@@ -78,6 +78,17 @@ pub struct RunLoad {
 pub enum RunError {
     #[error("the topology cannot be built: {0}")]
     Build(#[from] pair::BuildError),
+    /// A node runs a program the simulator cannot run (only real processes can).
+    #[error("{0}")]
+    NeedsLive(String),
+}
+
+/// Refuses a scenario whose nodes run a program other than the built-in selector.
+fn simulable(scenario: &Scenario) -> Result<(), RunError> {
+    match scenario.programs.simulator_refusal() {
+        Some(why) => Err(RunError::NeedsLive(why)),
+        None => Ok(()),
+    }
 }
 
 /// Runs `scenario` with `seed`. Must be called outside any simulation.
@@ -98,6 +109,7 @@ pub fn run_with_dating(
     keep_trace: bool,
     dating: CertifiedWriteDating,
 ) -> Result<RunReport, RunError> {
+    simulable(scenario)?;
     crate::sim::run_seeded(seed, || play(scenario, seed, keep_trace, dating))
 }
 
@@ -110,6 +122,7 @@ pub fn run_with_limit(
     keep_trace: bool,
     limit: Duration,
 ) -> Result<RunReport, RunError> {
+    simulable(scenario)?;
     crate::sim::run_seeded_with_limit(seed, limit, || {
         play(scenario, seed, keep_trace, CertifiedWriteDating::AtCommit)
     })

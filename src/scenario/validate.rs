@@ -3,6 +3,7 @@
 
 use super::error::{Diagnostic, suggestion};
 use super::format::{self, S, ScenarioFile};
+use super::programs::{self, DeclaredProgram, Programs};
 use super::{Scenario, Step};
 use crate::check::Invariant;
 use crate::duration::parse_duration;
@@ -81,6 +82,7 @@ pub(super) struct Validator {
     pub(super) end: Duration,
     /// End of the fault phase: steps happen before it.
     pub(super) duration: Duration,
+    pub(super) programs: Programs,
 }
 
 impl Validator {
@@ -281,6 +283,7 @@ impl Validator {
             .collect();
 
         let (zk, client_model) = self.zookeeper(file.zookeeper);
+        self.programs = self.declared_programs(file.programs);
         let pairs: Vec<PairSpec> = file.pair.into_iter().flat_map(|p| self.pair(p)).collect();
         let latencies = file
             .latency
@@ -348,7 +351,46 @@ impl Validator {
             steps,
             expectations,
             invariants,
+            programs: std::mem::take(&mut self.programs),
         }
+    }
+
+    fn declared_programs(
+        &mut self,
+        table: Option<S<BTreeMap<String, S<format::ProgramEntry>>>>,
+    ) -> Programs {
+        let mut declared = BTreeMap::new();
+        for (name, entry) in table.map(S::into_inner).unwrap_or_default() {
+            let span = entry.span();
+            if name == programs::BUILT_IN || programs::SHIPPED.contains(&name.as_str()) {
+                self.error(
+                    span,
+                    format!("'{name}' is a built-in program's name; give yours another"),
+                );
+                continue;
+            }
+            let command = entry.into_inner().command;
+            if command.get_ref().is_empty() || command.get_ref()[0].get_ref().trim().is_empty() {
+                self.error(
+                    command.span(),
+                    format!(
+                        "program '{name}': command needs the program to run, e.g. [\"python3\", \"adapters/mine.py\"]"
+                    ),
+                );
+                continue;
+            }
+            declared.insert(
+                name,
+                DeclaredProgram {
+                    command: command
+                        .into_inner()
+                        .into_iter()
+                        .map(S::into_inner)
+                        .collect(),
+                },
+            );
+        }
+        Programs::new(declared)
     }
 
     fn zookeeper(&mut self, table: S<format::ZooKeeperTable>) -> (ZkSpec, ClientModel) {
@@ -479,6 +521,7 @@ impl Validator {
             let site = self.site(&node.site);
             nodes.push((node, site, policy.unwrap_or(Policy::Sticky)));
         }
+        let program = self.pair_program(&nodes.iter().map(|(n, _, _)| *n).collect::<Vec<_>>());
 
         let mut pairs = Vec::new();
         for i in 1..=count {
@@ -500,6 +543,7 @@ impl Validator {
                 let name = stamp(&node.name);
                 self.define_host(&name, node.name.span());
                 self.node_pair.insert(name.clone(), pair_name.clone());
+                self.programs.set(&name, &program);
                 specs.push(NodeSpec {
                     name,
                     site: site.clone(),
@@ -523,6 +567,41 @@ impl Validator {
             });
         }
         pairs
+    }
+
+    /// The program of a pair's nodes: known, and the same for every node.
+    fn pair_program(&mut self, nodes: &[&format::NodeEntry]) -> String {
+        let mut chosen: Option<(String, String)> = None;
+        for node in nodes {
+            let (program, span) = match &node.program {
+                Some(p) => (p.get_ref().clone(), p.span()),
+                None => (programs::BUILT_IN.to_string(), node.name.span()),
+            };
+            if !self.programs.knows(&program) {
+                let known = self.programs.known_names();
+                let valid: Vec<&str> = known.iter().map(String::as_str).collect();
+                self.error(
+                    span,
+                    format!(
+                        "unknown program '{program}'{} (a program of your own is declared in [programs])",
+                        suggestion(&program, &valid),
+                    ),
+                );
+                continue;
+            }
+            match &chosen {
+                None => chosen = Some((node.name.get_ref().clone(), program)),
+                Some((first, theirs)) if *theirs != program => {
+                    let message = format!(
+                        "{} runs '{program}' but {first} runs '{theirs}': every node of a pair runs the same program (two recipes do not elect each other)",
+                        node.name.get_ref()
+                    );
+                    self.error(span, message);
+                }
+                Some(_) => {}
+            }
+        }
+        chosen.map_or_else(|| programs::BUILT_IN.to_string(), |(_, p)| p)
     }
 
     fn latency(&mut self, table: S<format::LatencyTable>) -> Option<SiteLatency> {

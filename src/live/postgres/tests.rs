@@ -364,10 +364,9 @@ mod store {
             // the extended protocol got (tokio-postgres prepares first, so usually nothing
             // was executed); either way the rows still replay in order.
             let rows = read_rows(cluster.addr()).await.unwrap();
-            assert!(
-                rows.iter()
-                    .all(|r| r.outcome != RowOutcome::Accepted || r.token == Some(10) || r.token == Some(20))
-            );
+            assert!(rows.iter().all(|r| r.outcome != RowOutcome::Accepted
+                || r.token == Some(10)
+                || r.token == Some(20)));
             // Bad URLs are errors, not panics.
             assert!(matches!(
                 PgStore::connect(vec!["postgres://[nonsense".into()], "p", "a", CALL).await,

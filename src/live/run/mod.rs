@@ -22,7 +22,7 @@
 
 mod apply;
 mod databases;
-mod events;
+pub mod events;
 mod history;
 mod links;
 mod nodes;
@@ -36,6 +36,7 @@ pub use plan::{Refusal, refusals};
 use crate::check::secs;
 use crate::scenario::Scenario;
 use crate::scenario::runner::{RunReport, judge};
+use events::Hello;
 use history::mono_ns;
 use registry::{Registry, Swept};
 use std::collections::BTreeMap;
@@ -87,6 +88,10 @@ pub struct LiveRun {
     pub findings: Vec<String>,
     /// What the start-up sweep removed of earlier, killed runs.
     pub swept: Swept,
+    /// Each node's program, as its hello line described it.
+    pub programs: BTreeMap<String, Hello>,
+    /// What the run could not judge because a program does not support it.
+    pub not_judged: Vec<String>,
 }
 
 impl LiveRun {
@@ -105,6 +110,12 @@ pub enum LiveError {
     Refused(Vec<Refusal>),
     #[error("the live world could not be built: {0}")]
     Build(#[from] world::BuildError),
+    /// A node program could not be prepared (not installed, failed to compile).
+    #[error("node program: {0}")]
+    Program(String),
+    /// A node program broke the node protocol before the run's first step.
+    #[error("node protocol: {0}")]
+    Protocol(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("interrupted")]
@@ -128,10 +139,36 @@ pub fn run(
         std::process::id(),
         mono_ns() % 1_000_000_000
     );
+    let mut launches = BTreeMap::new();
+    for node in scenario.topology.pairs.iter().flat_map(|p| &p.nodes) {
+        let program = scenario.programs.of(&node.name);
+        let launch =
+            crate::live::programs::resolve(program, &scenario.programs, scenario.topology.election)
+                .map_err(LiveError::Program)?;
+        launches.insert(node.name.clone(), launch);
+    }
     let (registry, swept) = Registry::open(&options.state_dir, &id)?;
-    let world = LiveWorld::build(&scenario.topology, &options.run_dir, registry)?;
-    play(scenario, world, options, swept)
+    let world = LiveWorld::build(&scenario.topology, &launches, &options.run_dir, registry)?;
+    // Before the first step: every program said hello, and can do what the steps ask of it.
+    let hellos = world.hellos(HELLO_TIMEOUT).map_err(LiveError::Protocol)?;
+    let refused = plan::capability_refusals(scenario, |node| {
+        hellos.get(node).map(|h| h.supports.clone())
+    });
+    if !refused.is_empty() {
+        return Err(LiveError::Refused(refused));
+    }
+    let (judged, not_judged) = plan::judged_scenario(scenario, |node| {
+        hellos.get(node).map(|h| h.supports.clone()).unwrap_or_default()
+    });
+    let mut run = play(&judged, world, options, swept)?;
+    run.programs = hellos;
+    run.not_judged = not_judged;
+    Ok(run)
 }
+
+/// How long a node program may take to print its hello line (a JVM starting on a busy
+/// machine takes seconds).
+const HELLO_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn play(
     scenario: &Scenario,
@@ -209,6 +246,8 @@ fn play(
         lags,
         findings,
         swept,
+        programs: BTreeMap::new(),
+        not_judged: Vec::new(),
     })
 }
 

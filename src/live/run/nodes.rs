@@ -1,8 +1,9 @@
-//! Node processes: `splitbrain node` started with the scenario's settings, driven through its
-//! control interface (commands on stdin), followed through its event lines (stdout), its log
-//! kept (stderr).
+//! Node processes: a node program (`splitbrain node`, or any program speaking the node
+//! protocol, `docs/node-protocol.md`) started with the scenario's settings in its
+//! environment, driven through its control interface (commands on stdin), followed through
+//! its event lines (stdout), its log kept (stderr).
 
-use super::events::{NodeEvents, NodeLine};
+use super::events::{Hello, NodeEvents, NodeLine};
 use super::history::Recorder;
 use super::registry::Registry;
 use crate::live::process::{self, Launcher};
@@ -18,11 +19,13 @@ use std::sync::{Arc, Mutex};
 /// and the operator state it must start in).
 #[derive(Clone, Debug)]
 pub struct NodeLaunch {
-    pub exe: PathBuf,
+    /// The program's name (`splitbrain`, `curator-latch`, …) and command line.
+    pub program: String,
+    pub argv: Vec<String>,
     pub pair: String,
     pub name: String,
-    /// `splitbrain node` arguments but the per-incarnation ones.
-    pub args: Vec<String>,
+    /// The protocol's environment but the per-incarnation variables.
+    pub env: Vec<(String, String)>,
     pub log_dir: PathBuf,
 }
 
@@ -104,6 +107,10 @@ pub struct NodeHost {
     process: Option<Running>,
     recorder: Recorder,
     findings: NodeFindings,
+    /// The running process's hello line, once it printed it.
+    hello: Arc<Mutex<Option<Hello>>>,
+    /// Set once any incarnation was promoted.
+    promoted: Arc<AtomicBool>,
 }
 
 struct Running {
@@ -122,6 +129,59 @@ impl NodeHost {
             process: None,
             recorder,
             findings,
+            hello: Arc::default(),
+            promoted: Arc::default(),
+        }
+    }
+
+    pub fn program(&self) -> &str {
+        &self.launch.program
+    }
+
+    /// Waits up to `timeout` for the node's first promotion; whether it came.
+    pub fn wait_promoted(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while !self.promoted.load(Ordering::SeqCst) {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        true
+    }
+
+    /// The running process's hello, if it said it.
+    pub fn hello(&self) -> Option<Hello> {
+        self.hello.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits up to `timeout` for the running process's hello line.
+    pub fn wait_hello(&self, timeout: std::time::Duration) -> Result<Hello, String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(hello) = self.hello() {
+                return Ok(hello);
+            }
+            let ended = self
+                .process
+                .as_ref()
+                .and_then(|p| p.reader.as_ref())
+                .is_none_or(|r| r.is_finished());
+            if ended || std::time::Instant::now() >= deadline {
+                let what = if ended {
+                    "ended without a hello line"
+                } else {
+                    "printed no hello line"
+                };
+                return Err(format!(
+                    "node {} ({}) {what} in time (docs/node-protocol.md); its output: {}, its log: {}",
+                    self.launch.name,
+                    self.launch.program,
+                    self.events_path().display(),
+                    self.log_path().display()
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 
@@ -141,25 +201,32 @@ impl NodeHost {
         self.process.is_some()
     }
 
-    /// Starts a new incarnation. `extra` are per-start arguments (the operator state it must
+    /// Starts a new incarnation. `extra` are per-start variables (the operator state it must
     /// start in: priority, relinquished, broken health links).
     pub fn start(
         &mut self,
         launcher: &Launcher,
         registry: &Registry,
-        extra: &[String],
+        extra: &[(String, String)],
     ) -> io::Result<()> {
         if self.process.is_some() {
             return Err(io::Error::other(format!("{} is running", self.launch.name)));
         }
         self.incarnation += 1;
+        *self.hello.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let log = append(&self.log_path())?;
-        let mut command = Command::new(&self.launch.exe);
+        let (program, args) = self
+            .launch
+            .argv
+            .split_first()
+            .ok_or_else(|| io::Error::other("a node program needs a command"))?;
+        let mut command = Command::new(program);
         command
-            .arg("node")
-            .args(&self.launch.args)
-            .args(["--incarnation", &self.incarnation.to_string()])
-            .args(extra)
+            .args(args)
+            .current_dir(&self.launch.log_dir)
+            .envs(self.launch.env.iter().map(|(k, v)| (k, v)))
+            .env("SPLITBRAIN_INCARNATION", self.incarnation.to_string())
+            .envs(extra.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log);
@@ -170,12 +237,15 @@ impl NodeHost {
         let expected_end = Arc::new(AtomicBool::new(false));
         let reader = {
             let events = append(&self.events_path())?;
-            let (recorder, findings, expected) = (
+            let (recorder, findings, expected, hello, promoted) = (
                 self.recorder.clone(),
                 self.findings.clone(),
                 expected_end.clone(),
+                self.hello.clone(),
+                self.promoted.clone(),
             );
             let (pair, name) = (self.launch.pair.clone(), self.launch.name.clone());
+            let program = self.launch.program.clone();
             let log = self.log_path();
             std::thread::Builder::new()
                 .name(format!("events-{name}"))
@@ -186,10 +256,13 @@ impl NodeHost {
                         NodeEvents::new(&pair, &name),
                         &recorder,
                         &findings,
+                        &hello,
+                        &promoted,
+                        &program,
                     );
                     if !expected.load(Ordering::SeqCst) {
                         findings.add(format!(
-                            "node {name} ended by itself (its log: {})",
+                            "node {name} ({program}) ended by itself (its log: {})",
                             log.display()
                         ));
                     }
@@ -204,8 +277,17 @@ impl NodeHost {
         Ok(())
     }
 
-    /// Sends one control command (a line on the node's stdin).
+    /// Sends one control command (a line on the node's stdin). A program that does not
+    /// report its candidacy has it recorded here, as the runner asked for it.
     pub fn send(&mut self, command: &str) -> io::Result<()> {
+        let reports_candidacy = self.hello().is_some_and(|h| h.supports("candidacy"));
+        if !reports_candidacy && let Some(standing) = standing_after(command) {
+            self.recorder.record(Record::Candidacy {
+                pair: self.launch.pair.as_str().into(),
+                node: self.launch.name.as_str().into(),
+                standing,
+            });
+        }
         let running = self
             .process
             .as_mut()
@@ -248,6 +330,15 @@ impl Drop for NodeHost {
     }
 }
 
+/// Whether a command leaves a node standing (`rejoin`) or not (`relinquish`).
+fn standing_after(command: &str) -> Option<bool> {
+    match command.trim() {
+        "relinquish" => Some(false),
+        "rejoin" => Some(true),
+        _ => None,
+    }
+}
+
 fn append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
@@ -260,10 +351,14 @@ fn follow(
     mut events: NodeEvents,
     recorder: &Recorder,
     findings: &NodeFindings,
+    hello: &Mutex<Option<Hello>>,
+    promoted: &AtomicBool,
+    program: &str,
 ) {
     let clock = recorder.clock();
     for line in BufReader::new(stdout).split(b'\n') {
         let Ok(bytes) = line else { break };
+        let arrived_ns = super::history::mono_ns();
         let arrived = clock.now();
         let _ = events_file
             .write_all(&bytes)
@@ -272,18 +367,35 @@ fn follow(
         if text.trim().is_empty() {
             continue;
         }
-        match events.line(&text) {
+        match events.line(&text, arrived_ns) {
+            NodeLine::Hello(said) => {
+                *hello.lock().unwrap_or_else(|p| p.into_inner()) = Some(said);
+            }
             NodeLine::Records {
                 mono_ns,
                 records,
                 failed_write,
+                untokened_attempt,
             } => {
                 let at = mono_ns.map_or(arrived, |ns| clock.at_mono(ns));
                 for record in records {
+                    if matches!(record, Record::Promoted { .. }) {
+                        promoted.store(true, Ordering::SeqCst);
+                    }
                     recorder.record_at(at, record);
                 }
+                let mut inner = findings.inner.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((write, token)) = untokened_attempt {
+                    inner.attempt_tokens.insert(
+                        (
+                            events.pair().to_string(),
+                            events.node().to_string(),
+                            write,
+                        ),
+                        token,
+                    );
+                }
                 if let Some((token, write)) = failed_write {
-                    let mut inner = findings.inner.lock().unwrap_or_else(|p| p.into_inner());
                     inner.failed_writes.push((
                         at,
                         events.pair().to_string(),
@@ -294,7 +406,7 @@ fn follow(
                 }
             }
             NodeLine::Garbage { reason } => {
-                findings.add(format!("node {}: {reason}", events.node()))
+                findings.add(format!("node {} ({program}): {reason}", events.node()))
             }
         }
     }

@@ -3,6 +3,7 @@
 //! reason, naming the step (never skipped silently).
 
 use crate::election::ElectionCode;
+use crate::scenario::programs::BUILT_IN;
 use crate::scenario::{Action, Scenario};
 use crate::sim::fault::{Fault, Target};
 use crate::sim::topology::DatabaseMode;
@@ -44,12 +45,19 @@ pub fn refusals(scenario: &Scenario, source: Option<(&str, &str)>) -> Vec<Refusa
         Some(format!("{file}:{}", line + 1))
     };
     let topology = &scenario.topology;
-    if topology.client_model == ClientModel::Java {
+    // A node program brings its own client; only the built-in selector's is the Rust crate.
+    let built_in_nodes = topology
+        .pairs
+        .iter()
+        .flat_map(|p| &p.nodes)
+        .any(|n| scenario.programs.of(&n.name) == BUILT_IN);
+    if topology.client_model == ClientModel::Java && built_in_nodes {
         out.push(Refusal {
             what: "client_model = \"java\"".into(),
             location: line_of("client_model"),
-            reason: "live nodes are `splitbrain node` processes on the zookeeper-client crate; \
-                     the Java client's timings are a simulation model only (use \"rust\")"
+            reason: "live `splitbrain node` processes use the zookeeper-client crate; the Java \
+                     client's timings are a simulation model only (use \"rust\", or run the \
+                     nodes with a Java program: --program curator-latch)"
                 .into(),
         });
     }
@@ -120,19 +128,152 @@ pub fn refusals(scenario: &Scenario, source: Option<(&str, &str)>) -> Vec<Refusa
     }
     for (index, step) in scenario.steps.iter().enumerate() {
         if let Some(reason) = step_refusal(scenario, &step.action) {
-            out.push(Refusal {
-                what: format!(
-                    "step {} (at {}: {})",
-                    index + 1,
-                    crate::check::secs(step.at),
-                    step.action
+            out.push(step_refused(index, step, reason));
+        }
+    }
+    // What the programs live mode knows can do; a declared program's is checked against its
+    // hello line once it started.
+    out.extend(capability_refusals(scenario, |node| {
+        known_capabilities(scenario.programs.of(node))
+            .map(|caps| caps.iter().map(|c| c.to_string()).collect())
+    }));
+    out
+}
+
+fn step_refused(index: usize, step: &crate::scenario::Step, reason: String) -> Refusal {
+    Refusal {
+        what: format!(
+            "step {} (at {}: {})",
+            index + 1,
+            crate::check::secs(step.at),
+            step.action
+        ),
+        location: None,
+        reason,
+    }
+}
+
+/// What a built-in or shipped program supports (the capabilities of its hello line).
+pub fn known_capabilities(program: &str) -> Option<&'static [&'static str]> {
+    match program {
+        BUILT_IN => Some(&crate::node::CAPABILITIES),
+        "curator-latch" | "kazoo-election" => Some(&["relinquish"]),
+        _ => None,
+    }
+}
+
+/// The node a step acts on through its program, and the capability that needs.
+fn needs(scenario: &Scenario, action: &Action) -> Option<(String, &'static str)> {
+    let is_node = |name: &str| {
+        scenario
+            .topology
+            .pairs
+            .iter()
+            .any(|p| p.nodes.iter().any(|n| n.name == name))
+    };
+    match action {
+        Action::Relinquish { node } | Action::Rejoin { node } => {
+            Some((node.clone(), "relinquish"))
+        }
+        Action::SetPriority { node, .. } => Some((node.clone(), "priorities")),
+        Action::BreakHealth { node, .. } | Action::HealHealth { node, .. } => {
+            Some((node.clone(), "health"))
+        }
+        Action::Fault(
+            Fault::ClockOffset { target, .. }
+            | Fault::ClockDrift { target, .. }
+            | Fault::ClockJump { target, .. }
+            | Fault::ClockStrobe { target, .. }
+            | Fault::ClockReset { target },
+        ) => match target {
+            Target::Host(name) if is_node(name) => Some((name.clone(), "clock")),
+            _ => None,
+        },
+        Action::Fault(_) | Action::DeleteElection { .. } => None,
+    }
+}
+
+/// The steps a node's program cannot carry out: `capabilities(node)` is what the node's program
+/// supports (`None`: not known yet, checked once it says hello).
+pub fn capability_refusals(
+    scenario: &Scenario,
+    capabilities: impl Fn(&str) -> Option<std::collections::BTreeSet<String>>,
+) -> Vec<Refusal> {
+    let mut out = Vec::new();
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let Some((node, capability)) = needs(scenario, &step.action) else {
+            continue;
+        };
+        let Some(supported) = capabilities(&node) else {
+            continue;
+        };
+        if !supported.contains(capability) {
+            out.push(step_refused(
+                index,
+                step,
+                format!(
+                    "{node} runs {}, which does not support '{capability}' (its hello line's \
+                     \"supports\"; docs/node-protocol.md)",
+                    scenario.programs.of(&node)
                 ),
-                location: None,
-                reason,
-            });
+            ));
         }
     }
     out
+}
+
+/// What a run cannot judge because a program does not support it (shown in the report):
+/// returns the scenario to judge (WP and the expectations that name a master dropped where the
+/// program has no priorities) and one note per thing dropped.
+pub fn judged_scenario(
+    scenario: &Scenario,
+    capabilities: impl Fn(&str) -> std::collections::BTreeSet<String>,
+) -> (Scenario, Vec<String>) {
+    use crate::check::Invariant;
+    use crate::scenario::Expectation;
+    let mut judged = scenario.clone();
+    let mut notes = Vec::new();
+    let without_priorities: Vec<(String, String)> = scenario
+        .topology
+        .pairs
+        .iter()
+        .filter_map(|pair| {
+            let node = pair.nodes.first()?;
+            (!capabilities(&node.name).contains("priorities"))
+                .then(|| (pair.name.clone(), scenario.programs.of(&node.name).to_string()))
+        })
+        .collect();
+    if without_priorities.is_empty() {
+        return (judged, notes);
+    }
+    let programs: std::collections::BTreeSet<&str> =
+        without_priorities.iter().map(|(_, p)| p.as_str()).collect();
+    let programs = programs.into_iter().collect::<Vec<_>>().join(", ");
+    if judged.invariants.skip.insert(Invariant::WrongPriority) {
+        notes.push(format!(
+            "WP: {programs} does not support priorities"
+        ));
+    }
+    judged.expectations.retain(|expectation| match expectation {
+        Expectation::MasterAt { pair, node, at }
+            if without_priorities.iter().any(|(p, _)| p == pair) =>
+        {
+            notes.push(format!(
+                "expectation that {node} is master of {pair} at {}: {programs} does not \
+                 support priorities, so its recipe, not the file, chooses the master",
+                crate::check::secs(*at)
+            ));
+            false
+        }
+        Expectation::Violation(Invariant::WrongPriority) => {
+            notes.push(format!(
+                "expectation of a WP violation: {programs} does not support priorities"
+            ));
+            false
+        }
+        _ => true,
+    });
+    (judged, notes)
 }
 
 /// Why live mode cannot play `action`, if it cannot.

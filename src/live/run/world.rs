@@ -5,11 +5,13 @@
 //! operations steps perform on them.
 
 use super::databases::Databases;
+use super::events::Hello;
 use super::history::{Recorder, RunClock};
 use super::links::LinkModel;
 use super::nodes::{NodeFindings, NodeHost, NodeLaunch};
 use super::registry::Registry;
 use super::zk_roles::{RolePoller, Running, ask_role};
+use crate::live::programs::ProgramLaunch;
 use crate::election::Policy;
 use crate::live::ensemble::{PeerRoute, ServerPorts};
 use crate::live::net::{Network, RelayKind, ZkAdvertise};
@@ -17,6 +19,7 @@ use crate::live::ports::PortReservation;
 use crate::live::process::Launcher;
 use crate::live::{EnsembleConfig, RealEnsemble};
 use crate::pair::{ELECTION_ROOT, pair_credentials};
+use crate::scenario::programs::BUILT_IN;
 use crate::scenario::HealthLink;
 use crate::sim::history::Record;
 use crate::sim::net::NetConfig;
@@ -104,8 +107,11 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
 impl LiveWorld {
     /// Starts every process of `topology` under `dir` and waits until the ensemble serves and
     /// the databases accept connections; then starts the nodes, at the run's time zero.
+    /// Builds the world and starts its nodes, each with its program (`programs`, by node
+    /// name).
     pub fn build(
         topology: &Topology,
+        programs: &BTreeMap<String, ProgramLaunch>,
         dir: &Path,
         registry: Registry,
     ) -> Result<LiveWorld, BuildError> {
@@ -171,8 +177,8 @@ impl LiveWorld {
             Databases::launch(&runtime, &net, topology, dir, &registry).map_err(BuildError::Db)?;
         zk.wait_until_all_serving(Duration::from_secs(60))?;
 
-        // The nodes' launch settings: their ZooKeeper and database addresses are relays.
-        let exe = std::env::current_exe().map_err(io("finding the splitbrain executable"))?;
+        // The nodes' launch settings (the node protocol's environment): their ZooKeeper and
+        // database addresses are relays.
         let mut launches = Vec::new();
         for pair in &topology.pairs {
             for node in &pair.nodes {
@@ -192,44 +198,60 @@ impl LiveWorld {
                     .urls_for(&runtime, &net, &pair.database, &node.name)
                     .map_err(BuildError::Db)?;
                 let credentials = pair_credentials(&pair.name);
-                let args = vec![
-                    "--zk".into(),
-                    zk_addrs
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    "--pair".into(),
-                    pair.name.clone(),
-                    "--name".into(),
-                    node.name.clone(),
-                    "--policy".into(),
-                    match node.policy {
-                        Policy::PreEmptive => "pre-emptive".into(),
-                        Policy::Sticky => "sticky".into(),
-                    },
-                    "--session-timeout".into(),
-                    format!("{}ms", topology.zk.session_timeout.as_millis()),
-                    "--root".into(),
-                    ELECTION_ROOT.into(),
-                    "--database".into(),
-                    urls.join(","),
-                    "--write-interval".into(),
-                    format!("{}ms", pair.write_period.as_millis()),
-                    "--health-period".into(),
-                    format!("{}ms", pair.health_period.as_millis()),
-                    "--credentials".into(),
-                    format!("{}", String::from_utf8_lossy(&credentials.auth_bytes())),
-                    "--election".into(),
-                    topology.election.to_string(),
-                ];
+                let env: Vec<(String, String)> = [
+                    ("SPLITBRAIN_PROTOCOL", "1".to_string()),
+                    (
+                        "SPLITBRAIN_ZK",
+                        zk_addrs
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                    ("SPLITBRAIN_ZK_ROOT", ELECTION_ROOT.to_string()),
+                    (
+                        "SPLITBRAIN_ZK_AUTH",
+                        String::from_utf8_lossy(&credentials.auth_bytes()).into_owned(),
+                    ),
+                    ("SPLITBRAIN_PAIR", pair.name.clone()),
+                    ("SPLITBRAIN_NODE", node.name.clone()),
+                    (
+                        "SPLITBRAIN_POLICY",
+                        match node.policy {
+                            Policy::PreEmptive => "pre-emptive".into(),
+                            Policy::Sticky => "sticky".into(),
+                        },
+                    ),
+                    (
+                        "SPLITBRAIN_SESSION_TIMEOUT_MS",
+                        topology.zk.session_timeout.as_millis().to_string(),
+                    ),
+                    ("SPLITBRAIN_DATABASE", urls.join(",")),
+                    (
+                        "SPLITBRAIN_WRITE_INTERVAL_MS",
+                        pair.write_period.as_millis().to_string(),
+                    ),
+                    (
+                        "SPLITBRAIN_HEALTH_PERIOD_MS",
+                        pair.health_period.as_millis().to_string(),
+                    ),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                let program = programs.get(&node.name).ok_or_else(|| {
+                    io(format!("starting node {}", node.name))(std::io::Error::other(
+                        "no program resolved for it",
+                    ))
+                })?;
                 launches.push((
                     node.priority,
                     NodeLaunch {
-                        exe: exe.clone(),
+                        program: program.name.clone(),
+                        argv: program.argv.clone(),
                         pair: pair.name.clone(),
                         name: node.name.clone(),
-                        args,
+                        env,
                         log_dir: logs.clone(),
                     },
                 ));
@@ -302,14 +324,61 @@ impl LiveWorld {
             shut: false,
         };
         world.databases.follow_detectors(world.recorder.clone());
-        let names: Vec<String> = world.nodes.keys().cloned().collect();
-        for name in names {
-            world
-                .start_node(&name)
-                .map_err(io(format!("starting node {name}")))?;
-        }
+        world.start_nodes(topology)?;
         world.startup = began.elapsed();
         Ok(world)
+    }
+
+    /// Starts every node. The built-in selector's nodes start together, as in the simulator:
+    /// the election's priorities choose the first master. A pair running another program
+    /// starts in the file's priority order, the best node alone until it is master, the next
+    /// once the one before said hello: a recipe without priorities elects whoever comes first,
+    /// and this makes the file's intended master the first one, as an operator starting the
+    /// preferred node first would.
+    fn start_nodes(&mut self, topology: &Topology) -> Result<(), BuildError> {
+        const FIRST_MASTER: Duration = Duration::from_secs(30);
+        const HELLO: Duration = Duration::from_secs(60);
+        for pair in &topology.pairs {
+            let mut ranked: Vec<&crate::sim::topology::NodeSpec> = pair.nodes.iter().collect();
+            ranked.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(&b.name)));
+            let staggered = ranked.iter().any(|n| {
+                self.nodes
+                    .get(&n.name)
+                    .is_some_and(|host| host.program() != BUILT_IN)
+            });
+            for (i, node) in ranked.iter().enumerate() {
+                self.start_node(&node.name)
+                    .map_err(io(format!("starting node {}", node.name)))?;
+                if !staggered {
+                    continue;
+                }
+                let host = &self.nodes[&node.name];
+                host.wait_hello(HELLO)
+                    .map_err(|e| io("starting the nodes")(std::io::Error::other(e)))?;
+                if i == 0 && !host.wait_promoted(FIRST_MASTER) {
+                    self.recorder.record(Record::Fault {
+                        description: format!(
+                            "{} was not master within {} s of its start: its peers start anyway",
+                            node.name,
+                            FIRST_MASTER.as_secs()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every node's hello line, waiting up to `timeout` for each (node programs start in
+    /// parallel, so this is the slowest one's start-up).
+    pub(super) fn hellos(&self, timeout: Duration) -> Result<BTreeMap<String, Hello>, String> {
+        let deadline = Instant::now() + timeout;
+        let mut hellos = BTreeMap::new();
+        for (name, node) in &self.nodes {
+            let left = deadline.saturating_duration_since(Instant::now());
+            hellos.insert(name.clone(), node.wait_hello(left.max(Duration::from_millis(1)))?);
+        }
+        Ok(hellos)
     }
 
     pub fn recorder(&self) -> &Recorder {
@@ -372,13 +441,16 @@ impl LiveWorld {
     /// Starts a node's next incarnation in the state the operator left it in.
     pub(super) fn start_node(&mut self, name: &str) -> std::io::Result<()> {
         let desired = self.desired.get(name).cloned().unwrap_or_default();
-        let mut extra = vec!["--priority".to_string(), desired.priority.to_string()];
+        let mut extra = vec![(
+            "SPLITBRAIN_PRIORITY".to_string(),
+            desired.priority.to_string(),
+        )];
         if desired.relinquished {
-            extra.push("--relinquished".into());
+            extra.push(("SPLITBRAIN_RELINQUISHED".into(), "1".into()));
         }
-        for link in &desired.broken {
-            extra.push("--broken-health".into());
-            extra.push(link.to_string());
+        if !desired.broken.is_empty() {
+            let links: Vec<String> = desired.broken.iter().map(ToString::to_string).collect();
+            extra.push(("SPLITBRAIN_BROKEN_HEALTH".into(), links.join(",")));
         }
         let node = self
             .nodes
@@ -545,9 +617,10 @@ impl LiveWorld {
     /// node gave up on that no database has a row of.
     pub(super) fn write_verdicts(&self) -> Result<Vec<crate::sim::history::Entry>, String> {
         let rows = self.databases.rows()?;
-        let mut entries = super::databases::row_records(&rows, &self.recorder, |pair, node, write| {
-            self.findings.attempt_token(pair, node, write)
-        });
+        let mut entries =
+            super::databases::row_records(&rows, &self.recorder, |pair, node, write| {
+                self.findings.attempt_token(pair, node, write)
+            });
         let written: BTreeSet<(String, u64)> = rows
             .iter()
             .map(|r| (r.node.clone(), r.write_id as u64))
