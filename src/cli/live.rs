@@ -170,7 +170,7 @@ pub(crate) fn load(
                 scenario.topology.election = code;
             }
             if let Some(dir) = file.parent() {
-                scenario.programs.set_base_dir(dir);
+                scenario.programs.resolve_relative_to(dir);
             }
             if let Some(program) = program {
                 let nodes: Vec<String> = scenario

@@ -196,7 +196,7 @@ pub fn load(path: &Path) -> Result<Scenario, Vec<ScenarioError>> {
         .unwrap_or_else(|| file.clone());
     let mut scenario = parse(&name, &file, &text)?;
     if let Some(dir) = path.parent() {
-        scenario.programs.set_base_dir(dir);
+        scenario.programs.resolve_relative_to(dir);
     }
     Ok(scenario)
 }

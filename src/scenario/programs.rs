@@ -8,7 +8,7 @@
 //! masters by construction, which says nothing about either.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The built-in selector (`splitbrain node`): the default, and the only program the simulator
 /// runs.
@@ -21,7 +21,7 @@ pub const SHIPPED: [&str; 2] = ["curator-latch", "kazoo-election"];
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeclaredProgram {
     /// The command and its arguments. An element with a `/` that is not absolute is taken
-    /// relative to the scenario file's directory (see [`Programs::command`]).
+    /// relative to the scenario file's directory (see [`Programs::resolve_relative_to`]).
     pub command: Vec<String>,
 }
 
@@ -32,8 +32,6 @@ pub struct Programs {
     of_node: BTreeMap<String, String>,
     /// The file's `[programs]` table.
     declared: BTreeMap<String, DeclaredProgram>,
-    /// The scenario file's directory (relative commands are resolved against it).
-    base_dir: Option<PathBuf>,
 }
 
 impl Programs {
@@ -99,25 +97,23 @@ impl Programs {
         self.of_node.is_empty()
     }
 
-    pub fn set_base_dir(&mut self, dir: &Path) {
-        self.base_dir = Some(dir.to_path_buf());
+    /// Resolves the declared commands' relative paths (an element with a `/` that is not
+    /// absolute) against `dir`, the scenario file's directory.
+    pub fn resolve_relative_to(&mut self, dir: &Path) {
+        // Programs run in their run's directory: the path must not depend on ours.
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        for program in self.declared.values_mut() {
+            for part in &mut program.command {
+                if part.contains('/') && !Path::new(part.as_str()).is_absolute() {
+                    *part = dir.join(&*part).display().to_string();
+                }
+            }
+        }
     }
 
-    /// A declared program's command, relative paths resolved against the file's directory.
+    /// A declared program's command.
     pub fn command(&self, name: &str) -> Option<Vec<String>> {
-        let declared = self.declared.get(name)?;
-        Some(
-            declared
-                .command
-                .iter()
-                .map(|part| match &self.base_dir {
-                    Some(dir) if part.contains('/') && !Path::new(part).is_absolute() => {
-                        dir.join(part).display().to_string()
-                    }
-                    _ => part.clone(),
-                })
-                .collect(),
-        )
+        self.declared.get(name).map(|d| d.command.clone())
     }
 
     /// The simulator's refusal: it runs the built-in selector only.
@@ -165,7 +161,7 @@ mod tests {
         assert!(err.contains("curator-latch"), "{err}");
         programs.set_all(["a1", "a2"], "splitbrain").unwrap();
         assert!(programs.all_built_in());
-        programs.set_base_dir(Path::new("/scn"));
+        programs.resolve_relative_to(Path::new("/scn"));
         assert_eq!(
             programs.command("mine").unwrap(),
             ["python3", "/scn/adapters/mine.py", "/abs"]

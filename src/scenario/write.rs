@@ -8,6 +8,7 @@
 //! back.
 
 use super::validate::{DEFAULT_NO_MASTER_BOUND, DEFAULT_WRONG_PRIORITY_BOUND};
+use super::programs::BUILT_IN;
 use super::{Action, Expectation, Scenario, Step};
 use crate::duration::format_duration;
 use crate::election::{ElectionCode, Policy};
@@ -80,7 +81,11 @@ pub fn to_toml(scenario: &Scenario, header_comment: &str) -> String {
     for pair in &topology.pairs {
         out.push_str("\n[[pair]]\n");
         let _ = writeln!(out, "name = {}", quote(&pair.name));
-        let nodes: Vec<String> = pair.nodes.iter().map(node).collect();
+        let nodes: Vec<String> = pair
+            .nodes
+            .iter()
+            .map(|n| node(n, scenario.programs.of(&n.name)))
+            .collect();
         out.push_str(&inline_list("nodes", &nodes));
         let _ = writeln!(out, "database = {}", database(&pair.database));
         if pair.write_period != DEFAULT_WRITE_PERIOD {
@@ -153,6 +158,23 @@ pub fn to_toml(scenario: &Scenario, header_comment: &str) -> String {
                 "wrong_priority_bound = {}",
                 dur(invariants.wrong_priority_bound)
             );
+        }
+    }
+
+    // Declared programs a node runs, with their commands resolved: the file then runs from
+    // wherever it is written.
+    let mut declared: Vec<(String, Vec<String>)> = Vec::new();
+    for (_, program) in scenario.programs.third_party() {
+        if let Some(command) = scenario.programs.command(program)
+            && !declared.iter().any(|(name, _)| name == program)
+        {
+            declared.push((program.to_string(), command));
+        }
+    }
+    if !declared.is_empty() {
+        out.push_str("\n[programs]\n");
+        for (name, command) in declared {
+            let _ = writeln!(out, "{} = {{ command = {} }}", quote(&name), list(&command));
         }
     }
     out
@@ -319,13 +341,18 @@ fn server(s: &ZkServerSpec) -> String {
     format!("{{ name = {}, site = {} }}", quote(&s.name), quote(&s.site))
 }
 
-fn node(n: &NodeSpec) -> String {
+fn node(n: &NodeSpec, program: &str) -> String {
     let policy = match n.policy {
         Policy::PreEmptive => "pre-emptive",
         Policy::Sticky => "sticky",
     };
+    let program = if program == BUILT_IN {
+        String::new()
+    } else {
+        format!(", program = {}", quote(program))
+    };
     format!(
-        "{{ name = {}, site = {}, priority = {}, policy = {} }}",
+        "{{ name = {}, site = {}, priority = {}, policy = {}{program} }}",
         quote(&n.name),
         quote(&n.site),
         n.priority,
@@ -442,6 +469,29 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e:?}\n{text}", file.display()));
             assert_eq!(again, scenario, "{}\n{text}", file.display());
         }
+    }
+
+    #[test]
+    fn node_programs_and_declared_commands_are_written_back() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let text = std::fs::read_to_string(dir.join("master-crash.toml"))
+            .unwrap()
+            .replace(
+                "policy = \"pre-emptive\" }",
+                "policy = \"pre-emptive\", program = \"mine\" }",
+            )
+            + "\n[programs]\nmine = { command = [\"python3\", \"adapters/mine.py\"] }\n";
+        let mut scenario = crate::scenario::parse("mine", "mine.toml", &text).unwrap();
+        scenario.programs.resolve_relative_to(Path::new("/scn"));
+        assert_eq!(scenario.programs.of("a2"), "mine");
+        let written = to_toml(&scenario, "");
+        assert!(written.contains("program = \"mine\""), "{written}");
+        assert!(
+            written.contains("\"mine\" = { command = [\"python3\", \"/scn/adapters/mine.py\"] }"),
+            "{written}"
+        );
+        let again = crate::scenario::parse("mine", "written.toml", &written).unwrap();
+        assert_eq!(again, scenario);
     }
 
     #[test]
