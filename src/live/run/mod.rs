@@ -132,6 +132,12 @@ pub fn run(
     if !refused.is_empty() {
         return Err(LiveError::Refused(refused));
     }
+    // Servers and databases run in directories of their own: a relative run directory (a
+    // `--out` given as `reports/x`) would name another place in each.
+    let options = &LiveOptions {
+        run_dir: std::path::absolute(&options.run_dir)?,
+        ..options.clone()
+    };
     std::fs::create_dir_all(&options.run_dir)?;
     let id = format!(
         "{}-{}-{}",
