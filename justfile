@@ -46,6 +46,24 @@ compare-library runs="3" seeds="20":
     [ ${#failed[@]} -eq 0 ] || exit 2
     [ ${#flagged[@]} -eq 0 ] || exit 1
 
+# The scenario library played live with each third-party node program (docs/node-protocol.md),
+# and docs/third-party-results.md regenerated from the runs; every failure's evidence stays
+# under reports/third-party/<program>/. Slow: every file lasts its own duration and liveness.
+third-party-results programs="curator-latch kazoo-election":
+    #!/usr/bin/env bash
+    set -uo pipefail
+    cargo build --release || exit 2
+    mkdir -p reports/third-party
+    dirs=()
+    for program in {{programs}}; do
+        rm -rf "reports/third-party/$program"
+        target/release/splitbrain live scenarios --program "$program" --json \
+            --out "reports/third-party/$program" > "reports/third-party/$program.jsonl"
+        [ $? -le 1 ] || [ -f "reports/third-party/$program/summary.json" ] || exit 2
+        dirs+=("reports/third-party/$program")
+    done
+    target/release/splitbrain live --results "${dirs[@]}" > docs/third-party-results.md
+
 # Speed-up over real time and peak memory of the standard world.
 bench seeds="10":
     cargo run --profile perf -- bench --seeds {{seeds}}

@@ -883,7 +883,7 @@ fn node_processes_fence_and_write_through_a_real_postgresql() {
             assert!(
                 rows.iter().any(|r| r.node == node.name
                     && r.write_id == write
-                    && r.token == token(event)
+                    && r.token == Some(token(event))
                     && r.outcome == RowOutcome::Accepted),
                 "{event} has no accepted row"
             );
@@ -986,12 +986,14 @@ fn a_p1_master_resumed_from_a_pause_is_fenced_off_by_postgresql() {
     assert_no_stale_row_accepted(&rows);
     let fence = rows
         .iter()
-        .position(|r| r.node == "node-b" && r.token == new_token && r.outcome == RowOutcome::Fence)
+        .position(|r| {
+            r.node == "node-b" && r.token == Some(new_token) && r.outcome == RowOutcome::Fence
+        })
         .expect("node-b fenced before it acted");
     assert!(
         rows[fence..]
             .iter()
-            .filter(|r| r.node == "node-a" && r.token == stale_token)
+            .filter(|r| r.node == "node-a" && r.token == Some(stale_token))
             .all(|r| r.outcome == RowOutcome::RejectedStale),
         "{rows:?}"
     );

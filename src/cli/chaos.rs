@@ -9,11 +9,13 @@ use splitbrain::chaos::generate::GenOptions;
 use splitbrain::chaos::output::{RunInfo, write_campaign};
 use splitbrain::chaos::progress::{ProgressLine, Tally};
 use splitbrain::chaos::report::ChaosSummary;
+use splitbrain::duration::parse_duration;
 use splitbrain::election::ElectionCode;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 pub const CHAOS_HELP: &str = "\
 Each seed generates a world and a fault schedule (10 simulated minutes: 8 of faults, 2 to
@@ -26,8 +28,23 @@ Ctrl-C stops cleanly: running seeds finish, no new one starts, and the report is
 Report (DIR, default reports/<UTC time>/): summary.json, junit.xml, index.html and one
 seed-<N>-<invariant>.toml per finding.
 
-Exit status: 0 no violations, 1 violations found (or the report could not be written),
-2 bad arguments.";
+--live plays each seed's scenario on real processes instead (as `splitbrain live` does: Debian
+ZooKeeper 3.8, node programs, PostgreSQL): the same generator draws the same world and schedule
+for a seed, with a fault phase of --duration (default 2m) and a liveness phase of 60 s. One
+world runs at a time (--jobs J runs J side by side; each is a dozen processes). A world live
+mode refuses (a multi-master database, a run-once guard, the Java client model with the
+built-in program, more than 4 pairs) skips the seed, with the reason; a step it refuses (a
+clock strobe, a clock fault on a ZooKeeper server or a database, a step the program does not
+support) is dropped from the schedule and listed, as is a reset of a dropped clock fault. A
+failing seed (a violation, a program finding, a step that did not apply, a run that could not
+start) becomes seed-<N>-<invariant>.toml, NOT shrunk (a live run takes minutes): its header says
+what was found, the steps dropped, and the replay command, `splitbrain live <file>` (the file
+names each node's program). Each seed's logs stay in DIR/seed-<N>/. --no-shrink is accepted
+(nothing is shrunk live), --max-shrink-runs is refused, --stop-at-first stops starting seeds
+after the first failing one. Ctrl-C stops the running worlds and still writes the report.
+
+Exit status: 0 no violations, 1 violations found (or the report could not be written; with
+--live also a seed whose run could not start), 2 bad arguments.";
 
 #[derive(Args)]
 pub struct ChaosArgs {
@@ -37,7 +54,7 @@ pub struct ChaosArgs {
     /// First seed.
     #[arg(long, default_value_t = 1)]
     pub start: u64,
-    /// Worker threads (default: every core).
+    /// Worker threads (default: every core; with --live, 1: each job is a whole live world).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub jobs: Option<u64>,
     /// Report directory (default: reports/<UTC time>/).
@@ -49,12 +66,24 @@ pub struct ChaosArgs {
     /// Keep a failing schedule as generated instead of shrinking it.
     #[arg(long)]
     pub no_shrink: bool,
-    /// Most runs spent shrinking one failure.
-    #[arg(long, default_value_t = 150, conflicts_with = "no_shrink")]
+    /// Most runs spent shrinking one failure (not with --live: nothing is shrunk live).
+    #[arg(long, default_value_t = 150, conflicts_with_all = ["no_shrink", "live"])]
     pub max_shrink_runs: usize,
     /// Stop starting seeds after the first finding (running seeds still finish).
     #[arg(long)]
     pub stop_at_first: bool,
+    /// Play each seed on real processes (ZooKeeper, node programs, PostgreSQL) instead of
+    /// simulating it; failures are reported as generated, not shrunk.
+    #[arg(long)]
+    pub live: bool,
+    /// With --live: run every node with this program: splitbrain, curator-latch or
+    /// kazoo-election (default: the built-in splitbrain).
+    #[arg(long, value_name = "NAME", requires = "live")]
+    pub program: Option<String>,
+    /// Fault phase of each generated scenario (default: 8m, with --live 2m); a liveness phase
+    /// follows (2m, with --live 60s).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 }
 
 /// Every core this process may use.
@@ -78,6 +107,30 @@ pub fn explore_options(
     }
 }
 
+/// The report directory: `--out`, or a fresh `reports/<UTC time>/`, created; a bad one is
+/// reported on stderr and gives exit status 2.
+pub(crate) fn report_dir(out: Option<&Path>, stamp: &str) -> Result<PathBuf, ExitCode> {
+    let dir = match out {
+        Some(dir) => dir.to_path_buf(),
+        None => fresh_dir(&Path::new("reports").join(stamp)),
+    };
+    if dir.exists() && !dir.is_dir() {
+        eprintln!("error: --out {}: is not a directory", dir.display());
+        return Err(ExitCode::from(2));
+    }
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("error: --out {}: cannot create it: {e}", dir.display());
+        return Err(ExitCode::from(2));
+    }
+    if dir.join("summary.json").exists() {
+        eprintln!(
+            "warning: {} holds an earlier report: its files are replaced, other seed files stay",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
 pub fn chaos(args: ChaosArgs) -> ExitCode {
     if args.start.checked_add(args.seeds - 1).is_none() {
         eprintln!(
@@ -88,31 +141,28 @@ pub fn chaos(args: ChaosArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if args.duration.is_some_and(|d| d.is_zero()) {
+        eprintln!("error: --duration must be longer than 0s");
+        return ExitCode::from(2);
+    }
+    if args.live {
+        return super::chaos_live::chaos_live(args);
+    }
     let (started_at, stamp) = utc_now();
-    let dir = match &args.out {
-        Some(dir) => dir.clone(),
-        None => fresh_dir(&Path::new("reports").join(&stamp)),
+    let dir = match report_dir(args.out.as_deref(), &stamp) {
+        Ok(dir) => dir,
+        Err(code) => return code,
     };
-    if dir.exists() && !dir.is_dir() {
-        eprintln!("error: --out {}: is not a directory", dir.display());
-        return ExitCode::from(2);
-    }
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        eprintln!("error: --out {}: cannot create it: {e}", dir.display());
-        return ExitCode::from(2);
-    }
-    if dir.join("summary.json").exists() {
-        eprintln!(
-            "warning: {} holds an earlier report: its files are replaced, other seed files stay",
-            dir.display()
-        );
-    }
     let jobs = args.jobs.map_or_else(all_cores, |j| j as usize);
+    let mut explore = explore_options(args.election, !args.no_shrink, args.max_shrink_runs);
+    if let Some(duration) = args.duration {
+        explore.generate.fault_phase = duration;
+    }
     let options = CampaignOptions {
         first_seed: args.start,
         seeds: args.seeds,
         jobs,
-        explore: explore_options(args.election, !args.no_shrink, args.max_shrink_runs),
+        explore,
         stop_at_first: args.stop_at_first,
         only_beyond_real: false,
     };
@@ -256,7 +306,7 @@ fn fresh_dir(dir: &Path) -> PathBuf {
 
 /// The time now in UTC: RFC 3339 (`2026-11-25T19:30:00Z`), and the same with `-` for `:` so
 /// it can name a directory on every system.
-fn utc_now() -> (String, String) {
+pub(crate) fn utc_now() -> (String, String) {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -266,7 +316,7 @@ fn utc_now() -> (String, String) {
 }
 
 /// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian calendar).
-fn rfc3339(secs: u64) -> String {
+pub(crate) fn rfc3339(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Civil date from a day count (H. Hinnant's algorithm): eras of 400 years from 0000-03-01.

@@ -4,7 +4,7 @@ use super::{parse_election, scenario_files};
 use clap::Args;
 use splitbrain::election::ElectionCode;
 use splitbrain::live::run::{self as live, LiveError, LiveOptions, LiveRun};
-use splitbrain::report::{html, junit, svg};
+use splitbrain::report::{html, junit, program_results, svg};
 use splitbrain::scenario::{self, Scenario};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,8 +29,12 @@ the reason; `--check` says which steps it can play without starting anything).";
 #[derive(Args)]
 pub struct LiveArgs {
     /// Scenario files, or directories searched for *.toml (then a summary table follows).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "results")]
     pub files: Vec<PathBuf>,
+    /// Play nothing: print docs/third-party-results.md's Markdown from these report
+    /// directories (each one `--out DIR` of a library run with one --program).
+    #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["check", "json"])]
+    pub results: Vec<PathBuf>,
     /// Print one JSON object per run instead of the timeline.
     #[arg(long)]
     pub json: bool,
@@ -54,6 +58,9 @@ pub struct LiveArgs {
 }
 
 pub fn live(args: LiveArgs) -> ExitCode {
+    if !args.results.is_empty() {
+        return results(&args.results);
+    }
     let files = match scenario_files(&args.files) {
         Ok(files) => files,
         Err(e) => {
@@ -141,6 +148,49 @@ pub fn live(args: LiveArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `--results`: the Markdown of library runs' report directories.
+fn results(dirs: &[PathBuf]) -> ExitCode {
+    let mut loaded = Vec::new();
+    for dir in dirs {
+        let path = dir.join("summary.json");
+        let read = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                serde_json::from_str::<serde_json::Value>(&text).map_err(|e| e.to_string())
+            });
+        let summary = match read {
+            Ok(summary) if summary["runs"].is_array() => summary,
+            Ok(_) => {
+                eprintln!("{}: not a live report (no \"runs\")", path.display());
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        let date = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map(date_of)
+            .unwrap_or_default();
+        loaded.push((dir.display().to_string(), summary, date));
+    }
+    let runs: Vec<program_results::ProgramRun> = loaded
+        .iter()
+        .map(|(dir, summary, date)| program_results::ProgramRun { dir, summary, date })
+        .collect();
+    print!("{}", program_results::results_markdown(&runs));
+    ExitCode::SUCCESS
+}
+
+/// `YYYY-MM-DD` (UTC) of a file time.
+fn date_of(time: std::time::SystemTime) -> String {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    super::chaos::rfc3339(secs)[..10].to_string()
 }
 
 /// A scenario file read and parsed: its path, its text (refusals name its lines), the scenario.
@@ -304,7 +354,7 @@ pub(crate) fn run_json(run: &LiveRun) -> serde_json::Value {
     json
 }
 
-type PlayedRun = (PathBuf, u32, Scenario, Result<LiveRun, LiveError>, f64);
+pub(crate) type PlayedRun = (PathBuf, u32, Scenario, Result<LiveRun, LiveError>, f64);
 
 fn summary(results: &[PlayedRun], json: bool) {
     if json {
@@ -334,7 +384,7 @@ fn summary(results: &[PlayedRun], json: bool) {
 }
 
 /// summary.json, junit.xml and index.html of several runs.
-fn write_report(out: &Path, results: &[PlayedRun]) -> std::io::Result<()> {
+pub(crate) fn write_report(out: &Path, results: &[PlayedRun]) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
     let mut cases = Vec::new();
     let mut sections = Vec::new();

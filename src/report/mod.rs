@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod html;
 pub mod junit;
+pub mod program_results;
 pub mod svg;
 
 /// Escapes text for XML and HTML (element content and attribute values).

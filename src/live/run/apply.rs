@@ -203,12 +203,24 @@ impl LiveWorld {
         }
         let nodes: Vec<String> = self.nodes.keys().cloned().collect();
         for node in &nodes {
-            let _ = self.tell(node, "clock reset");
+            // Only what the program supports: the others never had those faults.
+            let supports = |capability: &str| {
+                self.nodes
+                    .get(node)
+                    .and_then(|n| n.hello())
+                    .is_some_and(|h| h.supports(capability))
+            };
+            let (clock, health) = (supports("clock"), supports("health"));
+            if clock {
+                let _ = self.tell(node, "clock reset");
+            }
             for link in [HealthLink::Database, HealthLink::Bus] {
                 if let Ok(desired) = self.desired_mut(node) {
                     desired.broken.remove(&link);
                 }
-                let _ = self.tell(node, &format!("heal-health {link}"));
+                if health {
+                    let _ = self.tell(node, &format!("heal-health {link}"));
+                }
             }
         }
     }

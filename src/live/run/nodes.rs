@@ -169,12 +169,12 @@ impl NodeHost {
                 .is_none_or(|r| r.is_finished());
             if ended || std::time::Instant::now() >= deadline {
                 let what = if ended {
-                    "ended without a hello line"
+                    "exited (or closed its stdout) before its hello line"
                 } else {
-                    "printed no hello line"
+                    "printed no hello line in time"
                 };
                 return Err(format!(
-                    "node {} ({}) {what} in time (docs/node-protocol.md); its output: {}, its log: {}",
+                    "node {} ({}) {what} (docs/node-protocol.md); its output: {}, its log: {}",
                     self.launch.name,
                     self.launch.program,
                     self.events_path().display(),
@@ -237,32 +237,24 @@ impl NodeHost {
         let expected_end = Arc::new(AtomicBool::new(false));
         let reader = {
             let events = append(&self.events_path())?;
-            let (recorder, findings, expected, hello, promoted) = (
-                self.recorder.clone(),
-                self.findings.clone(),
-                expected_end.clone(),
-                self.hello.clone(),
-                self.promoted.clone(),
-            );
+            let sinks = Sinks {
+                recorder: self.recorder.clone(),
+                findings: self.findings.clone(),
+                hello: self.hello.clone(),
+                promoted: self.promoted.clone(),
+                program: self.launch.program.clone(),
+            };
+            let expected = expected_end.clone();
             let (pair, name) = (self.launch.pair.clone(), self.launch.name.clone());
-            let program = self.launch.program.clone();
             let log = self.log_path();
             std::thread::Builder::new()
                 .name(format!("events-{name}"))
                 .spawn(move || {
-                    follow(
-                        stdout,
-                        events,
-                        NodeEvents::new(&pair, &name),
-                        &recorder,
-                        &findings,
-                        &hello,
-                        &promoted,
-                        &program,
-                    );
+                    follow(stdout, events, NodeEvents::new(&pair, &name), &sinks);
                     if !expected.load(Ordering::SeqCst) {
-                        findings.add(format!(
-                            "node {name} ({program}) ended by itself (its log: {})",
+                        sinks.findings.add(format!(
+                            "node {name} ({}) ended by itself (its log: {})",
+                            sinks.program,
                             log.display()
                         ));
                     }
@@ -343,18 +335,25 @@ fn append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
+/// Where what a node's lines say goes.
+struct Sinks {
+    recorder: Recorder,
+    findings: NodeFindings,
+    hello: Arc<Mutex<Option<Hello>>>,
+    promoted: Arc<AtomicBool>,
+    program: String,
+}
+
 /// Reads a node's stdout until it closes: each line to the events file and, as records, to the
 /// history (stamped with the line's own monotonic reading, else with its arrival).
-fn follow(
-    stdout: impl io::Read,
-    mut events_file: File,
-    mut events: NodeEvents,
-    recorder: &Recorder,
-    findings: &NodeFindings,
-    hello: &Mutex<Option<Hello>>,
-    promoted: &AtomicBool,
-    program: &str,
-) {
+fn follow(stdout: impl io::Read, mut events_file: File, mut events: NodeEvents, sinks: &Sinks) {
+    let Sinks {
+        recorder,
+        findings,
+        hello,
+        promoted,
+        program,
+    } = sinks;
     let clock = recorder.clock();
     for line in BufReader::new(stdout).split(b'\n') {
         let Ok(bytes) = line else { break };
@@ -387,11 +386,7 @@ fn follow(
                 let mut inner = findings.inner.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some((write, token)) = untokened_attempt {
                     inner.attempt_tokens.insert(
-                        (
-                            events.pair().to_string(),
-                            events.node().to_string(),
-                            write,
-                        ),
+                        (events.pair().to_string(), events.node().to_string(), write),
                         token,
                     );
                 }
