@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub fn compare_help() -> String {
     format!(
@@ -21,8 +21,8 @@ Plays FILE live --runs times, one after another (real ZooKeeper, `splitbrain nod
 running the file's election code, PostgreSQL: see `splitbrain live --help`), and in the
 simulator over --seeds seeds, starting from the file's own [run] seed (seed, seed+1, …), then
 prints both sides: verdicts (pass/fail, violations by invariant, expectations not met), and
-median [min..max] of failover seconds (all failovers of all runs), first failover seconds
-(each run's first failover: in most files the fault's own), failovers per run,
+median [min..max] of failover seconds (all failovers of all runs), fault failover seconds
+(each run's first failover from the file's first step on: the fault's own), failovers per run,
 promotions per pair (promotion records: every grant of mastership, the first included),
 writes accepted / refused / unavailable, sessions expired and ZooKeeper leader changes.
 
@@ -103,13 +103,14 @@ pub fn compare(args: CompareArgs) -> ExitCode {
         .iter()
         .map(|p| p.name.clone())
         .collect();
+    let fault_from = scenario.steps.first().map_or(Duration::ZERO, |s| s.at);
     let started = Instant::now();
     let mut sim = Vec::new();
     let mut first_sim = None;
     for &seed in &seeds {
         match scenario::runner::run(&scenario, seed, false) {
             Ok(report) => {
-                sim.push(RunFacts::of(&report, &pairs, &[]));
+                sim.push(RunFacts::of(&report, &pairs, &[], fault_from));
                 if first_sim.is_none() {
                     first_sim = Some(report);
                 }
@@ -159,7 +160,7 @@ pub fn compare(args: CompareArgs) -> ExitCode {
                     started.elapsed().as_secs_f64(),
                     run.dir.display()
                 );
-                live_facts.push(RunFacts::of(&run.report, &pairs, &run.findings));
+                live_facts.push(RunFacts::of(&run.report, &pairs, &run.findings, fault_from));
                 live_dirs.push(run.dir.display().to_string());
                 sections.push(run_section(
                     &format!("{} live run {k}", scenario.name),
