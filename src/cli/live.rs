@@ -161,7 +161,10 @@ fn results(dirs: &[PathBuf]) -> ExitCode {
                 serde_json::from_str::<serde_json::Value>(&text).map_err(|e| e.to_string())
             });
         let summary = match read {
-            Ok(summary) if summary["runs"].is_array() => summary,
+            Ok(mut summary) if summary["runs"].is_array() => {
+                relative_run_dirs(&mut summary);
+                summary
+            }
             Ok(_) => {
                 eprintln!("{}: not a live report (no \"runs\")", path.display());
                 return ExitCode::from(2);
@@ -183,6 +186,21 @@ fn results(dirs: &[PathBuf]) -> ExitCode {
         .collect();
     print!("{}", program_results::results_markdown(&runs));
     ExitCode::SUCCESS
+}
+
+/// Run directories under the current directory as relative paths: the document is read in
+/// the repository, not on the machine that made it.
+fn relative_run_dirs(summary: &mut serde_json::Value) {
+    let Ok(here) = std::env::current_dir() else {
+        return;
+    };
+    for run in summary["runs"].as_array_mut().into_iter().flatten() {
+        if let Some(dir) = run["run_dir"].as_str()
+            && let Ok(relative) = Path::new(dir).strip_prefix(&here)
+        {
+            run["run_dir"] = relative.display().to_string().into();
+        }
+    }
 }
 
 /// `YYYY-MM-DD` (UTC) of a file time.
@@ -396,13 +414,17 @@ pub(crate) fn write_report(out: &Path, results: &[PlayedRun]) -> std::io::Result
                 runs_json.push(run_json(live_run));
                 let failure = failure_detail(&live_run.report, &live_run.findings)
                     .map(|why| ("failed".to_string(), why));
-                sections.push(run_section(
+                let mut section = run_section(
                     &format!("{} run {run}", scenario.name),
                     scenario,
                     &live_run.report,
                     &live_run.findings,
-                    format!("splitbrain live {}", file.display()),
-                ));
+                    replay_command(file, scenario),
+                );
+                for note in &live_run.not_judged {
+                    section.detail.push_str(&format!("\nnot judged: {note}"));
+                }
+                sections.push(section);
                 cases.push(junit::JunitCase {
                     name,
                     seconds: *wall,
@@ -511,6 +533,24 @@ pub(crate) fn run_section(
         replay,
         shrinking: String::new(),
         svg: svg::timeline_svg(&report.history, scenario.end(), &markers),
+    }
+}
+
+/// `splitbrain live FILE`, with `--program` when every node runs one program that is not the
+/// built-in selector (it may have come from the command line, not the file).
+fn replay_command(file: &Path, scenario: &Scenario) -> String {
+    let programs: std::collections::BTreeSet<&str> = scenario
+        .topology
+        .pairs
+        .iter()
+        .flat_map(|p| &p.nodes)
+        .map(|n| scenario.programs.of(&n.name))
+        .collect();
+    match programs.into_iter().collect::<Vec<_>>()[..] {
+        [one] if one != splitbrain::scenario::programs::BUILT_IN => {
+            format!("splitbrain live {} --program {one}", file.display())
+        }
+        _ => format!("splitbrain live {}", file.display()),
     }
 }
 
