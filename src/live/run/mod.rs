@@ -164,7 +164,10 @@ pub fn run(
         return Err(LiveError::Refused(refused));
     }
     let (judged, not_judged) = plan::judged_scenario(scenario, |node| {
-        hellos.get(node).map(|h| h.supports.clone()).unwrap_or_default()
+        hellos
+            .get(node)
+            .map(|h| h.supports.clone())
+            .unwrap_or_default()
     });
     let mut run = play(&judged, world, options, swept)?;
     run.programs = hellos;

@@ -172,9 +172,7 @@ fn needs(scenario: &Scenario, action: &Action) -> Option<(String, &'static str)>
             .any(|p| p.nodes.iter().any(|n| n.name == name))
     };
     match action {
-        Action::Relinquish { node } | Action::Rejoin { node } => {
-            Some((node.clone(), "relinquish"))
-        }
+        Action::Relinquish { node } | Action::Rejoin { node } => Some((node.clone(), "relinquish")),
         Action::SetPriority { node, .. } => Some((node.clone(), "priorities")),
         Action::BreakHealth { node, .. } | Action::HealHealth { node, .. } => {
             Some((node.clone(), "health"))
@@ -239,8 +237,12 @@ pub fn judged_scenario(
         .iter()
         .filter_map(|pair| {
             let node = pair.nodes.first()?;
-            (!capabilities(&node.name).contains("priorities"))
-                .then(|| (pair.name.clone(), scenario.programs.of(&node.name).to_string()))
+            (!capabilities(&node.name).contains("priorities")).then(|| {
+                (
+                    pair.name.clone(),
+                    scenario.programs.of(&node.name).to_string(),
+                )
+            })
         })
         .collect();
     if without_priorities.is_empty() {
@@ -250,9 +252,7 @@ pub fn judged_scenario(
         without_priorities.iter().map(|(_, p)| p.as_str()).collect();
     let programs = programs.into_iter().collect::<Vec<_>>().join(", ");
     if judged.invariants.skip.insert(Invariant::WrongPriority) {
-        notes.push(format!(
-            "WP: {programs} does not support priorities"
-        ));
+        notes.push(format!("WP: {programs} does not support priorities"));
     }
     judged.expectations.retain(|expectation| match expectation {
         Expectation::MasterAt { pair, node, at }

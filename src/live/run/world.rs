@@ -11,16 +11,16 @@ use super::links::LinkModel;
 use super::nodes::{NodeFindings, NodeHost, NodeLaunch};
 use super::registry::Registry;
 use super::zk_roles::{RolePoller, Running, ask_role};
-use crate::live::programs::ProgramLaunch;
 use crate::election::Policy;
 use crate::live::ensemble::{PeerRoute, ServerPorts};
 use crate::live::net::{Network, RelayKind, ZkAdvertise};
 use crate::live::ports::PortReservation;
 use crate::live::process::Launcher;
+use crate::live::programs::ProgramLaunch;
 use crate::live::{EnsembleConfig, RealEnsemble};
 use crate::pair::{ELECTION_ROOT, pair_credentials};
-use crate::scenario::programs::BUILT_IN;
 use crate::scenario::HealthLink;
+use crate::scenario::programs::BUILT_IN;
 use crate::sim::history::Record;
 use crate::sim::net::NetConfig;
 use crate::sim::topology::Topology;
@@ -376,7 +376,10 @@ impl LiveWorld {
         let mut hellos = BTreeMap::new();
         for (name, node) in &self.nodes {
             let left = deadline.saturating_duration_since(Instant::now());
-            hellos.insert(name.clone(), node.wait_hello(left.max(Duration::from_millis(1)))?);
+            hellos.insert(
+                name.clone(),
+                node.wait_hello(left.max(Duration::from_millis(1)))?,
+            );
         }
         Ok(hellos)
     }
