@@ -18,11 +18,11 @@ use std::time::Duration;
 pub const FLAG_RULE: &str = "\
 medians are low medians (the middle value, or the lower of the two middle ones: always a \
 measured value); a measure is flagged when its medians differ by more than 20 % of the larger \
-one, with a floor so tiny numbers are not: times when |live - sim| > max(20 % of the larger, 1 \
-s); counts when |live - sim| > 20 % of the larger and |live - sim| >= 2; a measure one side \
-has and the other lacks (failovers on one side only) is flagged; verdicts are flagged when any \
-run's verdict (pass/fail) differs from the other side's majority, or a live run did not \
-complete";
+one, with a floor so tiny numbers are not: times when |live - sim| > max(20 % of the larger, \
+1 s); counts when |live - sim| > 20 % of the larger and |live - sim| >= 2; a time one side \
+lacks (no failover there) is flagged when the other side had it in at least half its runs; \
+verdicts are flagged when any run's verdict (pass/fail) differs from the other side's \
+majority, or a live run did not complete";
 
 /// What one run showed, live or simulated.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -198,6 +198,45 @@ pub fn flag(kind: Kind, live: Option<f64>, sim: Option<f64>) -> (bool, String) {
     }
 }
 
+/// How many of a side's runs had a value for a measure (a failover time needs a failover).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Presence {
+    pub with: usize,
+    pub of: usize,
+}
+
+/// [`flag`], except that a measure one side lacks is flagged only when the other side had it
+/// in at least half its runs: a failover in 2 of 20 seeds and in none of 3 live runs is not a
+/// difference (failovers per run, a count, has medians 0 and 0).
+pub fn flag_with_presence(
+    kind: Kind,
+    live: Option<f64>,
+    live_presence: Presence,
+    sim: Option<f64>,
+    sim_presence: Presence,
+) -> (bool, String) {
+    let (side, presence) = match (live, sim) {
+        (Some(_), None) => ("live", live_presence),
+        (None, Some(_)) => ("simulator", sim_presence),
+        _ => return flag(kind, live, sim),
+    };
+    let other = if side == "live" {
+        "the simulator"
+    } else {
+        "live"
+    };
+    let typical = presence.with * 2 >= presence.of;
+    (
+        typical,
+        format!(
+            "{side} only, in {} of {} runs{}: {other} has none",
+            presence.with,
+            presence.of,
+            if typical { "" } else { " (fewer than half)" }
+        ),
+    )
+}
+
 /// A count or median as short text: whole numbers without decimals.
 fn num(v: f64) -> String {
     if v.fract() == 0.0 {
@@ -315,9 +354,23 @@ impl Comparison {
     ) -> Comparison {
         let verdicts = Verdicts::of(&live, live_errors, &sim);
         let mut measures = Vec::new();
-        let mut add = |name: &str, kind: Kind, live: Vec<f64>, sim: Vec<f64>| {
-            let (live, sim) = (Stats::of(&live), Stats::of(&sim));
-            let (flagged, why) = flag(kind, live.median, sim.median);
+        let (live_runs, sim_runs) = (live.len(), sim.len());
+        // Each side's values, and how many of its runs had one.
+        let mut add = |name: &str, kind: Kind, l: (Vec<f64>, usize), s: (Vec<f64>, usize)| {
+            let (live, sim) = (Stats::of(&l.0), Stats::of(&s.0));
+            let (flagged, why) = flag_with_presence(
+                kind,
+                live.median,
+                Presence {
+                    with: l.1,
+                    of: live_runs,
+                },
+                sim.median,
+                Presence {
+                    with: s.1,
+                    of: sim_runs,
+                },
+            );
             measures.push(Measure {
                 name: name.to_string(),
                 kind,
@@ -327,13 +380,18 @@ impl Comparison {
                 why,
             });
         };
-        let per_run = |runs: &[RunFacts], f: &dyn Fn(&RunFacts) -> u64| -> Vec<f64> {
-            runs.iter().map(|r| f(r) as f64).collect()
+        let per_run = |runs: &[RunFacts], f: &dyn Fn(&RunFacts) -> u64| -> (Vec<f64>, usize) {
+            (runs.iter().map(|r| f(r) as f64).collect(), runs.len())
         };
-        let all_seconds = |runs: &[RunFacts]| -> Vec<f64> {
-            runs.iter()
-                .flat_map(|r| r.failover_seconds.clone())
-                .collect()
+        let all_seconds = |runs: &[RunFacts]| -> (Vec<f64>, usize) {
+            (
+                runs.iter()
+                    .flat_map(|r| r.failover_seconds.clone())
+                    .collect(),
+                runs.iter()
+                    .filter(|r| !r.failover_seconds.is_empty())
+                    .count(),
+            )
         };
         add(
             "failover seconds",
@@ -343,10 +401,13 @@ impl Comparison {
         );
         // The failover the fault causes, one per run: the median over all failovers mixes
         // it with hand-backs after the heal and at start-up (0.1-0.3 s).
-        let fault = |runs: &[RunFacts]| -> Vec<f64> {
-            runs.iter()
+        let fault = |runs: &[RunFacts]| -> (Vec<f64>, usize) {
+            let values: Vec<f64> = runs
+                .iter()
                 .filter_map(|r| r.fault_failover_seconds)
-                .collect()
+                .collect();
+            let with = values.len();
+            (values, with)
         };
         add(
             "fault failover seconds",
@@ -779,6 +840,20 @@ mod tests {
         // Exactly 20 % is not more than 20 %.
         assert!(!flag(Kind::Count, Some(10.0), Some(8.0)).0);
         assert!(!flag(Kind::Count, Some(0.0), Some(0.0)).0);
+    }
+
+    #[test]
+    fn a_time_on_one_side_only_is_flagged_when_the_other_side_had_it_in_half_its_runs() {
+        let p = |with, of| Presence { with, of };
+        // Live failed over in every run, the simulator never.
+        assert!(flag_with_presence(Kind::Seconds, Some(12.0), p(3, 3), None, p(0, 20)).0);
+        // A start-up hand-over in 2 of 20 seeds, none live: not a difference.
+        let (flagged, why) = flag_with_presence(Kind::Seconds, None, p(0, 3), Some(0.1), p(2, 20));
+        assert!(!flagged, "{why}");
+        assert!(why.contains("2 of 20"), "{why}");
+        assert!(flag_with_presence(Kind::Seconds, None, p(0, 3), Some(0.1), p(10, 20)).0);
+        // Both sides have it: the plain rule.
+        assert!(!flag_with_presence(Kind::Seconds, Some(12.0), p(1, 3), Some(11.5), p(2, 20)).0);
     }
 
     #[test]
