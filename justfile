@@ -64,6 +64,14 @@ third-party-results programs="curator-latch kazoo-election":
     done
     target/release/splitbrain live --results "${dirs[@]}" > docs/third-party-results.md
 
+# Random exploration on real processes: `seeds` generated worlds (the simulated chaos's draws,
+# a 2-minute fault phase) played live one at a time with every node running `program`
+# (splitbrain, curator-latch, kazoo-election); report under reports/, nothing shrunk.
+# Slow: about 3 minutes a seed.
+chaos-live program="splitbrain" seeds="3" *args="":
+    cargo build --release
+    target/release/splitbrain chaos --live --program {{program}} --seeds {{seeds}} {{args}}
+
 # Speed-up over real time and peak memory of the standard world.
 bench seeds="10":
     cargo run --profile perf -- bench --seeds {{seeds}}

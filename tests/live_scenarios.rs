@@ -543,3 +543,76 @@ at = "6s"
 do = "crash"
 target = "a2"
 "#;
+
+/// `splitbrain chaos --live`: one generated world played on real processes (seeds whose world
+/// live mode refuses are skipped on the way), and the report's shape: `splitbrain live`'s runs
+/// plus what chaos adds, with nothing shrunk.
+#[test]
+#[ignore = "slow live chaos: just chaos-live"]
+fn chaos_live_plays_a_generated_world_and_reports_it() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let out = std::env::temp_dir().join(format!("sb-chaos-live-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let output = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .args(["chaos", "--live", "--seeds", "1"])
+        .args(["--duration", "20s", "--out"])
+        .arg(&out)
+        .output()
+        .expect("run splitbrain chaos --live");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let code = output.status.code().unwrap_or(-1);
+    let context = format!("exit {code}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    // A random world may fail: both are verdicts, a bad argument is not.
+    assert!(code == 0 || code == 1, "{context}");
+    let text = std::fs::read_to_string(out.join("summary.json"))
+        .unwrap_or_else(|e| panic!("no summary.json ({e}): {context}"));
+    let summary: Value = serde_json::from_str(&text).expect("summary.json is JSON");
+    let pretty = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    assert_eq!(summary["backend"], "live", "{pretty}");
+    assert_eq!(summary["command"], "chaos --live", "{pretty}");
+    assert_eq!(summary["shrinking"], "none (live)", "{pretty}");
+    assert_eq!(summary["program"], "splitbrain", "{pretty}");
+    assert_eq!(summary["duration"], "20s", "{pretty}");
+    assert_eq!(summary["liveness_seconds"], 60.0, "{pretty}");
+    assert_eq!(summary["seeds_to_play"], 1, "{pretty}");
+    assert_eq!(summary["seeds_run"], 1, "{pretty}");
+    assert_eq!(summary["total"], 1, "{pretty}");
+    let skipped = summary["seeds_skipped"].as_u64().expect("seeds_skipped");
+    assert_eq!(
+        summary["skipped"].as_array().map(Vec::len),
+        Some(skipped as usize),
+        "{pretty}"
+    );
+    assert!(summary["dropped_steps"].is_array(), "{pretty}");
+    let seeds = summary["seeds"].as_array().expect("seeds");
+    assert_eq!(seeds.len() as u64, skipped + 1, "{pretty}");
+    let played = seeds
+        .iter()
+        .find(|s| s["verdict"] != "skipped")
+        .expect("a played seed");
+    assert!(played["dropped"].is_array(), "{pretty}");
+    let run = &summary["runs"][0];
+    assert_eq!(run["backend"], "live", "{pretty}");
+    assert_eq!(run["seed"], played["seed"], "{pretty}");
+    assert!(
+        run["logs"].as_object().is_some_and(|l| !l.is_empty()),
+        "{pretty}"
+    );
+    let seed = played["seed"].as_u64().expect("seed");
+    assert!(out.join(format!("seed-{seed}")).join("logs").is_dir());
+    let failed = summary["seeds_failed"].as_u64().unwrap_or(0)
+        + summary["seeds_errored"].as_u64().unwrap_or(0);
+    assert_eq!(failed > 0, code == 1, "{pretty}");
+    if failed > 0 {
+        // The finding's file: what was found, not shrunk, and how to replay it.
+        let file = played["file"].as_str().expect("the failing seed's file");
+        let text = std::fs::read_to_string(out.join(file)).expect("the seed's file");
+        assert!(text.contains("NOT shrunk"), "{text}");
+        assert!(text.contains(&format!("splitbrain live {file}")), "{text}");
+    }
+    assert!(out.join("junit.xml").is_file());
+    let page = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    assert!(page.contains("No shrinking is done live"));
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -95,26 +95,42 @@ impl Finding {
 }
 
 /// What one run showed: the first thing that failed it, if anything did.
-struct Verdict {
-    invariant: String,
-    at: Duration,
-    detail: String,
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    /// As [`Finding::invariant`].
+    pub invariant: String,
+    pub at: Duration,
+    pub detail: String,
+}
+
+/// The scenario `seed` draws with `options`: the first draw of proptest's generator seeded
+/// from `seed`, named `chaos-<seed>` with `[run] seed` = `seed`. [`explore_seed`] runs this
+/// very draw (and shrinks from it); `splitbrain chaos --live` plays it on real processes.
+pub fn generated_scenario(seed: u64, options: &GenOptions) -> Scenario {
+    named(draw(seed, options).current(), seed)
+}
+
+/// proptest's value tree of `seed`'s scenario: its current value is the first draw, and it
+/// shrinks from there.
+fn draw(seed: u64, options: &GenOptions) -> impl ValueTree<Value = Scenario> + use<> {
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng_for(seed));
+    match scenario_strategy(options).new_tree(&mut runner) {
+        Ok(tree) => tree,
+        Err(reason) => unreachable!("the scenario strategy has no filter to reject: {reason}"),
+    }
+}
+
+/// A drawn scenario as `seed`'s: its name and its `[run] seed`.
+fn named(mut scenario: Scenario, seed: u64) -> Scenario {
+    scenario.name = format!("chaos-{seed}");
+    scenario.seed = seed;
+    scenario
 }
 
 /// Generates, runs and judges one seed; shrinks a failure. Never panics on a failing run.
 pub fn explore_seed(seed: u64, options: &ExploreOptions) -> SeedOutcome {
-    let mut runner = TestRunner::new_with_rng(Config::default(), rng_for(seed));
-    let strategy = scenario_strategy(&options.generate);
-    let name = format!("chaos-{seed}");
-    let prepare = |mut scenario: Scenario| {
-        scenario.name = name.clone();
-        scenario.seed = seed;
-        scenario
-    };
-    let mut tree = match strategy.new_tree(&mut runner) {
-        Ok(tree) => tree,
-        Err(reason) => unreachable!("the scenario strategy has no filter to reject: {reason}"),
-    };
+    let prepare = |scenario: Scenario| named(scenario, seed);
+    let mut tree = draw(seed, &options.generate);
     let scenario = prepare(tree.current());
     let (report, verdict) = run_and_judge(&scenario);
     let mut runs = 1;
@@ -248,8 +264,8 @@ fn run_and_judge(scenario: &Scenario) -> (Option<RunReport>, Option<Verdict>) {
 }
 
 /// The first thing that failed a run: its earliest violation, else a step that could not
-/// apply, else an unmet expectation.
-fn judge(report: &RunReport) -> Option<Verdict> {
+/// apply, else an unmet expectation (`None` for a run that passed, or failed by none of these).
+pub fn judge(report: &RunReport) -> Option<Verdict> {
     if report.passed {
         return None;
     }
@@ -314,6 +330,26 @@ mod tests {
                 .map(|f| (f.invariant.clone(), f.shrunk.clone()))
         );
         assert_ne!(explore_seed(8, &options).scenario, first.scenario);
+    }
+
+    /// `generated_scenario` is the very scenario `explore_seed` runs for the seed: the same
+    /// generator and the same first draw, so `chaos --live` plays what simulated chaos plays.
+    #[test]
+    fn generated_scenario_is_explore_seeds_first_draw() {
+        let options = ExploreOptions {
+            shrink: false,
+            ..short()
+        };
+        for seed in [1, 7, 1 << 40] {
+            let explored = explore_seed(seed, &options);
+            let generated = generated_scenario(seed, &options.generate);
+            assert_eq!(generated, explored.scenario, "seed {seed}");
+            assert_eq!(generated, generated_scenario(seed, &options.generate));
+        }
+        assert_ne!(
+            generated_scenario(1, &options.generate),
+            generated_scenario(2, &options.generate)
+        );
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! [`generate`] draws scenarios (proptest strategies, swarm style), [`explore`] runs one seed
 //! and shrinks a failure to a scenario file, [`seeds`] spreads seeds over cores, [`campaign`]
 //! explores a range of seeds, [`progress`] shows how far it is, and [`report`] and [`output`]
-//! write what it found.
+//! write what it found. [`live`] makes a generated scenario playable on real processes
+//! (`splitbrain chaos --live`).
 
 pub mod campaign;
 pub mod explore;
 pub mod generate;
+pub mod live;
 pub mod output;
 pub mod progress;
 pub mod report;

@@ -3,6 +3,7 @@
 pub mod alloc;
 pub mod bench;
 pub mod chaos;
+pub mod chaos_live;
 pub mod check;
 pub mod compare;
 pub mod known_bugs;
