@@ -52,6 +52,64 @@ pub async fn delete_election_in<C: Coordination>(
     delete_subtree(session, &layout).await
 }
 
+/// The script's work for a pair whose nodes run an election of their own layout (a node
+/// program other than the built-in selector): every znode under the pair's znode, deepest
+/// first, in one multi; the pair's znode stays. Returns how many znodes it deleted.
+pub async fn delete_everything_under<C: Coordination>(
+    session: &C,
+    pair_path: &str,
+    credentials: &DigestCredentials,
+) -> Result<usize, ErrorCode> {
+    session
+        .add_auth("digest", &credentials.auth_bytes())
+        .await?;
+    for _ in 0..ATTEMPTS {
+        // Breadth first: a znode is listed after its parent, so the reverse deletes children
+        // before their parents.
+        let mut found = Vec::new();
+        let mut next = vec![pair_path.to_string()];
+        while let Some(path) = next.pop() {
+            match session.get_children(&path).await {
+                Ok((mut children, _)) => {
+                    children.sort();
+                    for child in children {
+                        let child = format!("{}/{child}", path.trim_end_matches('/'));
+                        found.push(child.clone());
+                        next.push(child);
+                    }
+                }
+                Err(ErrorCode::NoNode) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        if found.is_empty() {
+            return Ok(0);
+        }
+        // Deepest first: a path's parent is a prefix of it.
+        found.sort_by_key(|path| std::cmp::Reverse(path.matches('/').count()));
+        let count = found.len();
+        let ops = found
+            .into_iter()
+            .map(|path| Op::Delete {
+                path,
+                version: ANY_VERSION,
+            })
+            .collect();
+        let results = session.multi(ops).await?;
+        let failed = results.iter().find_map(|r| match r {
+            OpResult::Error(code) if *code != ErrorCode::Ok => Some(*code),
+            _ => None,
+        });
+        match failed {
+            None => return Ok(count),
+            // A znode appeared or went between the listing and the delete: list again.
+            Some(ErrorCode::NoNode | ErrorCode::NotEmpty) => continue,
+            Some(code) => return Err(code),
+        }
+    }
+    Err(ErrorCode::NotEmpty)
+}
+
 async fn delete_subtree<C: Coordination>(session: &C, layout: &Layout) -> Result<usize, ErrorCode> {
     let candidates = layout.candidates_path();
     let term = layout.term_path();

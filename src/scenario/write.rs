@@ -7,8 +7,8 @@
 //! `pause … for` as a pause and a resume step, unless the resume sits where `for` would put it
 //! back.
 
-use super::validate::{DEFAULT_NO_MASTER_BOUND, DEFAULT_WRONG_PRIORITY_BOUND};
 use super::programs::BUILT_IN;
+use super::validate::{DEFAULT_NO_MASTER_BOUND, DEFAULT_WRONG_PRIORITY_BOUND};
 use super::{Action, Expectation, Scenario, Step};
 use crate::duration::format_duration;
 use crate::election::{ElectionCode, Policy};

@@ -4,6 +4,7 @@
 //! operator actions through the node's control interface. Each is recorded in the history when
 //! it took effect.
 
+use crate::scenario::programs::BUILT_IN;
 use super::world::{HostKind, LiveWorld, Status};
 use crate::pair::{ELECTION_ROOT, pair_credentials};
 use crate::scenario::{Action, HealthLink};
@@ -397,17 +398,35 @@ impl LiveWorld {
             .join(",");
         let timeout = self.topology.zk.session_timeout.max(Duration::from_secs(4));
         let credentials = pair_credentials(pair);
+        // The built-in selector's layout is known; another program's election is whatever it
+        // made under the pair's znode.
+        let built_in = self
+            .topology
+            .pairs
+            .iter()
+            .filter(|p| p.name == pair)
+            .flat_map(|p| &p.nodes)
+            .all(|n| self.nodes.get(&n.name).is_none_or(|h| h.program() == BUILT_IN));
         self.runtime.block_on(async move {
             let session = crate::live::LiveZk::connect(&connect, timeout, &[])
                 .await
                 .map_err(|e| format!("operator session: {e}"))?;
-            let deleted = crate::pair::operator::delete_election_in(
-                &session,
-                ELECTION_ROOT,
-                pair,
-                &credentials,
-            )
-            .await
+            let deleted = if built_in {
+                crate::pair::operator::delete_election_in(
+                    &session,
+                    ELECTION_ROOT,
+                    pair,
+                    &credentials,
+                )
+                .await
+            } else {
+                crate::pair::operator::delete_everything_under(
+                    &session,
+                    &format!("{ELECTION_ROOT}/{pair}"),
+                    &credentials,
+                )
+                .await
+            }
             .map_err(|e| format!("deleting the election: {e}"));
             let _ = tokio::time::timeout(
                 Duration::from_secs(5),
