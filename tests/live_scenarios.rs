@@ -219,10 +219,17 @@ fn an_adapter_written_from_the_protocol_document_fails_over_live() {
     let file = "tests/adapters/lock-adapter.toml";
     let (report, code) = play_with(file, &[], 0, None);
     let pretty = serde_json::to_string_pretty(&report).unwrap_or_default();
-    assert_eq!((report["verdict"].as_str(), code), (Some("pass"), 0), "{pretty}");
+    assert_eq!(
+        (report["verdict"].as_str(), code),
+        (Some("pass"), 0),
+        "{pretty}"
+    );
     let supports = report["programs"]["a1"]["supports"].to_string();
     assert!(supports.contains("fencing_tokens"), "{pretty}");
-    assert_eq!(report["programs"]["a2"]["program"], "lock-adapter", "{pretty}");
+    assert_eq!(
+        report["programs"]["a2"]["program"], "lock-adapter",
+        "{pretty}"
+    );
     assert!(
         report["failovers"]
             .as_array()

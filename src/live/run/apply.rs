@@ -4,9 +4,9 @@
 //! operator actions through the node's control interface. Each is recorded in the history when
 //! it took effect.
 
-use crate::scenario::programs::BUILT_IN;
 use super::world::{HostKind, LiveWorld, Status};
 use crate::pair::{ELECTION_ROOT, pair_credentials};
+use crate::scenario::programs::BUILT_IN;
 use crate::scenario::{Action, HealthLink};
 use crate::sim::fault::{Fault, Target};
 use crate::sim::history::Record;
@@ -406,7 +406,11 @@ impl LiveWorld {
             .iter()
             .filter(|p| p.name == pair)
             .flat_map(|p| &p.nodes)
-            .all(|n| self.nodes.get(&n.name).is_none_or(|h| h.program() == BUILT_IN));
+            .all(|n| {
+                self.nodes
+                    .get(&n.name)
+                    .is_none_or(|h| h.program() == BUILT_IN)
+            });
         self.runtime.block_on(async move {
             let session = crate::live::LiveZk::connect(&connect, timeout, &[])
                 .await
