@@ -32,6 +32,8 @@ compare-library runs="3" seeds="20":
         gc-pause-longer-than-session gc-pause-shorter-than-session pair-rolling-upgrade \
         master-dc-isolated one-way-master-to-zk zk-leader-crash-during-failover \
         health-fault-database node-fails-over-database-does-not other-dc-isolated; do
+        # A fresh directory: live-K/ of an earlier comparison would mix with this one's.
+        rm -rf "reports/compare/$file"
         target/release/splitbrain compare "scenarios/$file.toml" --runs {{runs}} \
             --seeds {{seeds}} --out "reports/compare/$file"
         case $? in
