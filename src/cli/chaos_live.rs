@@ -268,15 +268,8 @@ fn refused(seed: u64, settings: &Settings) -> Option<Vec<Refusal>> {
 /// `seed`'s generated scenario, every node running the program, made playable live.
 fn prepare(seed: u64, settings: &Settings) -> LivePlan {
     let mut scenario = generated_scenario(seed, &settings.generate);
-    let nodes: Vec<String> = scenario
-        .topology
-        .pairs
-        .iter()
-        .flat_map(|p| p.nodes.iter().map(|n| n.name.clone()))
-        .collect();
     scenario
-        .programs
-        .set_all(nodes.iter().map(String::as_str), &settings.program)
+        .run_every_node_with(&settings.program)
         .expect("the program was checked before the first seed");
     live_plan(&scenario)
 }

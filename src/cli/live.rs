@@ -240,20 +240,11 @@ pub(crate) fn load(
             if let Some(dir) = file.parent() {
                 scenario.programs.resolve_relative_to(dir);
             }
-            if let Some(program) = program {
-                let nodes: Vec<String> = scenario
-                    .topology
-                    .pairs
-                    .iter()
-                    .flat_map(|p| p.nodes.iter().map(|n| n.name.clone()))
-                    .collect();
-                if let Err(e) = scenario
-                    .programs
-                    .set_all(nodes.iter().map(String::as_str), program)
-                {
-                    eprintln!("{}: --program: {e}", file.display());
-                    return Err(ExitCode::from(2));
-                }
+            if let Some(program) = program
+                && let Err(e) = scenario.run_every_node_with(program)
+            {
+                eprintln!("{}: --program: {e}", file.display());
+                return Err(ExitCode::from(2));
             }
             Ok((file.to_path_buf(), text, scenario))
         }

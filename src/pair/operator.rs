@@ -87,7 +87,6 @@ pub async fn delete_everything_under<C: Coordination>(
         }
         // Deepest first: a path's parent is a prefix of it.
         found.sort_by_key(|path| std::cmp::Reverse(path.matches('/').count()));
-        let count = found.len();
         let ops = found
             .into_iter()
             .map(|path| Op::Delete {
@@ -95,16 +94,8 @@ pub async fn delete_everything_under<C: Coordination>(
                 version: ANY_VERSION,
             })
             .collect();
-        let results = session.multi(ops).await?;
-        let failed = results.iter().find_map(|r| match r {
-            OpResult::Error(code) if *code != ErrorCode::Ok => Some(*code),
-            _ => None,
-        });
-        match failed {
-            None => return Ok(count),
-            // A znode appeared or went between the listing and the delete: list again.
-            Some(ErrorCode::NoNode | ErrorCode::NotEmpty) => continue,
-            Some(code) => return Err(code),
+        if let Some(deleted) = delete_all(session, ops).await? {
+            return Ok(deleted);
         }
     }
     Err(ErrorCode::NotEmpty)
@@ -139,18 +130,28 @@ async fn delete_subtree<C: Coordination>(session: &C, layout: &Layout) -> Result
         if ops.is_empty() {
             return Ok(0);
         }
-        let count = ops.len();
-        let results = session.multi(ops).await?;
-        let failed = results.iter().find_map(|r| match r {
-            OpResult::Error(code) if *code != ErrorCode::Ok => Some(*code),
-            _ => None,
-        });
-        match failed {
-            None => return Ok(count),
-            // A candidacy appeared or went between the listing and the delete: list again.
-            Some(ErrorCode::NoNode | ErrorCode::NotEmpty) => continue,
-            Some(code) => return Err(code),
+        if let Some(deleted) = delete_all(session, ops).await? {
+            return Ok(deleted);
         }
     }
     Err(ErrorCode::NotEmpty)
+}
+
+/// Deletes `ops` in one multi: `Some(count)` when every delete took, `None` when a znode
+/// appeared or went between the listing and the delete (list again).
+async fn delete_all<C: Coordination>(
+    session: &C,
+    ops: Vec<Op>,
+) -> Result<Option<usize>, ErrorCode> {
+    let count = ops.len();
+    let results = session.multi(ops).await?;
+    let failed = results.iter().find_map(|r| match r {
+        OpResult::Error(code) if *code != ErrorCode::Ok => Some(*code),
+        _ => None,
+    });
+    match failed {
+        None => Ok(Some(count)),
+        Some(ErrorCode::NoNode | ErrorCode::NotEmpty) => Ok(None),
+        Some(code) => Err(code),
+    }
 }

@@ -50,6 +50,14 @@ impl Scenario {
     pub fn end(&self) -> Duration {
         self.duration + self.liveness
     }
+
+    /// Runs every node with `program` (`--program NAME`); an unknown name is an error naming
+    /// the known ones.
+    pub fn run_every_node_with(&mut self, program: &str) -> Result<(), String> {
+        let nodes = self.topology.pairs.iter().flat_map(|p| &p.nodes);
+        self.programs
+            .set_all(nodes.map(|n| n.name.as_str()), program)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
