@@ -6,6 +6,7 @@
 //! mode's clock faults: [`TokioEnv::adjustable`]); inside the simulator it is the host's
 //! simulated clock (`sim::clock`), which can be offset, drift, jump and be paused with its host.
 
+use crate::coverage::Point;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,13 @@ pub trait Environment: Clone + Send + Sync + 'static {
     /// Sleeps for `duration` of this host's monotonic clock.
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
         self.sleep_until(self.now() + duration)
+    }
+
+    /// The code passed a named edge case ([`crate::coverage`]). Production records nothing;
+    /// the simulator adds the point to its run's coverage. Must change nothing else: no
+    /// waiting, no randomness, no trace.
+    fn reach(&self, point: Point) {
+        let _ = point;
     }
 }
 

@@ -5,13 +5,15 @@
 //! Simulation: [`sim`] (world, clocks, network, faults, trace) and the simulated ZooKeeper
 //! ensemble and client under [`zk`]; the hot/cold node pairs ([`pair`]) and the databases
 //! they guard with fencing tokens ([`db`]); scenario files
-//! ([`scenario`]) and the invariant checkers that judge a run's history ([`check`]).
+//! ([`scenario`]) and the invariant checkers that judge a run's history ([`check`]); the
+//! edge-case [`coverage`] points a run reached.
 
 pub mod bench;
 pub mod chaos;
 pub mod check;
 pub mod conformance;
 pub mod coord;
+pub mod coverage;
 pub mod db;
 pub mod duration;
 pub mod election;

@@ -10,6 +10,7 @@
 use super::generate::{GenOptions, scenario_strategy};
 use super::seeds::Crash;
 use crate::check::secs;
+use crate::coverage::Reached;
 use crate::scenario::runner::{self, RunReport};
 use crate::scenario::{Scenario, write};
 use crate::sim::history::Entry;
@@ -52,6 +53,9 @@ pub struct SeedOutcome {
     pub finding: Option<Finding>,
     /// Simulations run for this seed, shrinking included.
     pub runs: usize,
+    /// The edge-case points the generated run reached (not its shrinking runs'); empty when
+    /// the run panicked or hung.
+    pub coverage: Reached,
 }
 
 /// A failed seed, shrunk.
@@ -134,6 +138,7 @@ pub fn explore_seed(seed: u64, options: &ExploreOptions) -> SeedOutcome {
     let scenario = prepare(tree.current());
     let (report, verdict) = run_and_judge(&scenario);
     let mut runs = 1;
+    let coverage = report.as_ref().map(|r| r.coverage).unwrap_or_default();
     let Some(verdict) = verdict else {
         return SeedOutcome {
             seed,
@@ -141,6 +146,7 @@ pub fn explore_seed(seed: u64, options: &ExploreOptions) -> SeedOutcome {
             report,
             finding: None,
             runs,
+            coverage,
         };
     };
 
@@ -209,6 +215,7 @@ pub fn explore_seed(seed: u64, options: &ExploreOptions) -> SeedOutcome {
         report,
         finding: Some(finding),
         runs,
+        coverage,
     }
 }
 

@@ -4,12 +4,17 @@
 //! Every call is raced against the session's state: if the session leaves SyncConnected while
 //! a call is in flight, the call counts as a connection failure at once (its outcome is
 //! unknown), rather than whenever the client library gets round to failing it.
+//!
+//! Every error answer is reported to the environment as the coverage point of its call
+//! ([`Point::answer`]); in production that records nothing.
 
 use super::config::Layout;
 use super::decide::{Candidate, View};
 use super::record::{CandidateRecord, RecordError, TermRecord};
 use super::role::{FencingToken, Priority};
 use crate::coord::{Coordination, CreateOptions, Watch, is_connection_error};
+use crate::coverage::{Call, Point};
+use crate::env::Environment;
 use crate::zk::types::{
     ANY_VERSION, CreateMode, ErrorCode, Op, OpResult, SessionState, WatchedEvent, ZkResult,
 };
@@ -70,10 +75,22 @@ async fn guarded<C: Coordination, T>(
     }
 }
 
+/// Reports an error answer to `call` as its coverage point; passes the result on unchanged.
+fn answered<E: Environment, T>(env: &E, call: Call, result: ZkResult<T>) -> ZkResult<T> {
+    if let Err(err) = &result {
+        env.reach(Point::answer(call, *err));
+    }
+    result
+}
+
 /// Creates whatever is missing of the root, the pair, the term and the candidates znodes.
 /// Existing znodes are only checked, never created again: a failed create still costs the
 /// ensemble a transaction, and a shared root may carry an ACL that forbids creating it.
-pub async fn ensure_paths<C: Coordination>(session: &C, layout: &Layout) -> ZkResult<()> {
+pub async fn ensure_paths<C: Coordination, E: Environment>(
+    session: &C,
+    layout: &Layout,
+    env: &E,
+) -> ZkResult<()> {
     let root_acl = layout.root_acl();
     let mut paths: Vec<(String, Vec<u8>, Vec<_>)> = layout
         .root_components()
@@ -89,11 +106,13 @@ pub async fn ensure_paths<C: Coordination>(session: &C, layout: &Layout) -> ZkRe
     ));
     paths.push((layout.candidates_path().to_string(), Vec::new(), pair_acl));
     for (path, data, acl) in paths {
-        if guarded(session, session.exists(&path)).await?.is_some() {
+        let found = guarded(session, session.exists(&path)).await;
+        if answered(env, Call::CheckPath, found)?.is_some() {
             continue;
         }
         let options = CreateOptions::new(CreateMode::Persistent).with_acl(acl);
-        match guarded(session, session.create(&path, &data, &options)).await {
+        let created = guarded(session, session.create(&path, &data, &options)).await;
+        match answered(env, Call::CreatePath, created) {
             Ok(_) | Err(ErrorCode::NodeExists) => {}
             Err(err) => return Err(err),
         }
@@ -108,17 +127,16 @@ pub async fn ensure_paths<C: Coordination>(session: &C, layout: &Layout) -> ZkRe
 /// missing right now is being deleted: lost too.
 ///
 /// Read after the term, so it reflects every deletion the term's creation followed.
-pub async fn election_lost_znodes<C: Coordination>(
+pub async fn election_lost_znodes<C: Coordination, E: Environment>(
     session: &C,
     layout: &Layout,
+    env: &E,
 ) -> Result<bool, Failure> {
     let mut paths = layout.root_components();
     paths.push(layout.pair_path().to_string());
     for path in paths {
-        match guarded(session, session.exists(&path))
-            .await
-            .map_err(classify)?
-        {
+        let found = guarded(session, session.exists(&path)).await;
+        match answered(env, Call::CheckLostZnodes, found).map_err(classify)? {
             Some(stat) if stat.cversion <= stat.num_children => {}
             _ => return Ok(true),
         }
@@ -152,13 +170,14 @@ fn pending(watch: Watch) -> PendingWatch {
 /// pending. In this order a holder whose candidacy is missing from the (later) listing has
 /// really gone, and any claim made after the term read changes the term version the next
 /// claim compares against.
-pub async fn read_election<C: Coordination>(
+pub async fn read_election<C: Coordination, E: Environment>(
     session: &C,
     layout: &Layout,
     watches: &mut Watches,
+    env: &E,
 ) -> Result<View, Failure> {
     let term_path = layout.term_path();
-    let (data, term_stat) = if watches.term.is_some() {
+    let term = if watches.term.is_some() {
         guarded(session, session.get_data(term_path)).await
     } else {
         guarded(session, session.get_data_watch(term_path))
@@ -167,11 +186,11 @@ pub async fn read_election<C: Coordination>(
                 watches.term = Some(pending(watch));
                 (data, stat)
             })
-    }
-    .map_err(classify)?;
+    };
+    let (data, term_stat) = answered(env, Call::ReadTerm, term).map_err(classify)?;
     let term = TermRecord::decode(&data).map_err(Failure::Record)?;
     let candidates_path = layout.candidates_path();
-    let mut children = if watches.candidates.is_some() {
+    let listed = if watches.candidates.is_some() {
         guarded(session, session.get_children(candidates_path))
             .await
             .map(|(children, _)| children)
@@ -182,14 +201,15 @@ pub async fn read_election<C: Coordination>(
                 watches.candidates = Some(pending(watch));
                 children
             })
-    }
-    .map_err(classify)?;
+    };
+    let mut children = answered(env, Call::ListCandidates, listed).map_err(classify)?;
     // The server lists children in no particular order; sort so every run reads alike.
     children.sort();
     let mut candidates = Vec::with_capacity(children.len());
     for node in children {
         let path = layout.candidate_path(&node);
-        let (data, stat) = match guarded(session, session.get_data(&path)).await {
+        let read = guarded(session, session.get_data(&path)).await;
+        let (data, stat) = match answered(env, Call::ReadCandidacy, read) {
             Ok(found) => found,
             // Deleted since the listing: the candidates watch has fired already.
             Err(ErrorCode::NoNode) => continue,
@@ -228,15 +248,22 @@ fn candidate_create_op(layout: &Layout, name: &str, priority: Priority) -> Op {
     }
 }
 
-/// Runs a multi; a failed op becomes the failure of the step.
-async fn run_multi<C: Coordination>(session: &C, ops: Vec<Op>) -> Result<Vec<OpResult>, Failure> {
-    let results = guarded(session, session.multi(ops))
-        .await
-        .map_err(classify)?;
+/// Runs a multi (the step `call`); a failed op becomes the failure of the step.
+async fn run_multi<C: Coordination, E: Environment>(
+    session: &C,
+    ops: Vec<Op>,
+    env: &E,
+    call: Call,
+) -> Result<Vec<OpResult>, Failure> {
+    let answer = guarded(session, session.multi(ops)).await;
+    let results = answered(env, call, answer).map_err(classify)?;
     let failed = results.iter().find_map(|r| match r {
         OpResult::Error(code) if *code != ErrorCode::Ok => Some(*code),
         _ => None,
     });
+    if let Some(code) = failed {
+        env.reach(Point::answer(call, code));
+    }
     match failed {
         None => Ok(results),
         // The op's own znode (or the term) changed: a lost race, not a missing election.
@@ -245,28 +272,31 @@ async fn run_multi<C: Coordination>(session: &C, ops: Vec<Op>) -> Result<Vec<OpR
     }
 }
 
-pub async fn create_candidate<C: Coordination>(
+pub async fn create_candidate<C: Coordination, E: Environment>(
     session: &C,
     layout: &Layout,
     name: &str,
     priority: Priority,
+    env: &E,
 ) -> Result<(), Failure> {
     let path = layout.candidate_path(&layout.candidate_node(name, priority));
     let data = CandidateRecord::new(name, priority).encode();
     let options = CreateOptions::new(CreateMode::Ephemeral).with_acl(layout.pair_acl().to_vec());
-    match guarded(session, session.create(&path, &data, &options)).await {
+    let created = guarded(session, session.create(&path, &data, &options)).await;
+    match answered(env, Call::CreateCandidacy, created) {
         Ok(_) => Ok(()),
         Err(err) => Err(classify(err)),
     }
 }
 
 /// Re-creates the candidacy under a new priority in one multi, so it never disappears.
-pub async fn replace_candidate<C: Coordination>(
+pub async fn replace_candidate<C: Coordination, E: Environment>(
     session: &C,
     layout: &Layout,
     old_node: &str,
     name: &str,
     priority: Priority,
+    env: &E,
 ) -> Result<(), Failure> {
     let ops = vec![
         Op::Delete {
@@ -275,32 +305,36 @@ pub async fn replace_candidate<C: Coordination>(
         },
         candidate_create_op(layout, name, priority),
     ];
-    run_multi(session, ops).await.map(drop)
+    run_multi(session, ops, env, Call::ReplaceCandidacy)
+        .await
+        .map(drop)
 }
 
 /// Deletes the candidacy and, with `release_version`, clears the term record compared against
 /// that version, in one multi.
-pub async fn withdraw<C: Coordination>(
+pub async fn withdraw<C: Coordination, E: Environment>(
     session: &C,
     layout: &Layout,
     node: &str,
     release_version: Option<i32>,
+    env: &E,
 ) -> Result<(), Failure> {
     let mut ops = vec![Op::Delete {
         path: layout.candidate_path(node),
         version: ANY_VERSION,
     }];
     ops.extend(release_version.map(|version| release_op(layout, version)));
-    run_multi(session, ops).await.map(drop)
+    run_multi(session, ops, env, Call::Withdraw).await.map(drop)
 }
 
 /// Clears the term record, compared against `version`, if this session's candidacy `node`
 /// still exists (see [`Decision::Release`](super::decide::Decision::Release)).
-pub async fn release<C: Coordination>(
+pub async fn release<C: Coordination, E: Environment>(
     session: &C,
     layout: &Layout,
     node: &str,
     version: i32,
+    env: &E,
 ) -> Result<(), Failure> {
     let ops = vec![
         Op::Check {
@@ -309,7 +343,7 @@ pub async fn release<C: Coordination>(
         },
         release_op(layout, version),
     ];
-    run_multi(session, ops).await.map(drop)
+    run_multi(session, ops, env, Call::Release).await.map(drop)
 }
 
 fn release_op(layout: &Layout, version: i32) -> Op {
@@ -323,12 +357,13 @@ fn release_op(layout: &Layout, version: i32) -> Op {
 /// Claims mastership: in one multi, checks this session's candidacy `node` still exists and
 /// writes the term record naming this session, compared against `version`. The zxid of that
 /// write (the term's new mzxid) is the grant's fencing token.
-pub async fn claim<C: Coordination>(
+pub async fn claim<C: Coordination, E: Environment>(
     session: &C,
     layout: &Layout,
     node: &str,
     name: &str,
     version: i32,
+    env: &E,
 ) -> Result<FencingToken, Failure> {
     let ops = vec![
         Op::Check {
@@ -341,7 +376,7 @@ pub async fn claim<C: Coordination>(
             version,
         },
     ];
-    let results = run_multi(session, ops).await?;
+    let results = run_multi(session, ops, env, Call::Claim).await?;
     match results.as_slice() {
         [OpResult::Check, OpResult::SetData { stat }] if stat.mzxid > 0 => {
             Ok(FencingToken(stat.mzxid))

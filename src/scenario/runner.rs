@@ -7,6 +7,7 @@ use super::{Action, Expectation, HealthLink, Scenario};
 use crate::check::metrics::{Measures, measure};
 use crate::check::state::{Term, terms};
 use crate::check::{CheckSettings, Invariant, Violation, check_all, secs};
+use crate::coverage::Reached;
 use crate::db::CertifiedWriteDating;
 use crate::pair::{self, PairWorld};
 use crate::sim::clock::sleep_until_true;
@@ -52,6 +53,9 @@ pub struct RunReport {
     /// How much the world did (for benchmarks).
     #[serde(skip)]
     pub load: RunLoad,
+    /// The edge-case points the run reached ([`crate::coverage`]).
+    #[serde(skip)]
+    pub coverage: Reached,
 }
 
 impl RunReport {
@@ -169,6 +173,7 @@ async fn play(
         world.take_trace_lines(),
     );
     report.load = load;
+    report.coverage = world.coverage();
     world.shutdown();
     report.history = history;
     Ok(report)
@@ -282,6 +287,7 @@ pub fn judge(
         trace,
         history: Vec::new(),
         load: RunLoad::default(),
+        coverage: Reached::default(),
     }
 }
 

@@ -10,6 +10,7 @@
 //! True simulated time (madsim's) is what checkers judge by; a host's clock is what the code
 //! running on it believes.
 
+use crate::coverage::{Point, SharedReached};
 use crate::env::Environment;
 use crate::sim::alarm::Alarm;
 use std::future::Future;
@@ -467,11 +468,17 @@ pub struct SimEnv {
     /// The host's madsim node: tasks spawned through this environment run there (and pause and
     /// die with the host) whoever calls `spawn` — the supervisor included.
     node: madsim::task::NodeId,
+    /// The run's coverage (its world's), where [`Environment::reach`] records.
+    coverage: Arc<SharedReached>,
 }
 
 impl SimEnv {
-    pub fn new(clock: HostClock, node: madsim::task::NodeId) -> Self {
-        SimEnv { clock, node }
+    pub fn new(clock: HostClock, node: madsim::task::NodeId, coverage: Arc<SharedReached>) -> Self {
+        SimEnv {
+            clock,
+            node,
+            coverage,
+        }
     }
     pub fn clock(&self) -> &HostClock {
         &self.clock
@@ -489,6 +496,10 @@ impl Environment for SimEnv {
 
     fn sleep_until(&self, deadline: Duration) -> impl Future<Output = ()> + Send {
         self.clock.sleep_until(deadline)
+    }
+
+    fn reach(&self, point: Point) {
+        self.coverage.insert(point);
     }
 
     /// Spawns on this host's node, in its current incarnation.

@@ -5,6 +5,7 @@ mod waits;
 
 use super::{Command, Connect};
 use crate::coord::Coordination;
+use crate::coverage::{Call, Point};
 use crate::election::config::{Layout, SelectorConfig};
 use crate::election::decide::{Candidate, Decision, Local, Ranking, Standing, View, decide_with};
 use crate::election::io::{self, Failure, Watches};
@@ -168,7 +169,7 @@ where
             return;
         }
         if !self.paths_ready {
-            match io::ensure_paths(session, &self.layout).await {
+            match io::ensure_paths(session, &self.layout, &self.env).await {
                 Ok(()) => self.paths_ready = true,
                 Err(err) => self.failed(err.into()).await,
             }
@@ -177,9 +178,12 @@ where
         let lease_expiry = self.lease_expiry();
         let read = tokio::select! {
             biased;
-            read = io::read_election(session, &self.layout, &mut self.watches) => read,
+            read = io::read_election(session, &self.layout, &mut self.watches, &self.env) => read,
             // A read that outlasts the lease: the server may have lost the quorum.
-            () = lease_expiry => Err(Failure::Connection),
+            () = lease_expiry => {
+                self.env.reach(Point::ReadOutlastedLease);
+                Err(Failure::Connection)
+            }
         };
         let view = match read {
             Ok(view) => view,
@@ -221,6 +225,7 @@ where
             new_term_waited_out: new_term_claimable_at.is_none_or(|at| self.env.now() >= at),
         };
         let decision = decide_with(&view, &local, self.ranking());
+        self.reach_decision(&view, session_id, &decision);
         // known-bug hook (P5): a better candidate takes over from a live holder after a fixed
         // delay (see `flawed`).
         #[cfg(feature = "testbed")]
@@ -258,7 +263,7 @@ where
             biased;
             () = self.carry_out(decision, view.term_version) => {}
             // A write as master that outlasts the lease: the next step demotes.
-            () = lease_expiry => {}
+            () = lease_expiry => self.env.reach(Point::WriteOutlastedLease),
         }
     }
 
@@ -271,21 +276,38 @@ where
                 return;
             }
             Decision::Create => {
-                io::create_candidate(session, &self.layout, name, self.priority).await
+                io::create_candidate(session, &self.layout, name, self.priority, &self.env).await
             }
             Decision::Replace { old_node } => {
-                io::replace_candidate(session, &self.layout, &old_node, name, self.priority).await
+                let (layout, env) = (&self.layout, &self.env);
+                let replaced =
+                    io::replace_candidate(session, layout, &old_node, name, self.priority, env)
+                        .await;
+                if replaced.is_ok() {
+                    env.reach(Point::ReplacedCandidacy);
+                }
+                replaced
             }
             Decision::Withdraw { node, release } => {
                 let version = release.then_some(term_version);
-                io::withdraw(session, &self.layout, &node, version).await
+                let withdrawn =
+                    io::withdraw(session, &self.layout, &node, version, &self.env).await;
+                if withdrawn.is_ok() && release {
+                    self.env.reach(Point::WithdrewHoldingTerm);
+                }
+                withdrawn
             }
             Decision::Release { node } => {
-                io::release(session, &self.layout, &node, term_version).await
+                let released =
+                    io::release(session, &self.layout, &node, term_version, &self.env).await;
+                if released.is_ok() {
+                    self.env.reach(Point::ReleasedTerm);
+                }
+                released
             }
             Decision::Claim { node } => {
                 let sent_at = self.env.now();
-                match io::claim(session, &self.layout, &node, name, term_version).await {
+                match io::claim(session, &self.layout, &node, name, term_version, &self.env).await {
                     Ok(token) => {
                         // Promote only if nothing known has invalidated the claim meanwhile
                         // (a relinquish that arrived during the claim would demote at once).
@@ -299,6 +321,8 @@ where
                             && self.shutdown.is_none()
                         {
                             self.promote(token, lease);
+                        } else {
+                            self.env.reach(Point::ClaimNotActedOn);
                         }
                         Ok(())
                     }
@@ -343,6 +367,9 @@ where
             }
             Failure::Record(_) | Failure::Unexpected(_) => false,
         };
+        if retry_now && self.failures > IMMEDIATE_RETRIES {
+            self.env.reach(Point::RetryBackedOff);
+        }
         if !retry_now || self.failures > IMMEDIATE_RETRIES {
             self.back_off().await;
         }
@@ -368,7 +395,10 @@ where
                 // Watches of an ended session have fired (with its terminal event) or are gone.
                 self.watches = Watches::default();
             }
-            Err(err) => self.failed(Failure::Unexpected(err)).await,
+            Err(err) => {
+                self.env.reach(Point::answer(Call::OpenSession, err));
+                self.failed(Failure::Unexpected(err)).await
+            }
         }
     }
 
@@ -376,6 +406,7 @@ where
     /// retrying on it would fail forever. Stop acting, close the session (its candidacy goes
     /// with it) and let the next step open a new one, as after an expiry.
     async fn abandon_session(&mut self) {
+        self.env.reach(Point::AbandonedMovedSession);
         self.demote(DemotionReason::SessionMoved).await;
         if let Some(session) = self.session.take() {
             self.note(format_args!(
@@ -422,7 +453,7 @@ where
         let Some(session) = &self.session else {
             return Ok(None);
         };
-        let recreated = io::election_lost_znodes(session, &self.layout).await?;
+        let recreated = io::election_lost_znodes(session, &self.layout, &self.env).await?;
         // known-bug hook (F1): the re-created term is claimed at once (see `flawed`).
         #[cfg(feature = "testbed")]
         let recreated = recreated
@@ -432,6 +463,7 @@ where
                 .is_some_and(crate::election::flawed::claims_recreated_terms_at_once);
         let now = self.env.now();
         let at = if recreated {
+            self.env.reach(Point::AwaitedRecreatedTerm);
             let wait = session.session_timeout();
             self.note(format_args!(
                 "the term was re-created (czxid {:#x}): claimable after {wait:?}",
@@ -452,6 +484,9 @@ where
                 self.relinquish_waiters.push(done);
             }
             Some(Command::Rejoin) => {
+                if !self.relinquish_waiters.is_empty() {
+                    self.env.reach(Point::RejoinCancelledRelinquish);
+                }
                 self.relinquished = false;
                 for done in self.relinquish_waiters.drain(..) {
                     let _ = done.send(Err(SelectorError::Cancelled));
@@ -466,6 +501,23 @@ where
                 }
             }
         }
+    }
+
+    /// Coverage of a decision taken on `view`: the waits and claims worth knowing were reached.
+    fn reach_decision(&self, view: &View, session: i64, decision: &Decision) {
+        let point = match decision {
+            Decision::AwaitStale { .. } => Point::AwaitedStaleCandidacy,
+            Decision::Claim { .. }
+                if view
+                    .holder
+                    .as_ref()
+                    .is_some_and(|h| h.name == self.config.candidate && h.session == session) =>
+            {
+                Point::ReclaimedSameSession
+            }
+            _ => return,
+        };
+        self.env.reach(point);
     }
 
     /// How candidates rank: [`Candidate::by_rank`], the election's promise.
@@ -567,6 +619,22 @@ where
             self.publish_passive_role();
             return;
         };
+        let point = match reason {
+            DemotionReason::Disconnected => Some(Point::MasterDisconnected),
+            DemotionReason::SessionLost => Some(Point::MasterSessionLost),
+            // Checked only while the session says SyncConnected.
+            DemotionReason::LeaseExpired => Some(Point::LeaseExpiredConnected),
+            DemotionReason::Superseded => Some(Point::DemotedSuperseded),
+            DemotionReason::CandidacyLost => Some(Point::DemotedCandidacyLost),
+            DemotionReason::PreEmpted => Some(Point::DemotedPreEmpted),
+            DemotionReason::Unhealthy => Some(Point::DemotedUnhealthy),
+            DemotionReason::Relinquished => Some(Point::DemotedRelinquished),
+            // Reached as `abandoned-moved-session`.
+            DemotionReason::SessionMoved => None,
+        };
+        if let Some(point) = point {
+            self.env.reach(point);
+        }
         self.note(format_args!("demoted ({reason:?}), token {token}"));
         self.role.send_replace(self.passive_role());
         let (ack, stopped) = DemotionAck::new();

@@ -13,10 +13,12 @@ mod observe;
 
 pub use mailbox::Mailbox;
 
+use crate::coverage::SharedReached;
 use crate::sim::clock::{HostClock, SimEnv, TrueClock};
 use crate::sim::history::{Entry, Record};
 use crate::sim::net::{Addr, HostId, NetConfig, NetState, Packet, Payload, Port};
 use crate::sim::trace::Trace;
+use crate::zk::types::SessionId;
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -91,6 +93,11 @@ struct WorldInner {
     history: Mutex<Vec<Entry>>,
     /// What each host's process says it is now ("leading", "following", "master", ...).
     roles: Mutex<BTreeMap<HostId, String>>,
+    /// The edge-case points this run reached ([`crate::coverage`]).
+    coverage: Arc<SharedReached>,
+    /// Which host each ZooKeeper session was opened from (for coverage points about the
+    /// session's node: a master's session expired while it was paused).
+    session_hosts: Mutex<BTreeMap<SessionId, HostId>>,
 }
 
 /// A handle to the world; cloning shares it.
@@ -206,6 +213,8 @@ impl World {
                 metrics: Mutex::new(BTreeMap::new()),
                 roles: Mutex::new(BTreeMap::new()),
                 history: Mutex::new(Vec::new()),
+                coverage: Arc::default(),
+                session_hosts: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -307,7 +316,7 @@ impl World {
             host,
             name: h.name.clone(),
             incarnation: h.incarnation,
-            env: SimEnv::new(h.clock.clone(), h.node),
+            env: SimEnv::new(h.clock.clone(), h.node, self.inner.coverage.clone()),
             net: NetHandle {
                 host,
                 world: self.clone(),

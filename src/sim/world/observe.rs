@@ -1,9 +1,11 @@
 //! What the world lets others see of a run: the trace, counters, announced roles, the history.
 
 use super::World;
+use crate::coverage::{Point, Reached};
 use crate::sim::history::{Entry, Record};
 use crate::sim::net::HostId;
 use crate::sim::trace::TraceLine;
+use crate::zk::types::SessionId;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -130,6 +132,45 @@ impl World {
             .filter(|(_, r)| r.as_str() == role)
             .map(|(h, _)| *h)
             .collect()
+    }
+
+    /// The run passed the edge case `point` ([`crate::coverage`]). Changes nothing else.
+    pub fn reach(&self, point: Point) {
+        self.inner.coverage.insert(point);
+    }
+
+    /// Every point the run reached so far.
+    pub fn coverage(&self) -> Reached {
+        self.inner.coverage.get()
+    }
+
+    /// Notes that `session` was opened from `host` (its client says so once connected).
+    pub fn note_session_host(&self, session: SessionId, host: HostId) {
+        self.inner
+            .session_hosts
+            .lock()
+            .expect("session hosts lock")
+            .insert(session, host);
+    }
+
+    /// The host `session` was opened from, if its client said.
+    pub fn session_host(&self, session: SessionId) -> Option<HostId> {
+        self.inner
+            .session_hosts
+            .lock()
+            .expect("session hosts lock")
+            .get(&session)
+            .copied()
+    }
+
+    /// Whether `host` runs a node that acts as master now (it announced "master").
+    pub fn acts_as_master(&self, host: HostId) -> bool {
+        self.inner
+            .roles
+            .lock()
+            .expect("roles lock")
+            .get(&host)
+            .is_some_and(|role| role == "master")
     }
 
     /// Adds to a named counter (e.g. `zk.leader_changes`).

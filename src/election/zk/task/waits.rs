@@ -3,6 +3,7 @@
 
 use super::ZkSelectorTask;
 use crate::coord::Coordination;
+use crate::coverage::{Call, Point};
 use crate::election::io::{self, Watches};
 use crate::election::zk::{Command, Connect};
 use crate::env::{Environment, timeout};
@@ -166,12 +167,14 @@ where
             }
             Ok(Err(err)) => {
                 self.note(format_args!("lease renewal failed: {err:?}"));
+                self.env.reach(Point::answer(Call::ConfirmSession, err));
                 if err == ErrorCode::SessionMoved {
                     self.abandon_session().await;
                 }
                 false
             }
             Err(_) => {
+                self.env.reach(Point::LeaseRenewalUnanswered);
                 self.note(format_args!("lease renewal unanswered for {left:?}"));
                 false
             }
