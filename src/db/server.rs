@@ -7,11 +7,12 @@ use super::proto::{
     DbMsg, DbRequest, DbResponse, Proposal, ProposedWrite, RunOnceRow, RunOnceVerdict,
 };
 use super::state::{DbDisk, DbState};
+use crate::coverage::Point;
 use crate::env::{Environment, Interval};
 use crate::sim::history::{Name, Record, WriteOutcome};
 use crate::sim::net::{Addr, HostId, Mailbox, Payload, ports};
 use crate::sim::topology::DatabaseMode;
-use crate::sim::world::{HostCtx, ProcessFn};
+use crate::sim::world::{HostCtx, HostStatus, ProcessFn};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -247,6 +248,7 @@ impl Server {
 
     fn stepped_down(&mut self, was_acting: bool, epoch: u64) {
         if was_acting && !self.state.acting {
+            self.ctx.world.reach(Point::PrimarySteppedDown);
             self.ctx.trace(
                 "db",
                 format_args!("stepping down: peer acts in epoch {epoch}"),
@@ -301,6 +303,9 @@ impl Server {
                             if answered == seq && Some(packet.from.host) == self.config.peer =>
                         {
                             self.merge(&state);
+                            if !certified {
+                                self.ctx.world.reach(Point::CertificationRefused);
+                            }
                             return if certified {
                                 Certification::Certified
                             } else {
@@ -312,7 +317,10 @@ impl Server {
                     }
                 }
                 () = self.heartbeat.tick() => self.on_heartbeat(),
-                () = self.ctx.env.sleep_until(deadline) => return Certification::NoAnswer,
+                () = self.ctx.env.sleep_until(deadline) => {
+                    self.ctx.world.reach(Point::CommitUnanswered);
+                    return Certification::NoAnswer;
+                }
             }
         }
     }
@@ -360,6 +368,7 @@ impl Server {
                     }
                     certification = Some(answer);
                 }
+                self.reach_write_outcome(&outcome);
                 // A write the peer certified was recorded by the peer when it committed; what
                 // this host answers later (perhaps after a pause) is only the acknowledgement.
                 if certification != Some(Certification::Certified)
@@ -432,7 +441,21 @@ impl Server {
         self.state.run_once = next.run_once;
         self.save();
         self.sync_peer();
+        if matches!(verdict, RunOnceVerdict::TookOver { .. }) {
+            self.ctx.world.reach(Point::RunOnceTakenOver);
+        }
         verdict
+    }
+
+    /// Coverage of a write's verdict: the refusals the fence and the guards are for.
+    fn reach_write_outcome(&self, outcome: &WriteOutcome) {
+        let point = match outcome {
+            WriteOutcome::RejectedStaleToken { .. } => Point::StaleWriteRefused,
+            WriteOutcome::RejectedNotOwner { .. } => Point::WriteRefusedNotOwner,
+            WriteOutcome::Unavailable if !self.state.acting => Point::WriteRefusedNotActing,
+            _ => return,
+        };
+        self.ctx.world.reach(point);
     }
 
     fn on_heartbeat(&mut self) {
@@ -444,6 +467,14 @@ impl Server {
             && silent >= self.config.failover_after
         {
             self.state.promote();
+            self.ctx.world.reach(Point::ReplicaPromoted);
+            if self
+                .config
+                .peer
+                .is_some_and(|peer| self.ctx.world.status(peer) == HostStatus::Paused)
+            {
+                self.ctx.world.reach(Point::ReplicaPromotedPrimaryPaused);
+            }
             self.ctx.trace(
                 "db",
                 format_args!(

@@ -2,6 +2,7 @@
 //! fencing token of the grant it runs under, each checked against the node's current
 //! mastership just before it is sent.
 
+use crate::coverage::Point;
 use crate::db::DbClient;
 use crate::db::proto::{DbRequest, DbResponse, RunOnceVerdict};
 use crate::election::{ElectionCode, FencingToken, Role, ZkSelector};
@@ -78,12 +79,18 @@ impl Workload {
     /// Whether the node may act as master under `token` right now: the selector still says so
     /// for this very grant, and the grant's lease has not run out.
     fn still_master(&self, token: FencingToken) -> bool {
-        *self.role.borrow() == Role::Master { token }
-            && self.lease.as_ref().is_none_or(|selector| {
-                selector
-                    .acting_until(token)
-                    .is_some_and(|until| self.ctx.env.now() < until)
-            })
+        if *self.role.borrow() != (Role::Master { token }) {
+            return false;
+        }
+        let leased = self.lease.as_ref().is_none_or(|selector| {
+            selector
+                .acting_until(token)
+                .is_some_and(|until| self.ctx.env.now() < until)
+        });
+        if !leased {
+            self.ctx.world.reach(Point::WriteHeldByLease);
+        }
+        leased
     }
 
     /// Fences the database with the grant's token, then writes every `period`, until `stop`
@@ -161,6 +168,10 @@ impl Workload {
                 continue;
             }
             self.write(token).await;
+            if *stop.borrow() {
+                // The demotion came while the write was in flight: it waited for the answer.
+                self.ctx.world.reach(Point::DemotedWriteInFlight);
+            }
         }
     }
 
@@ -175,6 +186,7 @@ impl Workload {
         match answer {
             Ok(DbResponse::Write(WriteOutcome::Accepted)) => Stage::Acting,
             Ok(DbResponse::Write(WriteOutcome::RejectedStaleToken { newest })) => {
+                self.ctx.world.reach(Point::FenceRefused);
                 self.ctx.trace(
                     "node",
                     format_args!("grant {token} superseded: the database has seen {newest:#x}"),
@@ -182,6 +194,7 @@ impl Workload {
                 Stage::Superseded
             }
             other => {
+                self.ctx.world.reach(Point::FenceUnanswered);
                 self.ctx
                     .trace("node", format_args!("fence not answered: {other:?}"));
                 Stage::Fencing

@@ -1,6 +1,7 @@
 //! Network and clock faults on a running world.
 
 use super::{FaultError, World};
+use crate::coverage::Point;
 use crate::sim::net::HostId;
 use std::time::Duration;
 
@@ -153,6 +154,9 @@ impl World {
     }
 
     pub fn clock_offset(&self, host: HostId, offset_millis: i64) {
+        if self.acts_as_master(host) {
+            self.reach(Point::ClockStepOnMaster);
+        }
         self.clock(host).set_offset(offset_millis);
         self.trace_world(
             "fault",
@@ -181,6 +185,13 @@ impl World {
             clock.jump_monotonic(delta_millis)?;
         } else {
             clock.jump_wall(delta_millis);
+        }
+        if self.acts_as_master(host) {
+            self.reach(if monotonic {
+                Point::ClockJumpOnMaster
+            } else {
+                Point::ClockStepOnMaster
+            });
         }
         self.trace_world(
             "fault",

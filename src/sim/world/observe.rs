@@ -173,6 +173,13 @@ impl World {
             .is_some_and(|role| role == "master")
     }
 
+    /// Whether some node stands as standby ("slave") while none acts as master: a pair is
+    /// between masters (a failover, or its first election).
+    pub fn standby_without_master(&self) -> bool {
+        let roles = self.inner.roles.lock().expect("roles lock");
+        roles.values().all(|role| role != "master") && roles.values().any(|role| role == "slave")
+    }
+
     /// Adds to a named counter (e.g. `zk.leader_changes`).
     pub fn count(&self, metric: &'static str, by: u64) {
         *self

@@ -138,6 +138,10 @@ impl Session {
                         "client",
                         format_args!("session {session_id:#x} {s:?} (port {port})"),
                     );
+                    if s == SessionState::SyncConnected {
+                        // For coverage points about the session's node.
+                        ctx.world.note_session_host(session_id, ctx.host);
+                    }
                     self.state.send_replace(s);
                 }
                 Notice::Attempt { server, conn } => {

@@ -7,6 +7,7 @@
 //! write of the same connection waits for it (CommitProcessor's per-session queue), which is
 //! what gives clients FIFO order and "a watch event before any newer data".
 
+use crate::coverage::Point;
 use crate::sim::net::{Addr, HostId, Packet, Payload, ports};
 use crate::zk::peer::{Origin, Outcome, RequestKind};
 use crate::zk::proto::{
@@ -197,6 +198,7 @@ impl Node {
             return;
         }
         if last_zxid_seen > self.db.last_zxid() {
+            self.ctx.world.reach(Point::ZkReconnectRefusedBehind);
             self.trace(format_args!(
                 "refusing session {session:#x}: client has seen zxid {last_zxid_seen:#x}, ours is {:#x}",
                 self.db.last_zxid()

@@ -12,13 +12,15 @@
 //! learners; every tick it checks that a quorum of voters was heard within syncLimit ticks,
 //! or abdicates. It alone expires sessions and reaps containers.
 
+use crate::coverage::Point;
+use crate::sim::world::HostStatus;
 use crate::zk::peer::{ForwardedRequest, Origin, Outcome, RequestKind, SyncData, ZabMsg};
 use crate::zk::server::connections::{Completion, ToLeader};
 use crate::zk::server::sessions::SessionTracker;
 use crate::zk::server::sync::{self, SyncPlan};
 use crate::zk::server::{Leave, Node};
 use crate::zk::tree::{Txn, TxnKind};
-use crate::zk::types::{SessionId, Zxid, make_zxid};
+use crate::zk::types::{ErrorCode, SessionId, Zxid, make_zxid};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
@@ -204,8 +206,13 @@ impl Leader {
             }
         }
         node.serving = true;
-        node.ctx.world.set_role(node.ctx.host, "leading");
-        node.ctx.world.count("zk.leader_changes", 1);
+        let world = &node.ctx.world;
+        // Not the ensemble's first leader, and the pairs' nodes stand without a master.
+        if world.metric("zk.leader_changes") > 0 && world.standby_without_master() {
+            world.reach(Point::ZkLeaderChangeNoMaster);
+        }
+        world.set_role(node.ctx.host, "leading");
+        world.count("zk.leader_changes", 1);
         let followers: Vec<u64> = self.new_leader_acks.iter().copied().collect();
         node.trace(format_args!(
             "leader established: epoch {}, quorum {:?}, {} sessions restarted",
@@ -431,6 +438,9 @@ impl Leader {
             }
             RequestKind::Revalidate { timeout_ms } => {
                 let valid = self.tracker.revalidate(session, timeout_ms, owner, now);
+                if !valid {
+                    node.ctx.world.reach(Point::ZkClientExpiredOnReconnect);
+                }
                 self.answer(node, origin, Outcome::Revalidated { valid });
             }
             RequestKind::CloseSession => {
@@ -439,7 +449,12 @@ impl Leader {
             }
             RequestKind::Write { auth, op } => match self.tracker.check(session, owner) {
                 Ok(()) => self.propose(node, session, TxnKind::Write { auth, op }, Some(origin)),
-                Err(err) => self.answer(node, origin, Outcome::Rejected(err)),
+                Err(err) => {
+                    if err == ErrorCode::SessionMoved {
+                        node.ctx.world.reach(Point::ZkSessionMoved);
+                    }
+                    self.answer(node, origin, Outcome::Rejected(err))
+                }
             },
             RequestKind::Sync => match self.outstanding.values_mut().next_back() {
                 Some(last) => last.syncs.push(origin),
@@ -601,6 +616,7 @@ impl Leader {
         if self.tracker.next_expiration().is_some_and(|at| now >= at) {
             for session in self.tracker.take_expired(now) {
                 node.ctx.world.count("zk.sessions_expired", 1);
+                reach_expiry(node, session);
                 node.trace(format_args!("session {session:#x} expired"));
                 self.propose(node, session, TxnKind::CloseSession, None);
             }
@@ -646,6 +662,7 @@ impl Leader {
         if node.quorum.contains_quorum(synced.iter().copied()) {
             Ok(())
         } else {
+            node.ctx.world.reach(Point::ZkLeaderLostQuorum);
             node.trace(format_args!(
                 "abdicating: only {synced:?} heard within syncLimit"
             ));
@@ -661,5 +678,20 @@ impl Leader {
             node.send_zab(sid, h.conn, ZabMsg::Close);
         }
         self.handlers.clear();
+    }
+}
+
+/// Coverage of a session's expiry: whether it was a master's, and whether that master was
+/// paused (it resumes believing it is master).
+fn reach_expiry(node: &Node, session: SessionId) {
+    let world = &node.ctx.world;
+    let Some(host) = world.session_host(session) else {
+        return;
+    };
+    if world.acts_as_master(host) {
+        world.reach(Point::ZkMasterSessionExpired);
+        if world.status(host) == HostStatus::Paused {
+            world.reach(Point::ZkMasterSessionExpiredPaused);
+        }
     }
 }

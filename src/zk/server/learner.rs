@@ -8,6 +8,7 @@
 //! looking — when the leader closes the connection, its process dies, or nothing arrives for
 //! initLimit ticks while syncing / syncLimit ticks after.
 
+use crate::coverage::Point;
 use crate::zk::peer::{ForwardedRequest, Origin, SyncData, ZabMsg};
 use crate::zk::server::connections::{Completion, ToLeader};
 use crate::zk::server::database::Database;
@@ -109,6 +110,9 @@ impl Learner {
             } else {
                 node.cfg.init_limit
             };
+            if self.stage >= Stage::Synced && !self.observer {
+                node.ctx.world.reach(Point::ZkFollowerLostLeader);
+            }
             return Err(Leave(format!(
                 "nothing from leader {} within {limit} ticks",
                 self.leader
@@ -262,6 +266,7 @@ impl Learner {
         let txns = match data {
             SyncData::Diff(txns) => txns,
             SyncData::Trunc { to, then } => {
+                node.ctx.world.reach(Point::ZkLearnerTruncated);
                 node.storage
                     .truncate(to)
                     .map_err(|e| Leave(format!("sync failed: {e}")))?;
