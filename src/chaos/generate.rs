@@ -134,7 +134,7 @@ mod tests {
             };
             let name = match target {
                 Target::Host(h) => h.clone(),
-                Target::ZkLeader => "zk-leader".to_string(),
+                role => role.to_string(),
             };
             let state = hosts.entry(name.clone()).or_insert(State::Up);
             let ok = match fault {

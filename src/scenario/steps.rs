@@ -3,10 +3,10 @@
 
 use super::error::suggestion;
 use super::format::{Names, S, StepTable};
-use super::validate::{Validator, ZK_LEADER};
+use super::validate::Validator;
 use super::{Action, HealthLink, Step};
 use crate::duration::parse_duration;
-use crate::sim::fault::{Fault, Group, Target};
+use crate::sim::fault::{Fault, Group, Target, ZK_FOLLOWER, ZK_LEADER};
 use std::ops::Range;
 
 /// The step actions and the keys each takes (required first, then optional).
@@ -243,13 +243,13 @@ impl Validator {
 
     pub(super) fn target(&mut self, value: &S<String>) -> Option<Target> {
         let name = value.get_ref();
-        if name == ZK_LEADER {
-            return Some(Target::ZkLeader);
+        if let Some(role) = Target::role_named(name) {
+            return Some(role);
         }
         if self.hosts.contains_key(name) {
             Some(Target::Host(name.clone()))
         } else {
-            self.unknown_host(value.span(), name, &[ZK_LEADER]);
+            self.unknown_host(value.span(), name, &[ZK_LEADER, ZK_FOLLOWER]);
             None
         }
     }
@@ -270,7 +270,8 @@ impl Validator {
         None
     }
 
-    /// One site name means the whole site; otherwise a list of host names.
+    /// One site name means the whole site; otherwise a list of host names, where `zk-leader`
+    /// and `zk-follower` stand for the server holding that role when the step runs.
     pub(super) fn group(&mut self, value: &S<Names>) -> Option<Group> {
         let names = &value.get_ref().0;
         if names.is_empty() {
@@ -290,10 +291,11 @@ impl Validator {
                     format!("'{name}' is a site: name a site alone, or a list of hosts"),
                 );
                 ok = false;
-            } else if !self.hosts.contains_key(name) {
-                let sites: Vec<String> = self.sites.clone();
-                let sites: Vec<&str> = sites.iter().map(String::as_str).collect();
-                self.unknown_host(value.span(), name, &sites);
+            } else if !self.hosts.contains_key(name) && Target::role_named(name).is_none() {
+                let mut known: Vec<String> = self.sites.clone();
+                known.extend([ZK_LEADER.to_string(), ZK_FOLLOWER.to_string()]);
+                let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                self.unknown_host(value.span(), name, &known);
                 ok = false;
             }
         }

@@ -15,18 +15,49 @@ pub enum Target {
     /// that bring a host back (start, restart, resume, clock reset) it is the server an earlier
     /// `ZkLeader` fault hit: "crash zk-leader … start zk-leader" brings back the one it crashed.
     ZkLeader,
+    /// A ZooKeeper server following the leader when the fault runs (the first in host order,
+    /// so a run replays), brought back like [`Target::ZkLeader`].
+    ZkFollower,
+}
+
+/// The name a scenario file gives the current ZooKeeper leader (as a target or in a group).
+pub const ZK_LEADER: &str = "zk-leader";
+/// The name a scenario file gives a current ZooKeeper follower.
+pub const ZK_FOLLOWER: &str = "zk-follower";
+
+impl Target {
+    /// The ZooKeeper role a role target stands for (`leading`, `following`, as servers report
+    /// it), or `None` for a named host.
+    pub fn zk_role(&self) -> Option<&'static str> {
+        match self {
+            Target::Host(_) => None,
+            Target::ZkLeader => Some("leading"),
+            Target::ZkFollower => Some("following"),
+        }
+    }
+
+    /// The role target a group member's name stands for, if it is `zk-leader` or `zk-follower`.
+    pub fn role_named(name: &str) -> Option<Target> {
+        match name {
+            ZK_LEADER => Some(Target::ZkLeader),
+            ZK_FOLLOWER => Some(Target::ZkFollower),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Target::Host(h) => f.write_str(h),
-            Target::ZkLeader => f.write_str("zk-leader"),
+            Target::ZkLeader => f.write_str(ZK_LEADER),
+            Target::ZkFollower => f.write_str(ZK_FOLLOWER),
         }
     }
 }
 
-/// A group of hosts, by name or by site.
+/// A group of hosts, by name or by site. A name may be `zk-leader` or `zk-follower`: the
+/// server holding that role when the step runs.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Group {
     Hosts(Vec<String>),
@@ -123,16 +154,22 @@ pub enum Fault {
 pub enum ApplyError {
     #[error("no ZooKeeper server is leading right now")]
     NoZkLeader,
+    #[error("no ZooKeeper server is following a leader right now")]
+    NoZkFollower,
+    #[error("no earlier step hit {0}, so there is none to bring back")]
+    NothingToBringBack(Target),
     #[error("no host in site '{0}'")]
     EmptySite(String),
     #[error(transparent)]
     World(#[from] FaultError),
 }
 
-/// Applies faults to a world, remembering which server `Target::ZkLeader` last resolved to.
+/// Applies faults to a world, remembering which server each role target (`zk-leader`,
+/// `zk-follower`) last resolved to, so a later step can bring that server back.
 #[derive(Debug, Default)]
 pub struct FaultApplier {
     last_leader_hit: Option<HostId>,
+    last_follower_hit: Option<HostId>,
 }
 
 impl FaultApplier {
@@ -142,20 +179,27 @@ impl FaultApplier {
 
     /// Applies the fault now.
     pub fn apply(&mut self, world: &World, fault: &Fault) -> Result<(), ApplyError> {
-        // Resolve the target before the fault changes who leads.
-        let hits_leader = self.hits_leader(world, fault);
+        // Resolve the target and the groups before the fault changes who leads.
+        let strikes = fault
+            .target()
+            .is_some_and(|t| self.strikes_anew(world, fault, t));
         let resolved = match fault.target() {
-            Some(target) => Some(self.resolve(world, target, !hits_leader)?),
+            Some(target) => Some(self.resolve(world, target, !strikes)?),
             None => None,
         };
-        if fault.target() == Some(&Target::ZkLeader) && hits_leader {
-            self.last_leader_hit = resolved;
+        if strikes {
+            match fault.target() {
+                Some(Target::ZkLeader) => self.last_leader_hit = resolved,
+                Some(Target::ZkFollower) => self.last_follower_hit = resolved,
+                _ => {}
+            }
         }
         let host = |_: &Target| resolved.ok_or(ApplyError::NoZkLeader);
+        let group = |g: &Group| group(world, g);
         match fault {
-            Fault::Partition { a, b } => world.partition(&group(world, a)?, &group(world, b)?),
+            Fault::Partition { a, b } => world.partition(&group(a)?, &group(b)?),
             Fault::PartitionOneWay { from, to } => {
-                world.partition_oneway(&group(world, from)?, &group(world, to)?)
+                world.partition_oneway(&group(from)?, &group(to)?)
             }
             Fault::IsolateSite { site } => {
                 if world.hosts_in_site(site).is_empty() {
@@ -165,14 +209,14 @@ impl FaultApplier {
             }
             Fault::Bridge { a, b, bridge } => {
                 let bridge = world.host_id(bridge)?;
-                world.bridge(&group(world, a)?, &group(world, b)?, bridge)
+                world.bridge(&group(a)?, &group(b)?, bridge)
             }
             Fault::Heal => world.heal(),
             Fault::Loss { a, b, probability } => {
-                world.set_loss(&group(world, a)?, &group(world, b)?, *probability)?
+                world.set_loss(&group(a)?, &group(b)?, *probability)?
             }
             Fault::Latency { a, b, extra } => {
-                world.set_extra_latency(&group(world, a)?, &group(world, b)?, *extra)
+                world.set_extra_latency(&group(a)?, &group(b)?, *extra)
             }
             Fault::ClearLinkFaults => world.clear_link_faults(),
             Fault::Crash { target, hard } => world.crash(host(target)?, *hard)?,
@@ -197,19 +241,25 @@ impl FaultApplier {
             Fault::ClockReset { target } => world.clock_reset(host(target)?),
         }
         world.record(crate::sim::history::Record::Fault {
-            description: fault.to_string(),
+            description: describe(world, fault),
         });
         Ok(())
     }
 
-    /// Whether a fault aimed at `zk-leader` strikes the server leading now, rather than bring
-    /// back the one an earlier step hit: every fault but those that bring a host back, and a
-    /// `restart` unless the server hit earlier is down (then it brings that one back).
-    fn hits_leader(&self, world: &World, fault: &Fault) -> bool {
+    /// Whether a fault aimed at a role target strikes the server holding the role now, rather
+    /// than bring back the one an earlier step hit: every fault but those that bring a host
+    /// back, and a `restart` unless the server hit earlier is down (then it brings that one
+    /// back). Always false for a named host.
+    fn strikes_anew(&self, world: &World, fault: &Fault, target: &Target) -> bool {
+        let last_hit = match target {
+            Target::Host(_) => return false,
+            Target::ZkLeader => self.last_leader_hit,
+            Target::ZkFollower => self.last_follower_hit,
+        };
         match fault {
-            Fault::Restart { .. } => self
-                .last_leader_hit
-                .is_none_or(|hit| world.status(hit) != HostStatus::Down),
+            Fault::Restart { .. } => {
+                last_hit.is_none_or(|hit| world.status(hit) != HostStatus::Down)
+            }
             _ => !fault.brings_back(),
         }
     }
@@ -220,16 +270,64 @@ impl FaultApplier {
         target: &Target,
         brings_back: bool,
     ) -> Result<HostId, ApplyError> {
-        match target {
-            Target::Host(name) => Ok(world.host_id(name)?),
-            Target::ZkLeader if brings_back => self.last_leader_hit.ok_or(ApplyError::NoZkLeader),
-            Target::ZkLeader => world
-                .hosts_with_role("leading")
-                .first()
-                .copied()
-                .ok_or(ApplyError::NoZkLeader),
+        let last_hit = match target {
+            Target::Host(name) => return Ok(world.host_id(name)?),
+            Target::ZkLeader => self.last_leader_hit,
+            Target::ZkFollower => self.last_follower_hit,
+        };
+        if brings_back {
+            last_hit.ok_or_else(|| ApplyError::NothingToBringBack(target.clone()))
+        } else {
+            role_holder(world, target)
         }
     }
+}
+
+/// A fault as the history records it: its step, and for groups that name a role
+/// (`zk-leader`, `zk-follower`) the server that role resolved to, so a report says which
+/// server was cut.
+fn describe(world: &World, fault: &Fault) -> String {
+    let groups: Vec<&Group> = match fault {
+        Fault::Partition { a, b }
+        | Fault::Bridge { a, b, .. }
+        | Fault::Loss { a, b, .. }
+        | Fault::Latency { a, b, .. } => vec![a, b],
+        Fault::PartitionOneWay { from, to } => vec![from, to],
+        _ => vec![],
+    };
+    let mut roles: Vec<String> = groups
+        .into_iter()
+        .filter_map(|g| match g {
+            Group::Hosts(names) => Some(names),
+            Group::Site(_) => None,
+        })
+        .flatten()
+        .filter_map(|name| {
+            let role = Target::role_named(name)?;
+            let holder = role_holder(world, &role).ok()?;
+            Some(format!("{name} = {}", world.host_name(holder)))
+        })
+        .collect();
+    roles.dedup();
+    if roles.is_empty() {
+        fault.to_string()
+    } else {
+        format!("{fault} ({})", roles.join(", "))
+    }
+}
+
+/// The server holding a role target's role now: the leader, or the first follower in host
+/// order.
+fn role_holder(world: &World, target: &Target) -> Result<HostId, ApplyError> {
+    let role = target.zk_role().expect("a role target");
+    world
+        .hosts_with_role(role)
+        .first()
+        .copied()
+        .ok_or(match target {
+            Target::ZkFollower => ApplyError::NoZkFollower,
+            _ => ApplyError::NoZkLeader,
+        })
 }
 
 impl Fault {
@@ -311,7 +409,13 @@ impl fmt::Display for Fault {
 
 fn group(world: &World, group: &Group) -> Result<Vec<HostId>, ApplyError> {
     match group {
-        Group::Hosts(names) => names.iter().map(|n| Ok(world.host_id(n)?)).collect(),
+        Group::Hosts(names) => names
+            .iter()
+            .map(|n| match Target::role_named(n) {
+                Some(role) => role_holder(world, &role),
+                None => Ok(world.host_id(n)?),
+            })
+            .collect(),
         Group::Site(site) => {
             let hosts = world.hosts_in_site(site);
             if hosts.is_empty() {

@@ -8,7 +8,7 @@ use super::world::{HostKind, LiveWorld, Status};
 use crate::pair::{ELECTION_ROOT, pair_credentials};
 use crate::scenario::programs::BUILT_IN;
 use crate::scenario::{Action, HealthLink};
-use crate::sim::fault::{Fault, Target};
+use crate::sim::fault::{Fault, Group, Target};
 use crate::sim::history::Record;
 use std::time::Duration;
 
@@ -62,12 +62,12 @@ impl LiveWorld {
     fn apply_fault(&mut self, fault: &Fault) -> Result<(), String> {
         match fault {
             Fault::Partition { a, b } => {
-                let (a, b) = (self.links.group(a)?, self.links.group(b)?);
+                let (a, b) = (self.hosts_of(a)?, self.hosts_of(b)?);
                 self.links.partition(&a, &b);
                 self.sync_links();
             }
             Fault::PartitionOneWay { from, to } => {
-                let (from, to) = (self.links.group(from)?, self.links.group(to)?);
+                let (from, to) = (self.hosts_of(from)?, self.hosts_of(to)?);
                 self.links.partition_oneway(&from, &to);
                 self.sync_links();
             }
@@ -78,7 +78,7 @@ impl LiveWorld {
             }
             Fault::Bridge { a, b, bridge } => {
                 self.kind(bridge)?;
-                let (a, b) = (self.links.group(a)?, self.links.group(b)?);
+                let (a, b) = (self.hosts_of(a)?, self.hosts_of(b)?);
                 self.links.bridge(&a, &b, bridge);
                 self.sync_links();
             }
@@ -90,12 +90,12 @@ impl LiveWorld {
                 if !(0.0..=1.0).contains(probability) {
                     return Err(format!("loss probability {probability} is not in [0, 1]"));
                 }
-                let (a, b) = (self.links.group(a)?, self.links.group(b)?);
+                let (a, b) = (self.hosts_of(a)?, self.hosts_of(b)?);
                 self.links.set_loss(&a, &b, *probability);
                 self.sync_links();
             }
             Fault::Latency { a, b, extra } => {
-                let (a, b) = (self.links.group(a)?, self.links.group(b)?);
+                let (a, b) = (self.hosts_of(a)?, self.hosts_of(b)?);
                 self.links.set_extra_latency(&a, &b, *extra);
                 self.sync_links();
             }
@@ -112,10 +112,11 @@ impl LiveWorld {
                 self.start_host(&host)?;
             }
             Fault::Restart { target } => {
-                let brings_back = self
-                    .last_leader_hit
-                    .as_ref()
-                    .is_some_and(|hit| self.status_of(hit) == Status::Down);
+                let brings_back = target.zk_role().is_some_and(|role| {
+                    self.last_role_hit
+                        .get(role)
+                        .is_some_and(|hit| self.status_of(hit) == Status::Down)
+                });
                 let host = self.resolve(target, brings_back)?;
                 if self.status_of(&host) != Status::Down {
                     self.crash(&host, false)?;
@@ -325,26 +326,46 @@ impl LiveWorld {
         }
     }
 
-    /// The host a target names now; `zk-leader` is asked of the live ensemble at this moment,
-    /// or (for steps that bring a host back) is the server an earlier `zk-leader` step hit.
+    /// The host a target names now; `zk-leader` (`zk-follower`) is asked of the live ensemble
+    /// at this moment, or (for steps that bring a host back) is the server an earlier step
+    /// aimed at that role hit.
     fn resolve(&mut self, target: &Target, brings_back: bool) -> Result<String, String> {
-        match target {
-            Target::Host(name) => {
-                self.kind(name)?;
-                Ok(name.clone())
-            }
-            Target::ZkLeader if brings_back => self
-                .last_leader_hit
-                .clone()
-                .ok_or_else(|| "no earlier step hit the ZooKeeper leader".to_string()),
-            Target::ZkLeader => {
-                let leader = self
-                    .zk_leader()
-                    .ok_or_else(|| "no ZooKeeper server is leading right now".to_string())?;
-                self.last_leader_hit = Some(leader.clone());
-                Ok(leader)
-            }
+        let Some(role) = target.zk_role() else {
+            let name = target.to_string();
+            self.kind(&name)?;
+            return Ok(name);
+        };
+        if brings_back {
+            return self.last_role_hit.get(role).cloned().ok_or_else(|| {
+                format!("no earlier step hit {target}, so there is none to bring back")
+            });
         }
+        let holder = self.role_holder(target)?;
+        self.last_role_hit.insert(role, holder.clone());
+        Ok(holder)
+    }
+
+    fn role_holder(&self, target: &Target) -> Result<String, String> {
+        let role = target.zk_role().unwrap_or("leading");
+        self.zk_with_role(role)
+            .ok_or_else(|| format!("no ZooKeeper server is {role} right now ({target})"))
+    }
+
+    /// The hosts a group names now, `zk-leader` and `zk-follower` asked of the ensemble.
+    fn hosts_of(&self, group: &Group) -> Result<Vec<String>, String> {
+        let group = match group {
+            Group::Hosts(names) => Group::Hosts(
+                names
+                    .iter()
+                    .map(|name| match Target::role_named(name) {
+                        Some(role) => self.role_holder(&role),
+                        None => Ok(name.clone()),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            site => site.clone(),
+        };
+        self.links.group(&group)
     }
 
     fn node_target(&self, target: &Target) -> Result<String, String> {

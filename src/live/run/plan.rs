@@ -287,7 +287,7 @@ fn step_refusal(scenario: &Scenario, action: &Action) -> Option<String> {
             .pairs
             .iter()
             .any(|p| p.nodes.iter().any(|n| &n.name == name)),
-        Target::ZkLeader => false,
+        Target::ZkLeader | Target::ZkFollower => false,
     };
     match fault {
         Fault::ClockOffset { target, .. }

@@ -77,8 +77,9 @@ pub struct LiveWorld {
     pub(super) databases: Databases,
     pub(super) status: BTreeMap<String, Status>,
     pub(super) kinds: BTreeMap<String, HostKind>,
-    /// The ZooKeeper server an earlier `zk-leader` step hit (what "start zk-leader" brings back).
-    pub(super) last_leader_hit: Option<String>,
+    /// The ZooKeeper server an earlier `zk-leader` (`zk-follower`) step hit, by role: what
+    /// "start zk-leader" brings back.
+    pub(super) last_role_hit: BTreeMap<&'static str, String>,
     /// How long starting the world took (until the nodes were launched).
     pub startup: Duration,
     shut: bool,
@@ -319,7 +320,7 @@ impl LiveWorld {
             databases,
             status,
             kinds,
-            last_leader_hit: None,
+            last_role_hit: BTreeMap::new(),
             startup: Duration::ZERO,
             shut: false,
         };
@@ -419,9 +420,11 @@ impl LiveWorld {
         self.status.get(host).copied().unwrap_or(Status::Down)
     }
 
-    /// The ZooKeeper server leading now, asked of every running server.
-    pub(super) fn zk_leader(&self) -> Option<String> {
-        let leaders: Vec<&String> = self
+    /// The ZooKeeper server holding `role` (`leading`, `following`) now, asked of every
+    /// running server: the leader if exactly one leads, or the first follower in the
+    /// ensemble's order (as the simulator picks).
+    pub(super) fn zk_with_role(&self, role: &str) -> Option<String> {
+        let holders: Vec<&String> = self
             .zk_names
             .iter()
             .enumerate()
@@ -431,13 +434,14 @@ impl LiveWorld {
                     .ports(*i)
                     .ok()
                     .and_then(|p| ask_role(local(p.client), Duration::from_millis(500)))
-                    == Some("leading")
+                    == Some(role)
             })
             .map(|(_, n)| n)
             .collect();
-        match leaders.as_slice() {
-            [one] => Some((*one).clone()),
-            _ => None,
+        match (role, holders.as_slice()) {
+            ("leading", [one]) => Some((*one).clone()),
+            ("leading", _) => None,
+            (_, holders) => holders.first().map(|h| (*h).clone()),
         }
     }
 
