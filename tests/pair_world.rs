@@ -33,6 +33,7 @@ fn topology(policy: Policy, database: DatabaseSpec) -> Topology {
         site: site.into(),
         priority,
         policy,
+        session_timeout: None,
     };
     Topology {
         sites: vec!["dc1".into(), "dc2".into(), "tiebreaker".into()],
@@ -42,6 +43,7 @@ fn topology(policy: Policy, database: DatabaseSpec) -> Topology {
             init_limit: 10,
             sync_limit: 5,
             session_timeout: SESSION,
+            connection_timeout: None,
         },
         pairs: vec![PairSpec {
             name: PAIR.into(),
@@ -64,6 +66,8 @@ fn single_db() -> DatabaseSpec {
         replica_site: None,
         write_latency: Duration::from_millis(2),
         run_once: None,
+        replication: Default::default(),
+        fence: true,
     }
 }
 

@@ -11,6 +11,8 @@ pub mod episode;
 pub mod schedule;
 mod world;
 
+pub use world::Deployments;
+
 use crate::election::ElectionCode;
 use crate::scenario::validate::{DEFAULT_NO_MASTER_BOUND, DEFAULT_WRONG_PRIORITY_BOUND};
 use crate::scenario::{InvariantSettings, Scenario};
@@ -29,6 +31,11 @@ pub struct GenOptions {
     pub election: ElectionCode,
     /// Most episodes drawn per case (before the swarm switches kinds off and clashes drop some).
     pub max_episodes: usize,
+    /// Which values of the deployment options drawn worlds get (the safe ones by default).
+    pub deployments: Deployments,
+    /// A fixed world to run the drawn schedules on instead of drawing one (an audit of a team's
+    /// deployment): every scenario then has exactly this topology.
+    pub world: Option<crate::sim::topology::Topology>,
 }
 
 impl Default for GenOptions {
@@ -38,6 +45,8 @@ impl Default for GenOptions {
             liveness: Duration::from_secs(2 * 60),
             election: ElectionCode::Real,
             max_episodes: 40,
+            deployments: Deployments::Safe,
+            world: None,
         }
     }
 }
@@ -45,12 +54,16 @@ impl Default for GenOptions {
 /// Whole scenarios (named `chaos`, seed 1: the caller sets both).
 pub fn scenario_strategy(options: &GenOptions) -> impl Strategy<Value = Scenario> + use<> {
     let options = options.clone();
+    let topology = match &options.world {
+        Some(fixed) => Just(fixed.clone()).boxed(),
+        None => world::topology_with(options.election, options.deployments).boxed(),
+    };
     // The schedule comes first: shrinking tries switching whole fault kinds off, then dropping
     // episodes, before it touches the world.
     (
         episode::swarm(),
         episode::episodes(options.max_episodes),
-        world::topology(options.election),
+        topology,
     )
         .prop_map(move |(swarm, episodes, topology)| {
             let steps = schedule::steps(&topology, &swarm, &episodes, options.fault_phase);
@@ -70,6 +83,18 @@ pub fn scenario_strategy(options: &GenOptions) -> impl Strategy<Value = Scenario
                 programs: Default::default(),
             }
         })
+}
+
+/// Whole scenarios on exactly `topology` (a team's deployment), with schedules drawn as
+/// `options` says: [`GenOptions::world`] set.
+pub fn scenario_for_world(
+    topology: &crate::sim::topology::Topology,
+    options: &GenOptions,
+) -> impl Strategy<Value = Scenario> + use<> {
+    scenario_strategy(&GenOptions {
+        world: Some(topology.clone()),
+        ..options.clone()
+    })
 }
 
 #[cfg(test)]

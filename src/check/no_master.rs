@@ -68,6 +68,7 @@ pub(crate) mod tests {
             site: "dc1".into(),
             priority,
             policy,
+            session_timeout: None,
         };
         Topology {
             sites: vec!["dc1".into()],
@@ -77,6 +78,7 @@ pub(crate) mod tests {
                 init_limit: 10,
                 sync_limit: 5,
                 session_timeout: Duration::from_secs(10),
+                connection_timeout: None,
             },
             pairs: vec![PairSpec {
                 name: "p".into(),
@@ -88,6 +90,8 @@ pub(crate) mod tests {
                     replica_site: None,
                     write_latency: Duration::from_millis(2),
                     run_once: None,
+                    replication: Default::default(),
+                    fence: true,
                 },
                 write_period: crate::sim::topology::DEFAULT_WRITE_PERIOD,
                 health_period: crate::sim::topology::DEFAULT_HEALTH_PERIOD,

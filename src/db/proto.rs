@@ -48,6 +48,9 @@ pub struct Proposal {
 pub struct ProposedWrite {
     pub node: Name,
     pub write: u64,
+    /// The token the write carried, for the history (the proposal's own token is `None` when
+    /// the database checks none).
+    pub token: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

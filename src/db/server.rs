@@ -11,7 +11,7 @@ use crate::coverage::Point;
 use crate::env::{Environment, Interval};
 use crate::sim::history::{Name, Record, WriteOutcome};
 use crate::sim::net::{Addr, HostId, Mailbox, Payload, ports};
-use crate::sim::topology::DatabaseMode;
+use crate::sim::topology::{DatabaseMode, Replication};
 use crate::sim::world::{HostCtx, HostStatus, ProcessFn};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -46,6 +46,11 @@ pub struct DbServerConfig {
     pub commit_timeout: Duration,
     /// When the history records a write the peer certified.
     pub dating: CertifiedWriteDating,
+    /// Primary/replica: whether commits wait for the replica.
+    pub replication: Replication,
+    /// Whether writes are checked against the newest fencing token (`false`: the table has no
+    /// token column; a fence request is only a round trip).
+    pub fenced: bool,
 }
 
 /// When the history records a write the peer certified (synchronous replication,
@@ -76,6 +81,16 @@ impl DbServerConfig {
             failover_after: DEFAULT_FAILOVER_AFTER,
             commit_timeout: DEFAULT_COMMIT_TIMEOUT,
             dating: CertifiedWriteDating::AtCommit,
+            replication: Replication::Synchronous,
+            fenced: true,
+        }
+    }
+
+    /// Asynchronous primary/replica replication: the lag of what the replica receives.
+    fn async_lag(&self) -> Option<Duration> {
+        match (self.mode, self.replication) {
+            (DatabaseMode::PrimaryReplica, Replication::Asynchronous { lag }) => Some(lag),
+            _ => None,
         }
     }
 }
@@ -104,6 +119,10 @@ struct Server {
     next_seq: u64,
     /// The run-once row this host is committing, if any (a crossing row update is refused).
     pending_row: Option<RunOnceRow>,
+    /// Asynchronous replication, on the acting host: what it committed and when (its monotonic
+    /// clock), oldest first, back to the newest entry at least the lag old — what has reached
+    /// the replica so far.
+    committed: VecDeque<(Duration, Option<i64>, Option<RunOnceRow>)>,
 }
 
 /// How a commit went.
@@ -142,7 +161,7 @@ impl Server {
         let peer_heard = ctx.env.now();
         let mailbox = ctx.net.bind(ports::DATABASE);
         let heartbeat = Interval::new(ctx.env.clone(), config.heartbeat_interval);
-        Server {
+        let mut server = Server {
             ctx,
             config,
             disk,
@@ -153,7 +172,12 @@ impl Server {
             deferred: VecDeque::new(),
             next_seq: 1,
             pending_row: None,
+            committed: VecDeque::new(),
+        };
+        if let Some(lag) = server.config.async_lag() {
+            server.log_commit(lag);
         }
+        server
     }
 
     async fn run(mut self) {
@@ -215,10 +239,10 @@ impl Server {
                     // Synchronous replication commits here, at the certification: from now
                     // on the write is in the database whatever the proposer's fate (a pause,
                     // a crash, a late answer), so this is the moment the history records.
-                    if let (Some(write), Some(token)) = (&proposal.write, proposal.token)
+                    if let Some(write) = &proposal.write
                         && self.config.dating == CertifiedWriteDating::AtCommit
                     {
-                        self.record_accepted(write, token);
+                        self.record_accepted(write);
                     }
                     self.stepped_down(was_acting, proposal.state.epoch);
                     self.save();
@@ -240,7 +264,19 @@ impl Server {
 
     fn merge(&mut self, snapshot: &super::proto::Snapshot) {
         let was_acting = self.state.acting;
-        if self.state.merge(snapshot, self.config.mode) {
+        let mut changed = self.state.merge(snapshot, self.config.mode);
+        // Asynchronous replication: the replica promotes itself on the primary's silence
+        // whether or not it holds every commit (nobody waits for it).
+        if self.config.async_lag().is_some()
+            && !self.state.acting
+            && snapshot.acting
+            && snapshot.epoch == self.state.epoch
+            && !self.state.promotable
+        {
+            self.state.promotable = true;
+            changed = true;
+        }
+        if changed {
             self.stepped_down(was_acting, snapshot.epoch);
             self.save();
         }
@@ -264,7 +300,11 @@ impl Server {
     fn needs_peer(&self) -> bool {
         match self.config.mode {
             DatabaseMode::Single => false,
-            DatabaseMode::PrimaryReplica => self.config.peer.is_some() && self.state.in_sync,
+            DatabaseMode::PrimaryReplica => {
+                self.config.peer.is_some()
+                    && self.state.in_sync
+                    && self.config.replication == Replication::Synchronous
+            }
             DatabaseMode::MultiMaster => self.config.peer.is_some(),
         }
     }
@@ -350,17 +390,23 @@ impl Server {
                     self.ctx.env.sleep(self.config.write_latency).await;
                 }
                 let guard = self.config.run_once_wait.is_some();
-                let mut outcome = self.state.check_write(&node, token, guard);
+                // An unfenced database never looks at the token.
+                let fence_token = self.config.fenced.then_some(token);
+                let mut outcome = self.state.check_write(&node, fence_token, guard);
                 let mut certification = None;
                 if outcome == WriteOutcome::Accepted {
-                    self.state.see_token(token);
+                    if let Some(token) = fence_token {
+                        self.state.see_token(token);
+                    }
                     self.save();
                     let proposed = ProposedWrite {
                         node: node.clone(),
                         write,
+                        token,
                     };
-                    let answer = self.replicate(Some(token), Some(proposed), None).await;
-                    outcome = Self::settle(answer, self.state.check_write(&node, token, guard));
+                    let answer = self.replicate(fence_token, Some(proposed), None).await;
+                    outcome =
+                        Self::settle(answer, self.state.check_write(&node, fence_token, guard));
                     if outcome == WriteOutcome::Accepted {
                         self.state.writes_applied += 1;
                         self.save();
@@ -385,6 +431,11 @@ impl Server {
                 DbResponse::Write(outcome)
             }
             DbRequest::Fence { node, token } => {
+                if !self.config.fenced {
+                    // Nothing to raise: the node's fence is only a round trip.
+                    let outcome = self.state.check_write(&node, None, false);
+                    return DbResponse::Write(outcome);
+                }
                 if self.state.acting {
                     self.ctx.env.sleep(self.config.write_latency).await;
                 }
@@ -488,18 +539,40 @@ impl Server {
         self.sync_peer();
     }
 
-    fn record_accepted(&self, write: &ProposedWrite, token: i64) {
+    fn record_accepted(&self, write: &ProposedWrite) {
         self.ctx.world.record(Record::WriteResult {
             pair: self.config.pair.clone(),
             node: write.node.clone(),
-            token,
+            token: write.token,
             write: write.write,
             outcome: WriteOutcome::Accepted,
         });
     }
 
     fn sync_peer(&self) {
-        self.send_peer(DbMsg::Sync(self.state.snapshot()));
+        self.send_peer(DbMsg::Sync(self.shipped_snapshot()));
+    }
+
+    /// What this host tells its peer of its state. With asynchronous replication the acting
+    /// host's commits reach the replica only `lag` after they were made: its newest token and
+    /// run-once row as of `lag` ago (its role and epoch as now, the stream's own heartbeat).
+    fn shipped_snapshot(&self) -> super::proto::Snapshot {
+        let mut snapshot = self.state.snapshot();
+        if let Some(lag) = self.config.async_lag()
+            && self.state.acting
+        {
+            let shipped_until = self.ctx.env.now().saturating_sub(lag);
+            let shipped = self
+                .committed
+                .iter()
+                .rev()
+                .find(|(at, ..)| *at <= shipped_until);
+            if let Some((_, token, row)) = shipped {
+                snapshot.newest_token = *token;
+                snapshot.run_once = row.clone();
+            }
+        }
+        snapshot
     }
 
     fn send_peer(&self, msg: DbMsg) {
@@ -516,7 +589,42 @@ impl Server {
     }
 
     /// Every change is on disk before it is answered or replicated.
-    fn save(&self) {
+    fn save(&mut self) {
         self.disk.lock().expect("database disk lock").state = Some(self.state.clone());
+        if let Some(lag) = self.config.async_lag() {
+            self.log_commit(lag);
+        }
+    }
+
+    /// Asynchronous replication: notes what the acting host holds now, and forgets what the
+    /// replica has had for longer than the lag.
+    fn log_commit(&mut self, lag: Duration) {
+        if !self.state.acting {
+            self.committed.clear();
+            return;
+        }
+        let now = self.ctx.env.now();
+        if self.committed.is_empty() {
+            // What the host held when it started acting (a first start, a promotion) the
+            // replica has had all along.
+            self.committed.push_back((
+                Duration::ZERO,
+                self.state.newest_token,
+                self.state.run_once.clone(),
+            ));
+            return;
+        }
+        let entry = (now, self.state.newest_token, self.state.run_once.clone());
+        if self
+            .committed
+            .back()
+            .is_none_or(|(_, token, row)| (*token, row) != (entry.1, &entry.2))
+        {
+            self.committed.push_back(entry);
+        }
+        let shipped_until = now.saturating_sub(lag);
+        while self.committed.len() > 1 && self.committed[1].0 <= shipped_until {
+            self.committed.pop_front();
+        }
     }
 }

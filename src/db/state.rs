@@ -46,12 +46,18 @@ impl DbState {
         }
     }
 
-    /// The verdict [`DbState::write`] would give, changing nothing.
-    pub fn check_write(&self, node: &str, token: i64, run_once_guard: bool) -> WriteOutcome {
+    /// The verdict [`DbState::write`] would give, changing nothing. `token` is `None` on a
+    /// database that checks no fencing token: only acting and the run-once guard count.
+    pub fn check_write(
+        &self,
+        node: &str,
+        token: Option<i64>,
+        run_once_guard: bool,
+    ) -> WriteOutcome {
         if !self.acting {
             return WriteOutcome::Unavailable;
         }
-        if let Some(newest) = self.newest_token
+        if let (Some(newest), Some(token)) = (self.newest_token, token)
             && token < newest
         {
             return WriteOutcome::RejectedStaleToken { newest };
@@ -69,7 +75,7 @@ impl DbState {
 
     /// The verdict [`DbState::fence`] would give, changing nothing.
     pub fn check_fence(&self, token: i64) -> WriteOutcome {
-        self.check_write("", token, false)
+        self.check_write("", Some(token), false)
     }
 
     /// Counts `token` as seen: from now on this host refuses older tokens, and certifies no
@@ -83,7 +89,7 @@ impl DbState {
     /// the newest seen, or (with the run-once guard) if the row belongs to another node.
     /// A refused write changes nothing.
     pub fn write(&mut self, node: &str, token: i64, run_once_guard: bool) -> WriteOutcome {
-        let outcome = self.check_write(node, token, run_once_guard);
+        let outcome = self.check_write(node, Some(token), run_once_guard);
         if outcome == WriteOutcome::Accepted {
             self.see_token(token);
             self.writes_applied += 1;

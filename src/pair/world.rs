@@ -11,7 +11,7 @@ use crate::env::Environment;
 use crate::sim::ensemble::{add_ensemble, client_addrs};
 use crate::sim::history::{Entry, Record};
 use crate::sim::net::{HostId, LinkLatency, NetConfig};
-use crate::sim::topology::{DatabaseMode, DatabaseSpec, Topology};
+use crate::sim::topology::{DatabaseMode, DatabaseSpec, NodeSpec, Topology};
 use crate::sim::world::World;
 use crate::zk::client::{ClientConfig, DEFAULT_SESSION_TIMEOUT};
 use std::collections::{BTreeMap, BTreeSet};
@@ -93,10 +93,20 @@ pub fn net_config(topology: &Topology, base: NetConfig) -> NetConfig {
 /// The session timeout the servers will grant for the topology's request: clamped into
 /// [2, 20] ticks, as ZooKeeper does.
 pub fn negotiated_session_timeout(topology: &Topology) -> Duration {
-    let requested = if topology.zk.session_timeout.is_zero() {
+    negotiated_for(topology, topology.zk.session_timeout)
+}
+
+/// The session timeout the servers grant a node of `topology` that asks for its own or the
+/// ensemble-wide one.
+pub fn negotiated_session_timeout_of(topology: &Topology, node: &NodeSpec) -> Duration {
+    negotiated_for(topology, node.requested_session_timeout(&topology.zk))
+}
+
+fn negotiated_for(topology: &Topology, requested: Duration) -> Duration {
+    let requested = if requested.is_zero() {
         DEFAULT_SESSION_TIMEOUT
     } else {
-        topology.zk.session_timeout
+        requested
     };
     let tick = topology.zk.tick_time;
     requested.clamp(tick * 2, (tick * 20).max(tick * 2))
@@ -119,10 +129,10 @@ pub fn build_with(
 
     // The ensemble: myid is the position in the list, from 1.
     let zk_hosts = add_ensemble(world, &topology.zk);
-    let zk_client = ClientConfig::new(client_addrs(&zk_hosts))
+    let mut zk_client = ClientConfig::new(client_addrs(&zk_hosts))
         .with_session_timeout(topology.zk.session_timeout)
         .with_model(topology.client_model);
-    let session_timeout = negotiated_session_timeout(topology);
+    zk_client.connect_deadline = topology.zk.connection_timeout;
 
     let mut nodes = BTreeMap::new();
     let mut pairs = BTreeMap::new();
@@ -134,6 +144,8 @@ pub fn build_with(
             let mut config = DbServerConfig::new(&pair.name, spec.mode, acting, peer);
             config.write_latency = spec.write_latency;
             config.run_once_wait = spec.run_once.map(|r| r.wait_interval);
+            config.replication = spec.replication;
+            config.fenced = spec.fence;
             config.dating = dating;
             config
         };
@@ -159,12 +171,16 @@ pub fn build_with(
             {
                 db_hosts.rotate_left(local);
             }
+            // Each node asks for its own session timeout, as each process reads its own config.
+            let node_client = zk_client
+                .clone()
+                .with_session_timeout(node.requested_session_timeout(&topology.zk));
             let mut config = NodeConfig::new(
                 &pair.name,
                 &node.name,
                 node.policy,
-                zk_client.clone(),
-                session_timeout,
+                node_client,
+                negotiated_session_timeout_of(topology, node),
                 db_hosts,
             );
             config.run_once = spec.run_once;
@@ -464,6 +480,7 @@ mod tests {
                 init_limit: 10,
                 sync_limit: 5,
                 session_timeout: Duration::from_secs(60),
+                connection_timeout: None,
             },
             pairs: vec![PairSpec {
                 name: "p".into(),
@@ -472,6 +489,7 @@ mod tests {
                     site: "dc1".into(),
                     priority: 1,
                     policy: Policy::Sticky,
+                    session_timeout: None,
                 }],
                 database: DatabaseSpec {
                     name: "db".into(),
@@ -480,6 +498,8 @@ mod tests {
                     replica_site: None,
                     write_latency: Duration::ZERO,
                     run_once: None,
+                    replication: Default::default(),
+                    fence: true,
                 },
                 write_period: crate::sim::topology::DEFAULT_WRITE_PERIOD,
                 health_period: crate::sim::topology::DEFAULT_HEALTH_PERIOD,

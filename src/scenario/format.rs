@@ -41,7 +41,8 @@ pub struct RunTable {
     /// Length of the liveness phase that follows (everything healed).
     pub liveness: Option<S<String>>,
     pub seed: Option<S<u64>>,
-    /// `real` (default) or a known-bug variant `p1` … `p8` (shrunk chaos findings name theirs).
+    /// `real` (default) or a known-bug variant `p1` … `p8`, `n1` … `n4`, `f1` (shrunk chaos
+    /// findings name theirs).
     pub election: Option<S<String>>,
 }
 
@@ -52,6 +53,8 @@ pub struct ZooKeeperTable {
     pub init_limit: Option<S<u32>>,
     pub sync_limit: Option<S<u32>>,
     pub session_timeout: Option<S<String>>,
+    /// How long a client waits for its first session (Curator's `connectionTimeoutMs`).
+    pub connection_timeout: Option<S<String>>,
     pub client_model: Option<S<String>>,
     pub voters: S<Vec<S<ServerEntry>>>,
     #[serde(default)]
@@ -86,6 +89,8 @@ pub struct NodeEntry {
     pub policy: S<String>,
     /// The node program (default: the built-in selector).
     pub program: Option<S<String>>,
+    /// This node's own session timeout (default: the ensemble's).
+    pub session_timeout: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +102,12 @@ pub struct DatabaseEntry {
     pub replica_site: Option<S<String>>,
     pub write_latency: Option<S<String>>,
     pub run_once: Option<S<RunOnceEntry>>,
+    /// `synchronous` (default) or `asynchronous` (primary-replica only).
+    pub replication: Option<S<String>>,
+    /// How late an asynchronous replica receives a commit.
+    pub replication_lag: Option<S<String>>,
+    /// `false`: the database checks no fencing token.
+    pub fence: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,21 +10,30 @@ use crate::duration::parse_duration;
 use crate::election::{ElectionCode, Policy};
 use crate::sim::topology::{
     DEFAULT_HEALTH_PERIOD, DEFAULT_WRITE_PERIOD, DatabaseMode, DatabaseSpec, NodeSpec, PairSpec,
-    RunOnceSpec, SiteLatency, Topology, ZkServerSpec, ZkSpec,
+    Replication, RunOnceSpec, SiteLatency, Topology, ZkServerSpec, ZkSpec,
 };
 use crate::zk::client::ClientModel;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::time::Duration;
 
-/// The words that target whichever ZooKeeper server holds a role when the step runs.
-pub use crate::sim::fault::{ZK_FOLLOWER, ZK_LEADER};
+/// The word that targets whichever ZooKeeper server leads when the step runs.
+pub const ZK_LEADER: &str = "zk-leader";
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 const DEFAULT_LIVENESS: Duration = Duration::from_secs(60);
 pub const DEFAULT_NO_MASTER_BOUND: Duration = Duration::from_secs(40);
 pub const DEFAULT_WRONG_PRIORITY_BOUND: Duration = Duration::from_secs(30);
 pub const DEFAULT_WRITE_LATENCY: Duration = Duration::from_millis(2);
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `client_model = "java-defaults"`: the Java client as a JVM deployment gets it when it sets
+/// nothing, i.e. Curator's `CuratorFrameworkFactory` defaults.
+pub const JAVA_DEFAULTS: &str = "java-defaults";
+/// Curator's default `sessionTimeoutMs` (`CuratorFrameworkFactory.DEFAULT_SESSION_TIMEOUT_MS`).
+pub const CURATOR_SESSION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Curator's default `connectionTimeoutMs` (`DEFAULT_CONNECTION_TIMEOUT_MS`).
+pub const CURATOR_CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Parses and validates `text`; `name` becomes the scenario's name.
 pub fn scenario(name: &str, text: &str) -> Result<Scenario, Vec<Diagnostic>> {
@@ -204,10 +213,10 @@ impl Validator {
                 span,
                 format!("'{name}' is a site's name; a host needs a name of its own"),
             );
-        } else if name == ZK_LEADER || name == ZK_FOLLOWER {
+        } else if name == ZK_LEADER {
             self.error(
                 span,
-                format!("'{name}' is reserved for a server holding that ZooKeeper role"),
+                format!("'{ZK_LEADER}' is reserved for the current ZooKeeper leader"),
             );
         } else {
             self.hosts.insert(name.to_string(), span);
@@ -416,14 +425,44 @@ impl Validator {
         {
             self.error(t.span(), "tick_time must be more than 0");
         }
-        let session_timeout = self.duration_or(&table.session_timeout, Duration::from_secs(10));
         let client_model = table.client_model.as_ref().and_then(|m| {
             self.word(
                 m,
                 "client model",
-                &[("rust", ClientModel::Rust), ("java", ClientModel::Java)],
+                &[
+                    ("rust", (ClientModel::Rust, false)),
+                    ("java", (ClientModel::Java, false)),
+                    (JAVA_DEFAULTS, (ClientModel::Java, true)),
+                ],
             )
         });
+        let java_defaults = client_model.is_some_and(|(_, defaults)| defaults);
+        let (default_session, default_connection) = if java_defaults {
+            (CURATOR_SESSION_TIMEOUT, Some(CURATOR_CONNECTION_TIMEOUT))
+        } else {
+            (DEFAULT_SESSION_TIMEOUT, None)
+        };
+        if java_defaults {
+            // The defaults are the point: a file that sets its own values is plain "java".
+            for (key, value) in [
+                ("session_timeout", &table.session_timeout),
+                ("connection_timeout", &table.connection_timeout),
+            ] {
+                if let Some(value) = value {
+                    self.error(
+                        value.span(),
+                        format!(
+                            "client_model \"{JAVA_DEFAULTS}\" brings Curator's defaults (session_timeout 60s, connection_timeout 15s); to set {key} yourself write client_model = \"java\""
+                        ),
+                    );
+                }
+            }
+        }
+        let session_timeout = self.duration_or(&table.session_timeout, default_session);
+        let connection_timeout = match &table.connection_timeout {
+            Some(value) => self.positive(value, "connection_timeout"),
+            None => default_connection,
+        };
         (
             ZkSpec {
                 servers,
@@ -431,9 +470,54 @@ impl Validator {
                 init_limit: table.init_limit.map_or(10, S::into_inner),
                 sync_limit: table.sync_limit.map_or(5, S::into_inner),
                 session_timeout,
+                connection_timeout,
             },
-            client_model.unwrap_or_default(),
+            client_model.map(|(model, _)| model).unwrap_or_default(),
         )
+    }
+
+    /// A duration that must be longer than zero (`what` names the key).
+    fn positive(&mut self, value: &S<String>, what: &str) -> Option<Duration> {
+        match self.duration(value) {
+            Some(d) if d.is_zero() => {
+                self.error(value.span(), format!("{what} must be longer than zero"));
+                None
+            }
+            d => d,
+        }
+    }
+
+    /// A database's replication: only a primary/replica database has one to choose.
+    fn replication(&mut self, database: &format::DatabaseEntry, mode: DatabaseMode) -> Replication {
+        let asynchronous = database.replication.as_ref().and_then(|r| {
+            self.word(
+                r,
+                "replication",
+                &[("synchronous", false), ("asynchronous", true)],
+            )
+        });
+        if mode != DatabaseMode::PrimaryReplica
+            && let Some(r) = &database.replication
+        {
+            self.error(
+                r.span(),
+                "replication applies to a primary-replica database (mode = \"primary-replica\")",
+            );
+        }
+        if asynchronous != Some(true)
+            && let Some(lag) = &database.replication_lag
+        {
+            self.error(
+                lag.span(),
+                "replication_lag applies to asynchronous replication (replication = \"asynchronous\")",
+            );
+        }
+        if asynchronous == Some(true) {
+            let lag = self.duration_or(&database.replication_lag, Duration::ZERO);
+            Replication::Asynchronous { lag }
+        } else {
+            Replication::Synchronous
+        }
     }
 
     fn pair(&mut self, table: S<format::PairTable>) -> Vec<PairSpec> {
@@ -504,6 +588,8 @@ impl Validator {
                 .duration(&r.get_ref().wait_interval)
                 .unwrap_or_default(),
         });
+        let replication = self.replication(&database, mode);
+        let fence = database.fence.as_ref().is_none_or(|f| *f.get_ref());
         let write_period = self.period(&table.write_period, "write_period", DEFAULT_WRITE_PERIOD);
         let health_period =
             self.period(&table.health_period, "health_period", DEFAULT_HEALTH_PERIOD);
@@ -519,9 +605,18 @@ impl Validator {
                 ],
             );
             let site = self.site(&node.site);
-            nodes.push((node, site, policy.unwrap_or(Policy::Sticky)));
+            let session_timeout = node
+                .session_timeout
+                .as_ref()
+                .and_then(|t| self.positive(t, "session_timeout"));
+            nodes.push((
+                node,
+                site,
+                policy.unwrap_or(Policy::Sticky),
+                session_timeout,
+            ));
         }
-        let program = self.pair_program(&nodes.iter().map(|(n, _, _)| *n).collect::<Vec<_>>());
+        let program = self.pair_program(&nodes.iter().map(|(n, ..)| *n).collect::<Vec<_>>());
 
         let mut pairs = Vec::new();
         for i in 1..=count {
@@ -538,8 +633,10 @@ impl Validator {
             if two_members {
                 self.define_host(&format!("{db_name}-replica"), database.name.span());
             }
+            // The pair's message bus (`crate::bus`), which steps may name like any host.
+            self.define_host(&crate::bus::bus_host_name(&pair_name), table.name.span());
             let mut specs = Vec::new();
-            for (node, site, policy) in &nodes {
+            for (node, site, policy, session_timeout) in &nodes {
                 let name = stamp(&node.name);
                 self.define_host(&name, node.name.span());
                 self.node_pair.insert(name.clone(), pair_name.clone());
@@ -549,6 +646,7 @@ impl Validator {
                     site: site.clone(),
                     priority: *node.priority.get_ref(),
                     policy: *policy,
+                    session_timeout: *session_timeout,
                 });
             }
             pairs.push(PairSpec {
@@ -561,6 +659,8 @@ impl Validator {
                     replica_site: replica_site.clone(),
                     write_latency,
                     run_once,
+                    replication,
+                    fence,
                 },
                 write_period,
                 health_period,
@@ -738,32 +838,6 @@ for = "15s"
         assert!(m[0].contains("after the end of the run"), "{m:?}");
         let m = messages("[[expect]]\nno_master = \"bank\"\nfrom = \"20s\"\nuntil = \"10s\"\n");
         assert_eq!(m, ["'until' is before 'from'"]);
-    }
-
-    #[test]
-    fn role_names_are_accepted_in_groups_and_as_targets() {
-        let s = parse(
-            r#"
-[[step]]
-at = "10s"
-do = "one-way"
-from = "zk-leader"
-to = ["a1", "zk-follower"]
-
-[[step]]
-at = "20s"
-do = "crash"
-target = "zk-follower"
-"#,
-        )
-        .unwrap();
-        let steps: Vec<String> = s.steps.iter().map(|s| s.action.to_string()).collect();
-        assert_eq!(
-            steps,
-            ["one-way [zk-leader] -> [a1,zk-follower]", "crash zk-follower"]
-        );
-        let m = messages("[[step]]\nat = \"1s\"\ndo = \"partition\"\na = \"zk-lead\"\nb = \"dc2\"\n");
-        assert!(m[0].contains("did you mean 'zk-leader'"), "{m:?}");
     }
 
     #[test]

@@ -14,7 +14,8 @@ use crate::duration::format_duration;
 use crate::election::{ElectionCode, Policy};
 use crate::sim::fault::{Fault, Group, Target};
 use crate::sim::topology::{
-    DEFAULT_HEALTH_PERIOD, DEFAULT_WRITE_PERIOD, DatabaseMode, DatabaseSpec, NodeSpec, ZkServerSpec,
+    DEFAULT_HEALTH_PERIOD, DEFAULT_WRITE_PERIOD, DatabaseMode, DatabaseSpec, NodeSpec, Replication,
+    ZkServerSpec,
 };
 use crate::zk::client::ClientModel;
 use std::fmt::Write;
@@ -60,6 +61,10 @@ pub fn to_toml(scenario: &Scenario, header_comment: &str) -> String {
     let _ = writeln!(out, "init_limit = {}", zk.init_limit);
     let _ = writeln!(out, "sync_limit = {}", zk.sync_limit);
     let _ = writeln!(out, "session_timeout = {}", dur(zk.session_timeout));
+    // `client_model = "java-defaults"` is written expanded: "java" with its two values.
+    if let Some(timeout) = zk.connection_timeout {
+        let _ = writeln!(out, "connection_timeout = {}", dur(timeout));
+    }
     let model = match topology.client_model {
         ClientModel::Rust => "rust",
         ClientModel::Java => "java",
@@ -346,11 +351,14 @@ fn node(n: &NodeSpec, program: &str) -> String {
         Policy::PreEmptive => "pre-emptive",
         Policy::Sticky => "sticky",
     };
-    let program = if program == BUILT_IN {
+    let mut program = if program == BUILT_IN {
         String::new()
     } else {
         format!(", program = {}", quote(program))
     };
+    if let Some(timeout) = n.session_timeout {
+        let _ = write!(program, ", session_timeout = {}", dur(timeout));
+    }
     format!(
         "{{ name = {}, site = {}, priority = {}, policy = {}{program} }}",
         quote(&n.name),
@@ -385,6 +393,16 @@ fn database(db: &DatabaseSpec) -> String {
             dur(run_once.update_interval),
             dur(run_once.wait_interval)
         );
+    }
+    if let Replication::Asynchronous { lag } = db.replication {
+        let _ = write!(
+            out,
+            ", replication = \"asynchronous\", replication_lag = {}",
+            dur(lag)
+        );
+    }
+    if !db.fence {
+        out.push_str(", fence = false");
     }
     out.push_str(" }");
     out

@@ -2,6 +2,7 @@
 
 pub(crate) mod alarm;
 pub mod clock;
+pub mod deployment;
 pub mod ensemble;
 pub mod fault;
 pub mod history;

@@ -25,8 +25,12 @@ pub struct ZkSpec {
     pub tick_time: Duration,
     pub init_limit: u32,
     pub sync_limit: u32,
-    /// What the nodes request; the servers clamp it into [2, 20] ticks.
+    /// What the nodes request unless a node asks for its own; the servers clamp it into
+    /// [2, 20] ticks.
     pub session_timeout: Duration,
+    /// How long a node's client waits for its first session before giving up and trying
+    /// again (Curator's `connectionTimeoutMs`); `None`: the session timeout (the crate's rule).
+    pub connection_timeout: Option<Duration>,
 }
 
 impl ZkSpec {
@@ -52,6 +56,7 @@ impl ZkSpec {
             init_limit,
             sync_limit,
             session_timeout,
+            connection_timeout: None,
         }
     }
 }
@@ -90,6 +95,17 @@ pub struct NodeSpec {
     pub site: String,
     pub priority: u32,
     pub policy: Policy,
+    /// The session timeout this node's own configuration asks for (each process of a real
+    /// deployment has its own config file, Curator its own `sessionTimeoutMs`); `None`: the
+    /// ensemble-wide [`ZkSpec::session_timeout`].
+    pub session_timeout: Option<Duration>,
+}
+
+impl NodeSpec {
+    /// The session timeout the node requests.
+    pub fn requested_session_timeout(&self, zk: &ZkSpec) -> Duration {
+        self.session_timeout.unwrap_or(zk.session_timeout)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -104,6 +120,28 @@ pub struct DatabaseSpec {
     pub write_latency: Duration,
     /// The Corda-style run-once table as a second guard, if enabled.
     pub run_once: Option<RunOnceSpec>,
+    /// How the primary's commits reach the replica (primary/replica mode only).
+    pub replication: Replication,
+    /// Whether the database checks the writes' fencing tokens. `false` is a database whose
+    /// writes carry no token (Corda's run-once row as the only guard, or none at all): it
+    /// accepts any node's write.
+    pub fence: bool,
+}
+
+/// How a primary/replica database replicates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Replication {
+    /// Every commit waits for the replica (PostgreSQL `synchronous_standby_names` with
+    /// `synchronous_commit = on`, Patroni's synchronous mode): the promoted replica holds every
+    /// acknowledged commit, and a primary cut from its replica commits nothing.
+    #[default]
+    Synchronous,
+    /// The primary acknowledges a commit alone and ships it to the replica `lag` later
+    /// (PostgreSQL's default streaming replication: no `synchronous_standby_names`, or
+    /// `synchronous_commit = local`). The replica still promotes on its own when the primary
+    /// falls silent: acknowledged commits, the newest fencing token included, can be lost, and
+    /// a primary cut off goes on accepting writes.
+    Asynchronous { lag: Duration },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

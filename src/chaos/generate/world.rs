@@ -3,11 +3,21 @@
 //! hot/cold pairs under either policy, with priorities that include the awkward ones (9/10,
 //! 50/2000, equal); databases in every mode, sometimes slow or with a run-once guard; either
 //! client model; session timeouts from 4 to 20 s.
+//!
+//! On top, the deployment options a platform team may get wrong ([`crate::sim::deployment`]),
+//! drawn last so that a world without them is the one the same draw always gave: by default
+//! only where they are safe (per-node session timeouts within [`SAFE_SESSION_RATIO`], the Java
+//! client's Curator defaults on an ensemble whose 20-tick cap grants them 20 s), never
+//! asynchronous replication or an unfenced database (no world of this family is safe with
+//! either: a primary cut off with its site takes stale writes, `scenarios/database-async-
+//! replication-stale-write.toml`); with [`Deployments::Unsafe`] the unsafe values as well.
 
 use crate::election::{ElectionCode, Policy};
+use crate::scenario::validate::{CURATOR_CONNECTION_TIMEOUT, CURATOR_SESSION_TIMEOUT};
+use crate::sim::deployment::SAFE_SESSION_RATIO;
 use crate::sim::topology::{
-    DatabaseMode, DatabaseSpec, NodeSpec, PairSpec, RunOnceSpec, SiteLatency, Topology,
-    ZkServerSpec, ZkSpec,
+    DatabaseMode, DatabaseSpec, NodeSpec, PairSpec, Replication, RunOnceSpec, SiteLatency,
+    Topology, ZkServerSpec, ZkSpec,
 };
 use crate::zk::client::ClientModel;
 use proptest::prelude::*;
@@ -111,6 +121,7 @@ fn pair(index: usize, draw: &PairDraw) -> PairSpec {
         site: SITES[site].to_string(),
         priority,
         policy: draw.policy,
+        session_timeout: None,
     };
     // The replica (or second member) lives in the other DC (or dc1 when the primary is in
     // the tie-breaker).
@@ -134,6 +145,8 @@ fn pair(index: usize, draw: &PairDraw) -> PairSpec {
                 update_interval: ms(update),
                 wait_interval: ms(wait),
             }),
+            replication: Default::default(),
+            fence: true,
         },
         write_period: crate::sim::topology::DEFAULT_WRITE_PERIOD,
         health_period: crate::sim::topology::DEFAULT_HEALTH_PERIOD,
@@ -166,7 +179,123 @@ fn ensemble(five: bool, observer: Option<usize>, session_timeout: Duration) -> Z
         init_limit: 10,
         sync_limit: 5,
         session_timeout,
+        connection_timeout: None,
     }
+}
+
+/// Which values of the deployment options chaos draws.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Deployments {
+    /// Only values the real code is safe with: clean nights stay clean.
+    #[default]
+    Safe,
+    /// Unsafe values too (asynchronous replication, unfenced databases, session timeouts far
+    /// apart, the Java client's defaults on a 2 s tick): to audit a deployment or show what
+    /// those choices cost.
+    Unsafe,
+}
+
+/// Per-node session timeouts as percent of the ensemble's: the second node of a pair asks for
+/// this share. Safe ones keep the ratio within [`SAFE_SESSION_RATIO`].
+const SAFE_SESSION_PERCENTS: [u32; 4] = [85, 90, 110, 120];
+const UNSAFE_SESSION_PERCENTS: [u32; 4] = [25, 40, 250, 400];
+
+/// How late an asynchronous replica receives a commit.
+const REPLICATION_LAGS_MS: [u64; 4] = [0, 100, 500, 2000];
+
+/// The deployment options of one pair.
+#[derive(Clone, Copy, Debug, Default)]
+struct PairOptions {
+    /// The second node asks for this percent of the ensemble's session timeout.
+    session_percent: Option<u32>,
+    /// Asynchronous replication with this lag (a primary/replica database only).
+    async_lag_ms: Option<u64>,
+    unfenced: bool,
+}
+
+fn pair_options(deployments: Deployments) -> BoxedStrategy<PairOptions> {
+    let safe = prop_oneof![
+        6 => Just(None),
+        1 => proptest::sample::select(&SAFE_SESSION_PERCENTS[..]).prop_map(Some),
+    ];
+    match deployments {
+        Deployments::Safe => safe
+            .prop_map(|session_percent| PairOptions {
+                session_percent,
+                ..PairOptions::default()
+            })
+            .boxed(),
+        Deployments::Unsafe => {
+            let session = prop_oneof![
+                2 => Just(None),
+                1 => proptest::sample::select(&SAFE_SESSION_PERCENTS[..]).prop_map(Some),
+                1 => proptest::sample::select(&UNSAFE_SESSION_PERCENTS[..]).prop_map(Some),
+            ];
+            let lag = prop_oneof![
+                1 => Just(None),
+                1 => proptest::sample::select(&REPLICATION_LAGS_MS[..]).prop_map(Some),
+            ];
+            (session, lag, proptest::bool::weighted(0.25))
+                .prop_map(|(session_percent, async_lag_ms, unfenced)| PairOptions {
+                    session_percent,
+                    async_lag_ms,
+                    unfenced,
+                })
+                .boxed()
+        }
+    }
+}
+
+/// Gives `topology` the drawn deployment options: the Java client's defaults for every node
+/// (`java_defaults`), and each pair's own.
+fn with_options(
+    mut topology: Topology,
+    deployments: Deployments,
+    java_defaults: bool,
+    options: &[PairOptions],
+) -> Topology {
+    if java_defaults {
+        topology.client_model = ClientModel::Java;
+        topology.zk.session_timeout = CURATOR_SESSION_TIMEOUT;
+        topology.zk.connection_timeout = Some(CURATOR_CONNECTION_TIMEOUT);
+        if deployments == Deployments::Safe {
+            // The servers cap a session at 20 ticks: 20 s, as long as this family draws.
+            topology.zk.tick_time = Duration::from_secs(1);
+        }
+    }
+    let session = topology.zk.session_timeout;
+    for (pair, options) in topology.pairs.iter_mut().zip(options) {
+        if let Some(percent) = options.session_percent {
+            debug_assert!(
+                deployments == Deployments::Unsafe
+                    || f64::from(percent.max(100)) / f64::from(percent.min(100))
+                        <= SAFE_SESSION_RATIO
+            );
+            pair.nodes[1].session_timeout = Some(session * percent / 100);
+        }
+        if let Some(lag) = options.async_lag_ms
+            && pair.database.mode == DatabaseMode::PrimaryReplica
+        {
+            pair.database.replication = Replication::Asynchronous { lag: ms(lag) };
+        }
+        pair.database.fence = !options.unfenced;
+    }
+    topology
+}
+
+/// A whole topology running `election`, with deployment options as `deployments` allows.
+pub(super) fn topology_with(
+    election: ElectionCode,
+    deployments: Deployments,
+) -> impl Strategy<Value = Topology> {
+    (
+        topology(election),
+        proptest::bool::weighted(0.125),
+        proptest::collection::vec(pair_options(deployments), PAIR_NAMES.len()),
+    )
+        .prop_map(move |(topology, java_defaults, options)| {
+            with_options(topology, deployments, java_defaults, &options)
+        })
 }
 
 /// A whole topology running `election`.
