@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::time::Duration;
 
-/// The word that targets whichever ZooKeeper server leads when the step runs.
-pub const ZK_LEADER: &str = "zk-leader";
+/// The words that target whichever ZooKeeper server holds a role when the step runs.
+pub use crate::sim::fault::{ZK_FOLLOWER, ZK_LEADER};
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 const DEFAULT_LIVENESS: Duration = Duration::from_secs(60);
@@ -213,10 +213,10 @@ impl Validator {
                 span,
                 format!("'{name}' is a site's name; a host needs a name of its own"),
             );
-        } else if name == ZK_LEADER {
+        } else if name == ZK_LEADER || name == ZK_FOLLOWER {
             self.error(
                 span,
-                format!("'{ZK_LEADER}' is reserved for the current ZooKeeper leader"),
+                format!("'{name}' is reserved for a server holding that ZooKeeper role"),
             );
         } else {
             self.hosts.insert(name.to_string(), span);
@@ -802,6 +802,32 @@ for = "15s"
                 (25, "resume zk-leader".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn role_names_are_accepted_in_groups_and_as_targets() {
+        let s = parse(
+            r#"
+[[step]]
+at = "10s"
+do = "one-way"
+from = "zk-leader"
+to = ["a1", "zk-follower"]
+
+[[step]]
+at = "20s"
+do = "crash"
+target = "zk-follower"
+"#,
+        )
+        .unwrap();
+        let steps: Vec<String> = s.steps.iter().map(|s| s.action.to_string()).collect();
+        assert_eq!(
+            steps,
+            ["one-way [zk-leader] -> [a1,zk-follower]", "crash zk-follower"]
+        );
+        let m = messages("[[step]]\nat = \"1s\"\ndo = \"partition\"\na = \"zk-lead\"\nb = \"dc2\"\n");
+        assert!(m[0].contains("did you mean 'zk-leader'"), "{m:?}");
     }
 
     #[test]
