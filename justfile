@@ -82,7 +82,7 @@ bench seeds="10":
 chaos seeds="10000" *args="":
     cargo run --profile perf -- chaos --seeds {{seeds}} {{args}}
 
-# Seeds random chaos needs to find each known-bug variant p1 … p8.
+# Seeds random chaos needs to find each known-bug variant p1 … p8, n1 … n4.
 bench-known-bugs seeds="2000":
     cargo run --profile perf -- bench --known-bugs --seeds {{seeds}}
 

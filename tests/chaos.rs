@@ -202,7 +202,7 @@ fn seeds_to_first_find_per_variant() {
             .split(',')
             .map(|v| match v.trim().parse::<ElectionCode>() {
                 Ok(ElectionCode::Broken(bug)) => bug,
-                _ => panic!("SPLITBRAIN_VARIANTS: '{v}' is not p1 … p8"),
+                _ => panic!("SPLITBRAIN_VARIANTS: '{v}' is not p1 … p8 or n1 … n4"),
             })
             .collect(),
         Err(_) => KnownBug::ALL.to_vec(),

@@ -1,5 +1,6 @@
-//! Which invariants each entry of the public bug catalogue (P1–P8) breaks, as the catalogue
-//! in `election-prior-art.md` lists them. A known-bug scenario or a chaos run with a broken
+//! Which invariants each broken variant breaks: the public bug catalogue (P1–P8) as
+//! `election-prior-art.md` lists them, the testbed's own variants (N1–N4) as
+//! `scenarios/known-bugs/README.md` does. A known-bug scenario or a chaos run with a broken
 //! variant counts as having caught it when it reports one of these.
 
 use super::Invariant;
@@ -16,6 +17,14 @@ pub fn violates(bug: KnownBug) -> &'static [Invariant] {
         KnownBug::P6 => &[NoMaster],
         KnownBug::P7 => &[StaleWrite],
         KnownBug::P8 => &[TwoMasters],
+        // A node cut from ZooKeeper for long never stands again.
+        KnownBug::N1 => &[NoMaster, WrongPriority],
+        // A master behind a server cut from the leader acts on after its session expired.
+        KnownBug::N2 => &[TwoMasters, StaleWrite],
+        // An earlier grant's write still on its way lands after the new master began.
+        KnownBug::N3 => &[StaleWrite],
+        // After a re-created election the new grant's token is refused by the database.
+        KnownBug::N4 => &[NoMaster],
         // Not in the catalogue: a fixed finding of the testbed's own (`docs/chaos-findings`).
         KnownBug::F1 => &[TwoMasters],
     }

@@ -65,7 +65,8 @@ pub struct ChaosArgs {
     /// Report directory (default: reports/<UTC time>/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Election code the nodes run: real, a known-bug variant p1 … p8, or f1 (a fixed finding).
+    /// Election code the nodes run: real, a known-bug variant p1 … p8 or n1 … n4, or f1 (a
+    /// fixed finding).
     #[arg(long, default_value = "real", value_parser = parse_election)]
     pub election: ElectionCode,
     /// Keep a failing schedule as generated instead of shrinking it.

@@ -48,7 +48,8 @@ pub struct LiveArgs {
     /// index.html (default: a directory under $TMPDIR/splitbrain-live/runs).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Election code the node processes run: real, p1 … p8, f1 (default: the file's own).
+    /// Election code the node processes run: real, p1 … p8, n1 … n4, f1 (default: the file's
+    /// own).
     #[arg(long, value_parser = parse_election)]
     pub election: Option<ElectionCode>,
     /// Run every node with this node program: splitbrain, curator-latch, kazoo-election, or

@@ -23,8 +23,8 @@ pub struct RunArgs {
     /// Print the full event trace (true time, and each host's clock) before the timeline.
     #[arg(long)]
     pub trace: bool,
-    /// Election code the nodes run: real, a known-bug variant p1 … p8, or f1 (a fixed
-    /// finding) (default: the scenario's own, from [run] election, else real).
+    /// Election code the nodes run: real, a known-bug variant p1 … p8 or n1 … n4, or f1 (a
+    /// fixed finding) (default: the scenario's own, from [run] election, else real).
     #[arg(long, value_parser = parse_election)]
     pub election: Option<ElectionCode>,
     /// When the databases record a write their peer certified: `commit` (the model), or

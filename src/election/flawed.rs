@@ -4,7 +4,10 @@
 //! `known-bug hook` in [`super::zk`]; the real code never calls them.
 
 use super::decide::{Candidate, Decision, Local, Ranking, View};
+use super::role::FencingToken;
 use super::{KnownBug, Policy, SelectorConfig};
+use crate::coord::Coordination;
+use crate::zk::types::{ErrorCode, ZkResult};
 use std::cmp::{Ordering, Reverse};
 use std::time::Duration;
 
@@ -96,6 +99,62 @@ pub(crate) fn relinquishes_before_stopped(bug: KnownBug) -> bool {
     bug == KnownBug::P8
 }
 
+/// N1: how many steps in a row may fail before the selector gives up opening a session.
+pub(crate) const TRIES_BEFORE_GIVING_UP: u32 = 3;
+
+/// N1: a bounded retry policy around (re)connecting, as Curator's `RetryNTimes` or kazoo's
+/// `KazooRetry(max_tries=...)` give: when a session cannot be opened and the steps before
+/// already failed [`TRIES_BEFORE_GIVING_UP`] times in a row (after a lost session: the
+/// connection loss, the expiry and a first failed connection attempt), the last error escapes
+/// the selector's loop, which ends; the process lives on, still a slave to everyone's eyes. A node
+/// cut from ZooKeeper for longer than its session and a few connection attempts never stands
+/// again until it is restarted: the preferred node leaves its pair to the other one (WP), or the
+/// pair without a master once the other one goes too (NM). The real selector backs off and
+/// retries for as long as it runs.
+pub(crate) fn gives_up_connecting(bug: KnownBug, failures_in_a_row: u32) -> bool {
+    bug == KnownBug::N1 && failures_in_a_row >= TRIES_BEFORE_GIVING_UP
+}
+
+/// N2: the master's lease is renewed by reading the term znode (`exists`), which the client's
+/// own server answers from its copy, instead of a `sync` the server must pass to the ZooKeeper
+/// leader. ZooKeeper's reads are served locally (its programmer's guide points to `sync` for
+/// anything fresher); a follower cut from its leader goes on answering them until syncLimit
+/// ticks have passed, while the leader expires the session and grants the other node: the
+/// renewal still succeeds, so the master acts on.
+pub(crate) fn renews_by_local_read(bug: KnownBug) -> bool {
+    bug == KnownBug::N2
+}
+
+/// N2's renewal: the term znode is still there, as the session's own server sees it.
+pub(crate) async fn confirm_by_local_read<C: Coordination>(
+    session: &C,
+    term_path: &str,
+) -> ZkResult<()> {
+    match super::io::guarded(session, session.exists(term_path)).await? {
+        Some(_) => Ok(()),
+        None => Err(ErrorCode::NoNode),
+    }
+}
+
+/// N4: the grant's fencing token is the term znode's data version after the claim (the claim
+/// compared against version `term_version`, so it wrote `term_version + 1`): a counter
+/// ZooKeeper keeps for free, one higher with every claim and release, small and readable.
+/// It restarts when the znode is created again, so after an election was deleted and
+/// re-created (an operator's cleanup, an ensemble that lost its data) the next grant's token is
+/// lower than the one the database has seen: the database refuses the new master's fence, and
+/// the pair has a master in ZooKeeper that never acts. The real token is the claim's zxid.
+pub(crate) fn token_of_claim(
+    bug: KnownBug,
+    token: FencingToken,
+    term_version: i32,
+) -> FencingToken {
+    if bug == KnownBug::N4 {
+        FencingToken(i64::from(term_version) + 1)
+    } else {
+        token
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +226,41 @@ mod tests {
         };
         let claim = decide(&released, &a);
         assert_eq!(takes_over_after_grace(&p5, &released, &a, &claim), None);
+    }
+
+    #[test]
+    fn n1_gives_up_only_once_the_tries_are_spent() {
+        for bug in KnownBug::ALL {
+            assert!(!gives_up_connecting(bug, 0));
+        }
+        assert!(!gives_up_connecting(
+            KnownBug::N1,
+            TRIES_BEFORE_GIVING_UP - 1
+        ));
+        assert!(gives_up_connecting(KnownBug::N1, TRIES_BEFORE_GIVING_UP));
+        assert!(!gives_up_connecting(
+            KnownBug::P2,
+            TRIES_BEFORE_GIVING_UP + 5
+        ));
+    }
+
+    #[test]
+    fn n4_grants_the_term_version_the_claim_wrote_which_restarts_with_the_znode() {
+        let zxid = FencingToken(0x1_0000_0042);
+        assert_eq!(token_of_claim(KnownBug::N4, zxid, 4), FencingToken(5));
+        // The re-created term's first claim: lower than every token before the deletion.
+        assert_eq!(token_of_claim(KnownBug::N4, zxid, 0), FencingToken(1));
+        assert_eq!(token_of_claim(KnownBug::P3, zxid, 4), zxid);
+    }
+
+    #[test]
+    fn n2_alone_renews_by_a_local_read() {
+        let renewing: Vec<KnownBug> = KnownBug::ALL
+            .into_iter()
+            .chain(KnownBug::FIXED_FINDINGS)
+            .filter(|bug| renews_by_local_read(*bug))
+            .collect();
+        assert_eq!(renewing, [KnownBug::N2]);
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl From<ErrorCode> for Failure {
 }
 
 /// Runs one call, abandoning it as `ConnectionLoss` as soon as the session is not connected.
-async fn guarded<C: Coordination, T>(
+pub(crate) async fn guarded<C: Coordination, T>(
     session: &C,
     call: impl Future<Output = ZkResult<T>>,
 ) -> ZkResult<T> {

@@ -1,7 +1,11 @@
-//! The public catalogue of election bugs (P1–P8 in `election-prior-art.md`), as deliberately
-//! broken variants of this crate's election code. They exist so the testbed can prove it
-//! catches each one: a scenario under `scenarios/known-bugs/` and random chaos must fail with
-//! the variant and pass with the real code.
+//! The broken variants of this crate's election code: the public catalogue of election bugs
+//! (P1–P8 in `election-prior-art.md`) and the testbed's own (N1–N4). They exist so the testbed
+//! can prove it catches each one: a scenario under `scenarios/known-bugs/` and random chaos must
+//! fail with the variant and pass with the real code.
+//!
+//! The testbed's own variants (N1–N4, "new") are realistic mistakes in different parts of this
+//! crate's real code that chaos was never tuned on, each described with its origin in
+//! `scenarios/known-bugs/README.md`: the search is judged on bugs it was not built around too.
 //!
 //! Bugs the testbed found in this crate's own election and that were fixed (F1, …) stay
 //! selectable the same way, so that their regression scenarios can show they still reach the
@@ -15,8 +19,8 @@
 //! Each variant's broken behaviour lives in one place and is reached only from hook points
 //! marked `known-bug hook`: flaws of the election library in `election::flawed` (compiled
 //! with `testbed` only; the selector's hooks are in [`super::zk`]), flaws of the simulated
-//! node in [`crate::pair`]. Each known-bugs scenario's header says which rule of the real
-//! code the variant breaks.
+//! node in [`crate::pair`] (and, for the live node, [`crate::node::known_bugs`]). Each
+//! known-bugs scenario's header says which rule of the real code the variant breaks.
 
 use std::fmt;
 use std::str::FromStr;
@@ -40,15 +44,25 @@ pub enum KnownBug {
     P7,
     /// Leadership released before the guarded work has stopped.
     P8,
+    /// The selector gives up after repeated failures to open a session.
+    N1,
+    /// The master's lease is renewed by a read its own server answers, not a sync through the
+    /// ZooKeeper leader.
+    N2,
+    /// The new master acts on its grant before the database has taken its fence.
+    N3,
+    /// The fencing token is the term znode's version, which restarts when the election is
+    /// re-created.
+    N4,
     /// Fixed finding (chaos seeds 478, 1101, 1600): a re-created election's term is claimed
     /// at once, before a master that has not yet read the deletion has stopped.
     F1,
 }
 
 impl KnownBug {
-    /// The public catalogue, P1–P8: each has a known-bugs scenario, and random chaos must
-    /// find each.
-    pub const ALL: [KnownBug; 8] = [
+    /// Every variant the testbed must catch: the public catalogue (P1–P8) and the testbed's
+    /// own (N1–N4). Each has a known-bugs scenario, and random chaos must find each.
+    pub const ALL: [KnownBug; 12] = [
         KnownBug::P1,
         KnownBug::P2,
         KnownBug::P3,
@@ -57,13 +71,17 @@ impl KnownBug {
         KnownBug::P6,
         KnownBug::P7,
         KnownBug::P8,
+        KnownBug::N1,
+        KnownBug::N2,
+        KnownBug::N3,
+        KnownBug::N4,
     ];
 
     /// The testbed's own findings that were fixed; each has a regression scenario in
     /// `scenarios/` that must fail with the variant.
     pub const FIXED_FINDINGS: [KnownBug; 1] = [KnownBug::F1];
 
-    /// `p1` … `p8`, `f1`, as the command line and scenario files write it.
+    /// `p1` … `p8`, `n1` … `n4`, `f1`, as the command line and scenario files write it.
     pub fn code(self) -> &'static str {
         match self {
             KnownBug::P1 => "p1",
@@ -74,6 +92,10 @@ impl KnownBug {
             KnownBug::P6 => "p6",
             KnownBug::P7 => "p7",
             KnownBug::P8 => "p8",
+            KnownBug::N1 => "n1",
+            KnownBug::N2 => "n2",
+            KnownBug::N3 => "n3",
+            KnownBug::N4 => "n4",
             KnownBug::F1 => "f1",
         }
     }
@@ -89,6 +111,10 @@ impl KnownBug {
             KnownBug::P6 => "the election's parent path, once lost, is never recreated",
             KnownBug::P7 => "demotion is asynchronous: in-flight transactions commit after loss",
             KnownBug::P8 => "leadership released before the guarded work has stopped",
+            KnownBug::N1 => "the selector gives up after repeated failures to open a session",
+            KnownBug::N2 => "the master's lease renewed by a read its own server answers",
+            KnownBug::N3 => "the new master acts before the database has taken its fence",
+            KnownBug::N4 => "the fencing token is the term's version, reset when re-created",
             KnownBug::F1 => "a re-created election's term is claimed before the old master stops",
         }
     }
@@ -106,8 +132,9 @@ pub enum ElectionCode {
 
 impl ElectionCode {
     /// Every accepted spelling, for error messages.
-    pub const NAMES: [&'static str; 10] =
-        ["real", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "f1"];
+    pub const NAMES: [&'static str; 14] = [
+        "real", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "n1", "n2", "n3", "n4", "f1",
+    ];
 
     pub fn known_bug(self) -> Option<KnownBug> {
         match self {
@@ -131,7 +158,7 @@ impl fmt::Display for ElectionCode {
     }
 }
 
-/// An election code name that is not `real`, `p1` … `p8` or `f1`.
+/// An election code name that is not `real`, `p1` … `p8`, `n1` … `n4` or `f1`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown election code '{0}': expected one of {names}", names = ElectionCode::NAMES.join(", "))]
 pub struct UnknownElectionCode(pub String);
@@ -165,6 +192,11 @@ mod tests {
         }
         assert_eq!("P3".parse(), Ok(ElectionCode::Broken(KnownBug::P3)));
         assert_eq!("f1".parse(), Ok(ElectionCode::Broken(KnownBug::F1)));
+        assert_eq!("N4".parse(), Ok(ElectionCode::Broken(KnownBug::N4)));
         assert!("p9".parse::<ElectionCode>().is_err());
+        assert!("n5".parse::<ElectionCode>().is_err());
+        // Every variant has a name, and every name but `real` is a variant.
+        let variants = KnownBug::ALL.len() + KnownBug::FIXED_FINDINGS.len();
+        assert_eq!(ElectionCode::NAMES.len(), variants + 1);
     }
 }

@@ -1,5 +1,6 @@
 //! The node-level known-bug variants (testbed builds only), mirrored from the simulated node:
-//! P1 and P2 in `pair::node` (`checks_lease`), P7 in `pair::async_demotion`. The selector's own
+//! P1 and P2 in `pair::node` (`checks_lease`), P7 in `pair::async_demotion`; N3's hook
+//! ([`fences_before_acting`]) serves both the simulated and the live workload. The selector's own
 //! variants come from the election library ([`SelectorConfig::with_known_bug`]); these are the
 //! flaws a team puts into the code *around* it. Every function here is a `known-bug hook`: the
 //! rest of the node asks it and never names a variant itself.
@@ -11,6 +12,11 @@
 //!   its work to stop, and the work first commits the backlog of writes that came due while it
 //!   could not write (a work queue), with the grant's token and without asking whether it is
 //!   still master.
+//! - **N3** — the new master acts on its grant at once: it records its promotion and writes, and
+//!   the first write carries the new token to the database. Nothing is sent before it, so a
+//!   write of the previous grant still on its way (queued in a paused database, slow on its
+//!   link, given up by its node) lands after the new master began, and the database, which has
+//!   not seen the new token yet, accepts it.
 //!
 //! A production build (`default-features = false`) runs the real behaviour whatever it is
 //! asked (and [`super::NodeConfig::validate`] refuses a broken code there).
@@ -28,6 +34,18 @@ pub fn checks_lease(code: ElectionCode) -> bool {
     // known-bug hook (P1, P2)
     #[cfg(feature = "testbed")]
     if matches!(code.known_bug(), Some(KnownBug::P1 | KnownBug::P2)) {
+        return false;
+    }
+    let _ = code;
+    true
+}
+
+/// Whether a new master fences the database with its grant's token, and waits for the database
+/// to take it, before it acts: always, except in N3.
+pub fn fences_before_acting(code: ElectionCode) -> bool {
+    // known-bug hook (N3)
+    #[cfg(feature = "testbed")]
+    if code == ElectionCode::Broken(KnownBug::N3) {
         return false;
     }
     let _ = code;
@@ -89,6 +107,9 @@ mod tests {
         assert!(waits_for_work(p(KnownBug::P1)));
         assert!(keeps_backlog(p(KnownBug::P7)));
         assert!(!keeps_backlog(ElectionCode::Real));
+        assert!(fences_before_acting(ElectionCode::Real));
+        assert!(fences_before_acting(p(KnownBug::P7)));
+        assert!(!fences_before_acting(p(KnownBug::N3)));
     }
 
     #[test]

@@ -240,6 +240,11 @@ impl Workload {
                 }
                 continue;
             }
+            if stage == Stage::Fencing && !known_bugs::fences_before_acting(self.election) {
+                // known-bug hook (N3): acting at once; the first write carries the token.
+                stage = Stage::Acting;
+                (self.on_acting)(token);
+            }
             if stage == Stage::Fencing {
                 stage = self.fence(token).await;
                 if stage == Stage::Acting {

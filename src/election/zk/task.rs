@@ -309,6 +309,14 @@ where
                 let sent_at = self.env.now();
                 match io::claim(session, &self.layout, &node, name, term_version, &self.env).await {
                     Ok(token) => {
+                        // known-bug hook (N4): the token is the term's version (see `flawed`).
+                        #[cfg(feature = "testbed")]
+                        let token = match self.config.known_bug() {
+                            Some(bug) => {
+                                crate::election::flawed::token_of_claim(bug, token, term_version)
+                            }
+                            None => token,
+                        };
                         // Promote only if nothing known has invalidated the claim meanwhile
                         // (a relinquish that arrived during the claim would demote at once).
                         let connected = session.state() == SessionState::SyncConnected;
@@ -397,7 +405,35 @@ where
             }
             Err(err) => {
                 self.env.reach(Point::answer(Call::OpenSession, err));
+                // known-bug hook (N1): the retries run out and the selector stops (see `flawed`).
+                #[cfg(feature = "testbed")]
+                if self.config.known_bug().is_some_and(|bug| {
+                    crate::election::flawed::gives_up_connecting(bug, self.failures)
+                }) {
+                    self.note(format_args!("cannot open a session ({err:?}): giving up"));
+                    self.stop_steering().await;
+                    return;
+                }
                 self.failed(Failure::Unexpected(err)).await
+            }
+        }
+    }
+
+    /// N1's selector after it gave up: its loop has ended, only a shutdown is still heard. The
+    /// role stays what it was (a passive role: nobody tells the node otherwise).
+    #[cfg(feature = "testbed")]
+    async fn stop_steering(&mut self) {
+        loop {
+            match self.commands.recv().await {
+                Some(Command::Shutdown(done)) => {
+                    self.shutdown = Some(Some(done));
+                    return;
+                }
+                None => {
+                    self.shutdown = Some(None);
+                    return;
+                }
+                Some(_) => {}
             }
         }
     }

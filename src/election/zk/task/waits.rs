@@ -156,7 +156,20 @@ where
         let sent_at = self.env.now();
         let left = lease.expires_at().saturating_sub(sent_at);
         let term_path = self.layout.term_path();
-        let answer = timeout(&self.env, left, io::confirm_session(session, term_path)).await;
+        let confirm = async {
+            // known-bug hook (N2): renewed by a read the session's own server answers (see
+            // `flawed`).
+            #[cfg(feature = "testbed")]
+            if self
+                .config
+                .known_bug()
+                .is_some_and(crate::election::flawed::renews_by_local_read)
+            {
+                return crate::election::flawed::confirm_by_local_read(session, term_path).await;
+            }
+            io::confirm_session(session, term_path).await
+        };
+        let answer = timeout(&self.env, left, confirm).await;
         match answer {
             Ok(Ok(())) => {
                 if let (Some(lease), Some(token)) = (&mut self.lease, self.acting) {
