@@ -109,6 +109,22 @@ fn a_small_run_on_the_real_code_writes_a_clean_report() {
     assert_eq!(json["jobs"], 2);
     assert_eq!(json["interrupted"], false);
     assert!(json["seeds_per_minute"].as_f64().unwrap() > 0.0);
+    // Every coverage point once, the never-reached ones first, each with its seeds and the
+    // lowest seed that reached it.
+    let coverage = json["coverage"].as_array().expect("coverage is a list");
+    assert_eq!(coverage.len(), splitbrain::coverage::Point::ALL.len());
+    let reached: Vec<bool> = coverage.iter().map(|p| p["seeds"] != 0).collect();
+    assert!(reached.windows(2).all(|w| w[0] <= w[1]), "{coverage:?}");
+    assert!(reached.iter().any(|r| *r), "four seeds reach something");
+    for p in coverage {
+        assert!(p["point"].is_string() && p["why"].is_string(), "{p}");
+        let seeds = p["seeds"].as_u64().unwrap();
+        match p["first_seed"].as_u64() {
+            Some(first) => assert!(seeds > 0 && (100..104).contains(&first), "{p}"),
+            None => assert_eq!(seeds, 0, "{p}"),
+        }
+    }
+    assert!(stdout.contains("  coverage: "), "{stdout}");
 
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert!(junit.contains(r#"tests="4" failures="0""#), "{junit}");
@@ -117,6 +133,10 @@ fn a_small_run_on_the_real_code_writes_a_clean_report() {
     }
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(html.contains("No violations."));
+    assert!(
+        html.contains("id=\"coverage\""),
+        "the page has a coverage section"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -7,6 +7,7 @@ use super::explore::{ExploreOptions, Finding, SeedOutcome, explore_seed};
 use super::progress::Tally;
 use super::report::failure_timeline;
 use super::seeds::{Crash, run_seeds};
+use crate::coverage::Reached;
 use crate::election::ElectionCode;
 use crate::scenario::Scenario;
 use crate::scenario::runner;
@@ -69,6 +70,8 @@ pub struct SeedResult {
     /// With `only_beyond_real`: the seed failed, but the real code fails it too, so it does
     /// not count as found.
     pub real_fails_too: bool,
+    /// The coverage points the seed's generated run reached.
+    pub coverage: Reached,
 }
 
 /// The seeds a campaign ran, in seed order.
@@ -187,6 +190,7 @@ pub fn run_campaign(
                 found: Some(Found::Crash(crash)),
                 timeline: None,
                 real_fails_too: false,
+                coverage: Reached::default(),
             },
         })
         .collect();
@@ -206,6 +210,7 @@ pub fn run_campaign(
 fn explore(seed: u64, options: &CampaignOptions) -> SeedResult {
     let result = |outcome: SeedOutcome| {
         let steps = outcome.scenario.steps.len();
+        let coverage = outcome.coverage;
         let (found, timeline) = match outcome.finding {
             None => (None, None),
             Some(mut f) => {
@@ -221,6 +226,7 @@ fn explore(seed: u64, options: &CampaignOptions) -> SeedResult {
             found,
             timeline,
             real_fails_too: false,
+            coverage,
         }
     };
     if !options.only_beyond_real || options.explore.generate.election == ElectionCode::Real {

@@ -8,6 +8,7 @@
 //! (`splitbrain chaos --live`).
 
 pub mod campaign;
+pub mod coverage;
 pub mod explore;
 pub mod generate;
 pub mod live;

@@ -88,6 +88,7 @@ pub fn write_campaign(
         .collect();
     let summary = ChaosSummary {
         seeds_run: campaign.seeds_run(),
+        coverage: super::coverage::tally(campaign.results.iter().map(|r| (r.seed, r.coverage))),
         violations: campaign.violations(),
         failures: ChaosSummary::failure_summaries(&failures),
         first_seed: campaign.first_seed,
@@ -149,6 +150,7 @@ mod tests {
                     found: None,
                     timeline: None,
                     real_fails_too: false,
+                    coverage: Default::default(),
                 },
                 SeedResult {
                     seed: 6,
@@ -157,6 +159,7 @@ mod tests {
                     found: Some(Found::Crash(Crash::Panic("generator <boom>".into()))),
                     timeline: None,
                     real_fails_too: false,
+                    coverage: Default::default(),
                 },
             ],
             wall: Duration::from_secs(1),

@@ -1,10 +1,12 @@
 //! Writes a chaos run's report directory: `summary.json` (for scripts and dashboards; fields
-//! `seeds_run`, `violations`, `failures[{seed, invariant, scenario}]`), `junit.xml` (one case
-//! per seed), `index.html` (the summary and, per failure, its scenario, replay command and
-//! timeline picture) and one shrunk scenario file per finding. `scenario` paths are relative to
+//! `seeds_run`, `violations`, `failures[{seed, invariant, scenario}]`, `coverage`), `junit.xml`
+//! (one case per seed), `index.html` (the summary, the coverage with its blind spots first,
+//! and per failure its scenario, replay command and timeline picture) and one shrunk scenario
+//! file per finding. `scenario` paths are relative to
 //! the directory, so a report can be moved or archived whole.
 
-use crate::report::html::{FailureSection, index_html};
+use super::coverage::PointCoverage;
+use crate::report::html::{FailureSection, index_html_with};
 use crate::report::junit::{JunitCase, junit_xml};
 use crate::report::svg::{Marker, timeline_svg};
 use crate::sim::history::Entry;
@@ -88,6 +90,9 @@ pub struct ChaosSummary {
     pub seeds_to_first_find: Option<u64>,
     pub shrink: bool,
     pub max_shrink_runs: usize,
+    /// Per coverage point, the seeds that reached it and the lowest that did: the points no
+    /// seed reached (the night's blind spots) first, then the rest, rarest first.
+    pub coverage: Vec<PointCoverage>,
 }
 
 impl ChaosSummary {
@@ -175,7 +180,12 @@ pub fn write_report(
         .collect();
     std::fs::write(
         dir.join("index.html"),
-        index_html("splitbrain chaos report", &rows, &sections),
+        index_html_with(
+            "splitbrain chaos report",
+            &rows,
+            &super::coverage::html_section(&summary.coverage, summary.seeds_run),
+            &sections,
+        ),
     )
 }
 
@@ -211,6 +221,7 @@ mod tests {
         };
         let summary = ChaosSummary {
             seeds_run: 10,
+            coverage: super::super::coverage::tally([(3, Default::default())]),
             violations: 1,
             failures: ChaosSummary::failure_summaries(std::slice::from_ref(&failure)),
             first_seed: 0,

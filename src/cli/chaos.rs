@@ -4,6 +4,7 @@
 use super::parse_election;
 use clap::Args;
 use splitbrain::chaos::campaign::{Campaign, CampaignOptions, run_campaign};
+use splitbrain::chaos::coverage;
 use splitbrain::chaos::explore::ExploreOptions;
 use splitbrain::chaos::generate::GenOptions;
 use splitbrain::chaos::output::{RunInfo, write_campaign};
@@ -26,7 +27,8 @@ Ctrl-C stops cleanly: running seeds finish, no new one starts, and the report is
 (marked interrupted). A second Ctrl-C exits at once, without a report.
 
 Report (DIR, default reports/<UTC time>/): summary.json, junit.xml, index.html and one
-seed-<N>-<invariant>.toml per finding.
+seed-<N>-<invariant>.toml per finding. Both summaries say which coverage points (named edge
+cases, docs/coverage.md) the seeds reached, the never-reached ones first.
 
 --live plays each seed's scenario on real processes instead (as `splitbrain live` does: Debian
 ZooKeeper 3.8, node programs, PostgreSQL): the same generator draws the same world and schedule
@@ -290,6 +292,7 @@ fn print_summary(summary: &ChaosSummary, campaign: &Campaign, dir: &Path) {
         println!("  cpu         {cpu:.1} s ({rate:.0} seeds per CPU-minute)");
     }
     println!("  violations  {}", summary.violations);
+    println!("  {}", coverage::summary_line(&summary.coverage));
     for f in &summary.failures {
         println!(
             "  seed {:<8} {:<11} at {:>8.3} s  shrunk {} -> {} steps  {}",

@@ -41,8 +41,19 @@ pub fn index_html(
     summary: &[(String, String)],
     failures: &[FailureSection],
 ) -> String {
+    index_html_with(title, summary, "", failures)
+}
+
+/// [`index_html`] with `before` (HTML) between the summary table and the failures: the chaos
+/// page's coverage section.
+pub fn index_html_with(
+    title: &str,
+    summary: &[(String, String)],
+    before: &str,
+    failures: &[FailureSection],
+) -> String {
     let heading = (!failures.is_empty()).then(|| format!("{} failure(s)", failures.len()));
-    page(title, summary, "", heading.as_deref(), failures)
+    page(title, summary, before, heading.as_deref(), failures)
 }
 
 /// The page of several live runs: one section per run, passed or not, each with its timeline

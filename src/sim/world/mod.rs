@@ -95,9 +95,9 @@ struct WorldInner {
     roles: Mutex<BTreeMap<HostId, String>>,
     /// The edge-case points this run reached ([`crate::coverage`]).
     coverage: Arc<SharedReached>,
-    /// Which host each ZooKeeper session was opened from (for coverage points about the
-    /// session's node: a master's session expired while it was paused).
-    session_hosts: Mutex<BTreeMap<SessionId, HostId>>,
+    /// Which host (and incarnation of its process) opened each ZooKeeper session, for coverage
+    /// points about the session's node: a master's session expired while it was paused.
+    session_hosts: Mutex<BTreeMap<SessionId, (HostId, u64)>>,
 }
 
 /// A handle to the world; cloning shares it.

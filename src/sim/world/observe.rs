@@ -1,6 +1,6 @@
 //! What the world lets others see of a run: the trace, counters, announced roles, the history.
 
-use super::World;
+use super::{HostStatus, World};
 use crate::coverage::{Point, Reached};
 use crate::sim::history::{Entry, Record};
 use crate::sim::net::HostId;
@@ -144,23 +144,28 @@ impl World {
         self.inner.coverage.get()
     }
 
-    /// Notes that `session` was opened from `host` (its client says so once connected).
-    pub fn note_session_host(&self, session: SessionId, host: HostId) {
+    /// Notes that `session` was opened by incarnation `incarnation` of `host`'s process (its
+    /// client says so once connected).
+    pub fn note_session_host(&self, session: SessionId, host: HostId, incarnation: u64) {
         self.inner
             .session_hosts
             .lock()
             .expect("session hosts lock")
-            .insert(session, host);
+            .insert(session, (host, incarnation));
     }
 
-    /// The host `session` was opened from, if its client said.
+    /// The host whose running process opened `session`, if its client said (`None` once that
+    /// process crashed or restarted: the session is a dead process's).
     pub fn session_host(&self, session: SessionId) -> Option<HostId> {
-        self.inner
+        let (host, incarnation) = *self
+            .inner
             .session_hosts
             .lock()
             .expect("session hosts lock")
-            .get(&session)
-            .copied()
+            .get(&session)?;
+        let hosts = self.hosts();
+        let h = &hosts[host.index()];
+        (h.status != HostStatus::Down && h.incarnation == incarnation).then_some(host)
     }
 
     /// Whether `host` runs a node that acts as master now (it announced "master").

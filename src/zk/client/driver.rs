@@ -140,7 +140,8 @@ impl Session {
                     );
                     if s == SessionState::SyncConnected {
                         // For coverage points about the session's node.
-                        ctx.world.note_session_host(session_id, ctx.host);
+                        ctx.world
+                            .note_session_host(session_id, ctx.host, ctx.incarnation);
                     }
                     self.state.send_replace(s);
                 }
