@@ -3,10 +3,11 @@
 //! What a passing seed leaves behind is dropped as soon as it is judged, so a night of seeds
 //! costs memory only for its findings.
 
-use super::explore::{ExploreOptions, Finding, SeedOutcome, explore_seed};
+use super::explore::{ExploreOptions, Finding, Origin, SeedOutcome, explore_from};
+use super::guided::{self, Corpus, Plan};
 use super::progress::Tally;
 use super::report::failure_timeline;
-use super::seeds::{Crash, run_seeds};
+use super::seeds::{Crash, SeedRun, run_seeds};
 use crate::coverage::Reached;
 use crate::election::ElectionCode;
 use crate::scenario::Scenario;
@@ -27,6 +28,9 @@ pub struct CampaignOptions {
     /// Count a finding only if the real election code passes the same generated schedule:
     /// when hunting a broken variant, failures the real code shares are not the variant's.
     pub only_beyond_real: bool,
+    /// Guided search from this corpus (empty, or read from a corpus file); `None` draws every
+    /// seed fresh.
+    pub guided: Option<Corpus>,
 }
 
 /// What a seed found.
@@ -72,6 +76,8 @@ pub struct SeedResult {
     pub real_fails_too: bool,
     /// The coverage points the seed's generated run reached.
     pub coverage: Reached,
+    /// Guided: the corpus entry (by its seed) this seed's schedule is a mutant of.
+    pub mutant_of: Option<u64>,
 }
 
 /// The seeds a campaign ran, in seed order.
@@ -86,6 +92,33 @@ pub struct Campaign {
     /// CPU time the process spent during the campaign (every thread), when the system tells:
     /// on a shared machine, seeds per CPU-minute says more than seeds per wall minute.
     pub cpu: Option<Duration>,
+    /// What guided search kept and did (`None` for a random campaign).
+    pub guided: Option<GuidedRun>,
+}
+
+/// A guided campaign's corpus and what it did.
+#[derive(Clone, Debug)]
+pub struct GuidedRun {
+    /// The corpus after the last batch.
+    pub corpus: Corpus,
+    /// Entries it started with (from `--corpus`).
+    pub initial_entries: usize,
+    /// Seeds that ran a mutant of an entry rather than a fresh draw.
+    pub mutants: u64,
+    /// For each seed whose exploration crashed after mutating an entry: the corpus it saw,
+    /// which with the seed replays it.
+    pub crash_corpora: Vec<(u64, Corpus)>,
+}
+
+impl Campaign {
+    /// `random` or `guided`.
+    pub fn mode(&self) -> &'static str {
+        if self.guided.is_some() {
+            "guided"
+        } else {
+            "random"
+        }
+    }
 }
 
 impl Campaign {
@@ -151,31 +184,89 @@ pub fn run_campaign(
         total: seeds.len() as u64,
         violations: 0,
     };
-    let work = |seed: u64| {
-        let result = explore(seed, options);
-        if options.stop_at_first && result.found.is_some() {
-            // From the worker, so that it does not take another seed before the stop is seen.
-            stop.store(true, Ordering::SeqCst);
-        }
-        result
-    };
-    let runs = run_seeds(seeds, options.jobs, stop, work, |run| {
-        tally.done += 1;
-        let note = match &run.result {
-            Ok(SeedResult { found: None, .. }) => None,
-            Ok(SeedResult {
-                found: Some(found), ..
-            }) => Some(note(run.seed, found)),
-            Err(crash) => Some(note(run.seed, &Found::Crash(crash.clone()))),
-        };
-        if note.is_some() {
-            tally.violations += 1;
-            if options.stop_at_first {
+    // One batch of seeds on the workers, with the plan each runs (fresh when none).
+    let mut run_batch = |batch: Vec<u64>, plans: &[(u64, Plan)]| -> Vec<SeedRun<SeedResult>> {
+        let plan_of = |seed: u64| plans.iter().find(|(s, _)| *s == seed).map(|(_, p)| p);
+        let fresh = Plan::fresh();
+        let work = |seed: u64| {
+            let plan = plan_of(seed).unwrap_or(&fresh);
+            let mut result = explore(seed, &plan.origin, options);
+            result.mutant_of = plan.parent;
+            if options.stop_at_first && result.found.is_some() {
+                // From the worker, so that it does not take another seed before the stop is seen.
                 stop.store(true, Ordering::SeqCst);
             }
+            result
+        };
+        run_seeds(batch, options.jobs, stop, work, |run| {
+            tally.done += 1;
+            let note = match &run.result {
+                Ok(SeedResult { found: None, .. }) => None,
+                Ok(SeedResult {
+                    found: Some(found), ..
+                }) => Some(note(run.seed, found)),
+                Err(crash) => Some(note(run.seed, &Found::Crash(crash.clone()))),
+            };
+            if note.is_some() {
+                tally.violations += 1;
+                if options.stop_at_first {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+            on_done(tally, note);
+        })
+    };
+    let (runs, guided) = match &options.guided {
+        None => (run_batch(seeds, &[]), None),
+        Some(corpus) => {
+            let mut run = GuidedRun {
+                corpus: corpus.clone(),
+                initial_entries: corpus.len(),
+                mutants: 0,
+                crash_corpora: vec![],
+            };
+            let mut runs = Vec::new();
+            for batch in seeds.chunks(guided::BATCH as usize) {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let generate = &options.explore.generate;
+                let plans: Vec<(u64, Plan)> = batch
+                    .iter()
+                    .map(|&seed| (seed, run.corpus.plan(seed, generate)))
+                    .collect();
+                let done = run_batch(batch.to_vec(), &plans);
+                let before = (done.iter())
+                    .any(|r| r.result.is_err())
+                    .then(|| run.corpus.clone());
+                for seed_run in &done {
+                    let plan = plans.iter().find(|(s, _)| *s == seed_run.seed);
+                    let Some((seed, plan)) = plan else { continue };
+                    run.mutants += u64::from(plan.parent.is_some());
+                    let reached = seed_run
+                        .result
+                        .as_ref()
+                        .map_or(Reached::default(), |r| r.coverage);
+                    if seed_run.result.is_err() && plan.parent.is_some() {
+                        let seen = before.clone().expect("kept when a seed crashed");
+                        run.crash_corpora.push((*seed, seen));
+                    }
+                    let points: Vec<guided::PointId> = reached
+                        .iter()
+                        .map(|p| p as usize as guided::PointId)
+                        .collect();
+                    run.corpus
+                        .fold(*seed, plan.parent, &points, || match &plan.origin {
+                            Origin::Fresh => super::explore::generated_genotype(*seed, generate)
+                                .laid_out(generate.fault_phase),
+                            Origin::Mutant(genotype) => genotype.as_ref().clone(),
+                        });
+                }
+                runs.extend(done);
+            }
+            (runs, Some(run))
         }
-        on_done(tally, note);
-    });
+    };
     let results = runs
         .into_iter()
         .map(|run| match run.result {
@@ -191,6 +282,7 @@ pub fn run_campaign(
                 timeline: None,
                 real_fails_too: false,
                 coverage: Reached::default(),
+                mutant_of: None,
             },
         })
         .collect();
@@ -203,11 +295,12 @@ pub fn run_campaign(
         cpu: process_cpu_time()
             .zip(cpu_before)
             .map(|(after, before)| after.saturating_sub(before)),
+        guided,
     }
 }
 
-/// One seed, as the options say.
-fn explore(seed: u64, options: &CampaignOptions) -> SeedResult {
+/// One seed, its schedule from `origin`, as the options say.
+fn explore(seed: u64, origin: &Origin, options: &CampaignOptions) -> SeedResult {
     let result = |outcome: SeedOutcome| {
         let steps = outcome.scenario.steps.len();
         let coverage = outcome.coverage;
@@ -227,17 +320,18 @@ fn explore(seed: u64, options: &CampaignOptions) -> SeedResult {
             timeline,
             real_fails_too: false,
             coverage,
+            mutant_of: None,
         }
     };
     if !options.only_beyond_real || options.explore.generate.election == ElectionCode::Real {
-        return result(explore_seed(seed, &options.explore));
+        return result(explore_from(seed, origin, &options.explore));
     }
     // Judge the schedule as generated first; shrink only what the real code passes.
     let unshrunk = ExploreOptions {
         shrink: false,
         ..options.explore.clone()
     };
-    let outcome = explore_seed(seed, &unshrunk);
+    let outcome = explore_from(seed, origin, &unshrunk);
     if outcome.finding.is_none() {
         return result(outcome);
     }
@@ -249,7 +343,7 @@ fn explore(seed: u64, options: &CampaignOptions) -> SeedResult {
         };
     }
     if options.explore.shrink {
-        result(explore_seed(seed, &options.explore))
+        result(explore_from(seed, origin, &options.explore))
     } else {
         result(outcome)
     }

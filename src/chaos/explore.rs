@@ -7,7 +7,8 @@
 //! the simulation for each candidate and keeping it only when it fails with the same
 //! invariant. A panic or a simulated-time hang inside a run is a finding, never an abort.
 
-use super::generate::{GenOptions, scenario_strategy};
+use super::episode_tree::EpisodeTree;
+use super::generate::{GenOptions, Genotype, genotype_strategy, scenario_strategy};
 use super::seeds::Crash;
 use crate::check::secs;
 use crate::coverage::Reached;
@@ -124,6 +125,25 @@ fn draw(seed: u64, options: &GenOptions) -> impl ValueTree<Value = Scenario> + u
     }
 }
 
+/// The genotype `seed` draws with `options` (the world, swarm and episodes of
+/// [`generated_scenario`]): what guided chaos keeps in its corpus and mutates.
+pub fn generated_genotype(seed: u64, options: &GenOptions) -> Genotype {
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng_for(seed));
+    match genotype_strategy(options).new_tree(&mut runner) {
+        Ok(tree) => tree.current(),
+        Err(reason) => unreachable!("the genotype strategy has no filter to reject: {reason}"),
+    }
+}
+
+/// Where a seed's schedule comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Origin {
+    /// The generator's draw from the seed.
+    Fresh,
+    /// A mutant guided chaos made of a corpus entry (laid out, so every episode is a step).
+    Mutant(Box<Genotype>),
+}
+
 /// A drawn scenario as `seed`'s: its name and its `[run] seed`.
 fn named(mut scenario: Scenario, seed: u64) -> Scenario {
     scenario.name = format!("chaos-{seed}");
@@ -133,8 +153,27 @@ fn named(mut scenario: Scenario, seed: u64) -> Scenario {
 
 /// Generates, runs and judges one seed; shrinks a failure. Never panics on a failing run.
 pub fn explore_seed(seed: u64, options: &ExploreOptions) -> SeedOutcome {
+    explore_from(seed, &Origin::Fresh, options)
+}
+
+/// Runs and judges the schedule `origin` gives `seed` (run with the seed's own `[run] seed`);
+/// shrinks a failure: a fresh draw along proptest's tree, a mutant episode by episode.
+pub fn explore_from(seed: u64, origin: &Origin, options: &ExploreOptions) -> SeedOutcome {
+    match origin {
+        Origin::Fresh => explore_tree(seed, draw(seed, &options.generate), options),
+        Origin::Mutant(genotype) => {
+            let tree = EpisodeTree::new(genotype.as_ref().clone(), &options.generate);
+            explore_tree(seed, tree, options)
+        }
+    }
+}
+
+fn explore_tree(
+    seed: u64,
+    mut tree: impl ValueTree<Value = Scenario>,
+    options: &ExploreOptions,
+) -> SeedOutcome {
     let prepare = |scenario: Scenario| named(scenario, seed);
-    let mut tree = draw(seed, &options.generate);
     let scenario = prepare(tree.current());
     let (report, verdict) = run_and_judge(&scenario);
     let mut runs = 1;

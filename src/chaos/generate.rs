@@ -51,38 +51,78 @@ impl Default for GenOptions {
     }
 }
 
-/// Whole scenarios (named `chaos`, seed 1: the caller sets both).
-pub fn scenario_strategy(options: &GenOptions) -> impl Strategy<Value = Scenario> + use<> {
-    let options = options.clone();
+/// What a scenario is drawn from: the swarm, the raw episodes and the world. Guided chaos
+/// ([`crate::chaos::mutate`]) mutates this, not the steps, so that a mutant is laid out by
+/// [`build`] like any draw and every step of it applies when due.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Genotype {
+    pub swarm: episode::Swarm,
+    pub episodes: Vec<episode::Episode>,
+    pub topology: crate::sim::topology::Topology,
+}
+
+impl Genotype {
+    /// The same schedule with only the episodes [`build`] lays out, and every kind switched
+    /// on: what a mutation drops, moves or retargets is then always a step of the scenario.
+    pub fn laid_out(&self, fault_phase: Duration) -> Genotype {
+        let kept = schedule::laid_out(&self.topology, &self.swarm, &self.episodes, fault_phase);
+        Genotype {
+            swarm: episode::Swarm::all_often(),
+            episodes: kept.into_iter().map(|i| self.episodes[i]).collect(),
+            topology: self.topology.clone(),
+        }
+    }
+}
+
+/// Genotypes as the generator draws them.
+pub fn genotype_strategy(options: &GenOptions) -> impl Strategy<Value = Genotype> + use<> {
+    // The schedule comes first: shrinking tries switching whole fault kinds off, then dropping
+    // episodes, before it touches the world.
     let topology = match &options.world {
         Some(fixed) => Just(fixed.clone()).boxed(),
         None => world::topology_with(options.election, options.deployments).boxed(),
     };
-    // The schedule comes first: shrinking tries switching whole fault kinds off, then dropping
-    // episodes, before it touches the world.
     (
         episode::swarm(),
         episode::episodes(options.max_episodes),
         topology,
     )
-        .prop_map(move |(swarm, episodes, topology)| {
-            let steps = schedule::steps(&topology, &swarm, &episodes, options.fault_phase);
-            Scenario {
-                name: "chaos".into(),
-                topology,
-                duration: options.fault_phase,
-                liveness: options.liveness,
-                seed: 1,
-                steps,
-                expectations: vec![],
-                invariants: InvariantSettings {
-                    skip: BTreeSet::new(),
-                    no_master_bound: DEFAULT_NO_MASTER_BOUND,
-                    wrong_priority_bound: DEFAULT_WRONG_PRIORITY_BOUND,
-                },
-                programs: Default::default(),
-            }
+        .prop_map(|(swarm, episodes, topology)| Genotype {
+            swarm,
+            episodes,
+            topology,
         })
+}
+
+/// The scenario of a genotype (named `chaos`, seed 1: the caller sets both).
+pub fn build(genotype: &Genotype, options: &GenOptions) -> Scenario {
+    let steps = schedule::steps(
+        &genotype.topology,
+        &genotype.swarm,
+        &genotype.episodes,
+        options.fault_phase,
+    );
+    Scenario {
+        name: "chaos".into(),
+        topology: genotype.topology.clone(),
+        duration: options.fault_phase,
+        liveness: options.liveness,
+        seed: 1,
+        steps,
+        expectations: vec![],
+        invariants: InvariantSettings {
+            skip: BTreeSet::new(),
+            no_master_bound: DEFAULT_NO_MASTER_BOUND,
+            wrong_priority_bound: DEFAULT_WRONG_PRIORITY_BOUND,
+        },
+        programs: Default::default(),
+    }
+}
+
+/// Whole scenarios (named `chaos`, seed 1: the caller sets both).
+pub fn scenario_strategy(options: &GenOptions) -> impl Strategy<Value = Scenario> + use<> {
+    let options = options.clone();
+    genotype_strategy(&options).prop_map(move |genotype| build(&genotype, &options))
 }
 
 /// Whole scenarios on exactly `topology` (a team's deployment), with schedules drawn as

@@ -4,7 +4,8 @@
 
 use super::campaign::{Campaign, Found};
 use super::explore::Finding;
-use super::report::{ChaosSummary, Failure, write_report};
+use super::generate::GenOptions;
+use super::report::{ChaosSummary, Failure, GuidedSummary, write_report};
 use crate::report::junit::JunitCase;
 use crate::scenario::write::to_toml;
 use std::path::Path;
@@ -19,6 +20,8 @@ pub struct RunInfo {
     pub stop_at_first: bool,
     pub shrink: bool,
     pub max_shrink_runs: usize,
+    /// What the generator drew within (a guided corpus's scenario files are laid out with it).
+    pub generate: GenOptions,
 }
 
 /// Writes a campaign's report into `dir`: a scenario file per finding (`seed-N-INV.toml`,
@@ -30,6 +33,19 @@ pub fn write_campaign(
     info: &RunInfo,
 ) -> std::io::Result<ChaosSummary> {
     std::fs::create_dir_all(dir)?;
+    let guided = match &campaign.guided {
+        None => None,
+        Some(run) => {
+            run.corpus.write(dir, &info.generate)?;
+            Some(GuidedSummary {
+                corpus_file: "corpus.json".into(),
+                corpus_entries: run.corpus.len(),
+                corpus_initial_entries: run.initial_entries,
+                mutant_seeds: run.mutants,
+                batch: super::guided::BATCH,
+            })
+        }
+    };
     let mut failures = Vec::new();
     for (result, found) in campaign.findings() {
         let failure = match found {
@@ -51,19 +67,18 @@ pub fn write_campaign(
                     steps_after: f.steps_after,
                     shrink_runs: f.shrink_runs,
                     timeline: result.timeline.clone().unwrap_or_default(),
+                    mutant_of: result.mutant_of,
                 }
             }
             Found::Crash(_) => Failure {
+                replay: crash_replay(dir, campaign, result.seed, info)?,
+                mutant_of: result.mutant_of,
                 seed: result.seed,
                 invariant: found.invariant().to_string(),
                 at: Duration::ZERO,
                 detail: format!("exploring the seed failed: {}", found.detail()),
                 scenario: None,
                 scenario_text: String::new(),
-                replay: format!(
-                    "splitbrain chaos --seeds 1 --start {} --election {}",
-                    result.seed, info.election
-                ),
                 steps_before: result.steps,
                 steps_after: result.steps,
                 shrink_runs: 0,
@@ -87,6 +102,8 @@ pub fn write_campaign(
         })
         .collect();
     let summary = ChaosSummary {
+        mode: campaign.mode().to_string(),
+        guided,
         seeds_run: campaign.seeds_run(),
         coverage: super::coverage::tally(campaign.results.iter().map(|r| (r.seed, r.coverage))),
         violations: campaign.violations(),
@@ -108,6 +125,34 @@ pub fn write_campaign(
     };
     write_report(dir, &summary, &failures, &cases)?;
     Ok(summary)
+}
+
+/// The command that replays a seed whose exploration crashed: the seed alone (a fresh seed of
+/// a guided campaign draws what it draws in a random one), or, for a guided seed that mutated
+/// a corpus entry, the seed with the corpus it saw (written now as
+/// `corpus-seed-N/corpus.json`).
+fn crash_replay(
+    dir: &Path,
+    campaign: &Campaign,
+    seed: u64,
+    info: &RunInfo,
+) -> std::io::Result<String> {
+    let seen = (campaign.guided.iter())
+        .flat_map(|g| &g.crash_corpora)
+        .find(|(s, _)| *s == seed);
+    let mut replay = format!(
+        "splitbrain chaos --seeds 1 --start {seed} --election {}",
+        info.election
+    );
+    if let Some((_, corpus)) = seen {
+        let corpus_dir = dir.join(format!("corpus-seed-{seed}"));
+        corpus.write(&corpus_dir, &info.generate)?;
+        replay.push_str(&format!(
+            " --guided --corpus {}",
+            corpus_dir.join("corpus.json").display()
+        ));
+    }
+    Ok(replay)
 }
 
 /// The comment at the top of a shrunk scenario file (without `#` marks).
@@ -151,6 +196,7 @@ mod tests {
                     timeline: None,
                     real_fails_too: false,
                     coverage: Default::default(),
+                    mutant_of: None,
                 },
                 SeedResult {
                     seed: 6,
@@ -160,10 +206,12 @@ mod tests {
                     timeline: None,
                     real_fails_too: false,
                     coverage: Default::default(),
+                    mutant_of: None,
                 },
             ],
             wall: Duration::from_secs(1),
             cpu: None,
+            guided: None,
         };
         let info = RunInfo {
             election: "p3".into(),
@@ -172,6 +220,7 @@ mod tests {
             stop_at_first: false,
             shrink: true,
             max_shrink_runs: 150,
+            generate: GenOptions::default(),
         };
         let summary = write_campaign(&dir, &campaign, &info).unwrap();
         assert_eq!((summary.seeds_run, summary.violations), (2, 1));

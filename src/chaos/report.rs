@@ -35,6 +35,8 @@ pub struct Failure {
     /// The timeline picture of the shrunk run ([`failure_timeline`]), drawn as soon as the
     /// failure is found so that its history need not be kept (megabytes per run).
     pub timeline: String,
+    /// Guided: the corpus entry (by its seed) the failing schedule was a mutant of.
+    pub mutant_of: Option<u64>,
 }
 
 /// The SVG timeline of a failing run over `0..end`, its violation marked at `at`.
@@ -61,10 +63,32 @@ pub struct FailureSummary {
     pub steps_before: usize,
     pub steps_after: usize,
     pub shrink_runs: usize,
+    /// Guided: the corpus entry (by its seed) the failing schedule was a mutant of.
+    pub mutant_of: Option<u64>,
+}
+
+/// What guided search kept and did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GuidedSummary {
+    /// The corpus file written (relative to the report directory), with its entries'
+    /// scenario files in `corpus/`.
+    pub corpus_file: String,
+    /// Entries at the end, and those it started with (`--corpus`).
+    pub corpus_entries: usize,
+    pub corpus_initial_entries: usize,
+    /// Seeds that ran a mutant of a corpus entry instead of a fresh draw.
+    pub mutant_seeds: u64,
+    /// Seeds per generation: every seed of one saw the corpus as the earlier ones left it.
+    pub batch: u64,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ChaosSummary {
+    /// `random` (every seed a fresh draw) or `guided` (`--guided`: some seeds mutate corpus
+    /// entries).
+    pub mode: String,
+    /// With `mode` = `guided`.
+    pub guided: Option<GuidedSummary>,
     pub seeds_run: u64,
     /// Seeds that found something (each is one entry of `failures`).
     pub violations: u64,
@@ -109,6 +133,7 @@ impl ChaosSummary {
                 steps_before: f.steps_before,
                 steps_after: f.steps_after,
                 shrink_runs: f.shrink_runs,
+                mutant_of: f.mutant_of,
             })
             .collect()
     }
@@ -127,6 +152,21 @@ pub fn write_report(
     std::fs::write(dir.join("junit.xml"), junit_xml("splitbrain-chaos", cases))?;
     let rows = vec![
         ("election code".to_string(), summary.election.clone()),
+        (
+            "mode".to_string(),
+            match &summary.guided {
+                None => summary.mode.clone(),
+                Some(g) => format!(
+                    "{}: {} of {} seeds mutated a corpus entry; corpus {} entries ({} at the start), in {}",
+                    summary.mode,
+                    g.mutant_seeds,
+                    summary.seeds_run,
+                    g.corpus_entries,
+                    g.corpus_initial_entries,
+                    g.corpus_file
+                ),
+            },
+        ),
         ("started".to_string(), summary.started_at.clone()),
         (
             "seeds run".to_string(),
@@ -209,6 +249,7 @@ mod tests {
             steps_before: 9,
             steps_after: 1,
             shrink_runs: 20,
+            mutant_of: None,
             timeline: failure_timeline(
                 &[Entry {
                     at: Duration::ZERO,
@@ -220,6 +261,8 @@ mod tests {
             ),
         };
         let summary = ChaosSummary {
+            mode: "random".into(),
+            guided: None,
             seeds_run: 10,
             coverage: super::super::coverage::tally([(3, Default::default())]),
             violations: 1,

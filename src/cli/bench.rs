@@ -9,7 +9,7 @@ use std::time::Instant;
 #[derive(Args)]
 pub struct BenchArgs {
     /// How many seeds to run, one after another (default 5); with --known-bugs, the most seeds
-    /// explored per variant (default 2000).
+    /// explored per variant, mode and start (default 2000).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub seeds: Option<u64>,
     /// First seed.
@@ -20,10 +20,17 @@ pub struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Seeds-to-first-find of random chaos for each known-bug variant p1 … p8, instead of
-    /// the speed-up.
+    /// Seeds-to-first-find and CPU time of chaos for each known-bug variant of the catalogue,
+    /// random and guided, median and worst over --starts start seeds, instead of the speed-up.
     #[arg(long)]
     pub known_bugs: bool,
+    /// With --known-bugs: how many start seeds (--start, then 100000 further each time;
+    /// default 5).
+    #[arg(long, requires = "known_bugs", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub starts: Option<u64>,
+    /// With --known-bugs: random, guided or both (default both).
+    #[arg(long, requires = "known_bugs", value_name = "MODE")]
+    pub mode: Option<String>,
     /// Run the scale world instead (scenarios/hundred-pairs-five-voters.toml: 100 pairs on 5
     /// voters, ten simulated minutes) with seed --start, once unless --runs says otherwise;
     /// exit 1 if it fails its checks.

@@ -7,9 +7,11 @@ use splitbrain::chaos::campaign::{Campaign, CampaignOptions, run_campaign};
 use splitbrain::chaos::coverage;
 use splitbrain::chaos::explore::ExploreOptions;
 use splitbrain::chaos::generate::GenOptions;
+use splitbrain::chaos::guided::Corpus;
 use splitbrain::chaos::output::{RunInfo, write_campaign};
 use splitbrain::chaos::progress::{ProgressLine, Tally};
 use splitbrain::chaos::report::ChaosSummary;
+use splitbrain::coverage::Point;
 use splitbrain::duration::parse_duration;
 use splitbrain::election::ElectionCode;
 use std::path::{Path, PathBuf};
@@ -92,6 +94,29 @@ pub struct ChaosArgs {
     /// follows (2m, with --live 60s).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Guided search: keep a corpus of schedules that reached rare coverage points (or new
+    /// combinations of them) and spend half the seeds mutating those instead of drawing fresh.
+    #[arg(long, conflicts_with = "live")]
+    pub guided: bool,
+    /// Start guided search from this corpus (a report's corpus.json) instead of an empty one;
+    /// with the seed, it replays a guided seed. Implies --guided.
+    #[arg(long, value_name = "FILE", conflicts_with = "live")]
+    pub corpus: Option<PathBuf>,
+}
+
+/// The corpus a guided campaign starts from: empty, or read from `--corpus`; `None` for a
+/// random campaign. A corpus file that cannot be read is an error naming it.
+pub fn initial_corpus(
+    guided: bool,
+    corpus: Option<&Path>,
+    generate: &GenOptions,
+) -> Result<Option<Corpus>, String> {
+    let names: Vec<String> = Point::ALL.iter().map(|p| p.name().to_string()).collect();
+    match corpus {
+        Some(file) => Corpus::load(file, names, generate).map(Some),
+        None if guided => Ok(Some(Corpus::new(names))),
+        None => Ok(None),
+    }
 }
 
 /// Every core this process may use.
@@ -166,6 +191,14 @@ pub fn chaos(args: ChaosArgs) -> ExitCode {
     if let Some(duration) = args.duration {
         explore.generate.fault_phase = duration;
     }
+    let guided = match initial_corpus(args.guided, args.corpus.as_deref(), &explore.generate) {
+        Ok(corpus) => corpus,
+        Err(e) => {
+            eprintln!("error: --corpus {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mode = if guided.is_some() { "guided" } else { "random" };
     let options = CampaignOptions {
         first_seed: args.start,
         seeds: args.seeds,
@@ -173,6 +206,7 @@ pub fn chaos(args: ChaosArgs) -> ExitCode {
         explore,
         stop_at_first: args.stop_at_first,
         only_beyond_real: false,
+        guided,
     };
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -195,7 +229,7 @@ pub fn chaos(args: ChaosArgs) -> ExitCode {
     }
 
     eprintln!(
-        "splitbrain chaos: seeds {} to {} of election {} on {jobs} job(s), report in {}",
+        "splitbrain chaos: seeds {} to {} of election {} ({mode}) on {jobs} job(s), report in {}",
         args.start,
         args.start + (args.seeds - 1),
         args.election,
@@ -209,6 +243,7 @@ pub fn chaos(args: ChaosArgs) -> ExitCode {
         stop_at_first: args.stop_at_first,
         shrink: !args.no_shrink,
         max_shrink_runs: args.max_shrink_runs,
+        generate: options.explore.generate.clone(),
     };
     match write_campaign(&dir, &campaign, &info) {
         Ok(summary) => {
@@ -292,6 +327,16 @@ fn print_summary(summary: &ChaosSummary, campaign: &Campaign, dir: &Path) {
         println!("  cpu         {cpu:.1} s ({rate:.0} seeds per CPU-minute)");
     }
     println!("  violations  {}", summary.violations);
+    if let Some(g) = &summary.guided {
+        println!(
+            "  guided      {} of {} seeds mutated a corpus entry; corpus {} entries ({} at the start) in {}",
+            g.mutant_seeds,
+            summary.seeds_run,
+            g.corpus_entries,
+            g.corpus_initial_entries,
+            dir.join(&g.corpus_file).display()
+        );
+    }
     println!("  {}", coverage::summary_line(&summary.coverage));
     for f in &summary.failures {
         println!(

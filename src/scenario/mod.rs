@@ -110,7 +110,9 @@ impl fmt::Display for Action {
 }
 
 /// Which of a node's health checks a health fault breaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum HealthLink {
     Database,
     Bus,

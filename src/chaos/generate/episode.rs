@@ -38,18 +38,27 @@ const KINDS: usize = 16;
 
 /// How often each [`Kind`] strikes in one case: 0 off, 1 rare (about a third of its draws
 /// kept), 2 often (all kept).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Swarm {
     pub intensity: Vec<u8>,
 }
 
 impl Swarm {
     /// Whether an episode of `kind` with the swarm roll `roll` is kept.
-    pub(super) fn keeps(&self, kind: Kind, roll: u8) -> bool {
+    pub fn keeps(&self, kind: Kind, roll: u8) -> bool {
         match self.intensity.get(kind as usize).copied().unwrap_or(0) {
             0 => false,
             1 => roll < 85,
             _ => true,
+        }
+    }
+}
+
+impl Swarm {
+    /// Every kind on, every episode kept: the swarm of a laid-out genotype.
+    pub fn all_often() -> Swarm {
+        Swarm {
+            intensity: vec![2; KINDS],
         }
     }
 }
@@ -60,7 +69,7 @@ pub fn swarm() -> impl Strategy<Value = Swarm> {
 }
 
 /// Links to cut, by index into the world's lists.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Cut {
     /// Two sites (of the three pairs of sites).
     Sites(u8),
@@ -75,7 +84,7 @@ pub enum Cut {
     NodeFromNode(u8),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum HostPick {
     Node(u8),
     Zk(u8),
@@ -83,14 +92,14 @@ pub enum HostPick {
     Database(u8),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LeaderOp {
     Crash { hard: bool },
     Pause,
     ClockJump { millis: i64, monotonic: bool },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ClockPick {
     Offset(i64),
     Drift(f64),
@@ -100,7 +109,7 @@ pub enum ClockPick {
 }
 
 /// One fault and, where it has one, its undoing.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum What {
     Partition(Cut),
     OneWay {
@@ -164,7 +173,7 @@ pub enum What {
 }
 
 impl What {
-    pub(super) fn kind(&self) -> Kind {
+    pub fn kind(&self) -> Kind {
         match self {
             What::Partition(_) => Kind::Partition,
             What::OneWay { .. } => Kind::OneWay,
@@ -189,7 +198,7 @@ impl What {
 /// A drawn episode: when (per mille of the room left in the fault phase), how long (per mille
 /// of the session timeout, so pauses and cuts land on both sides of it), the swarm's roll, and
 /// what.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Episode {
     pub start: u16,
     pub hold: u32,
@@ -197,7 +206,7 @@ pub struct Episode {
     pub what: What,
 }
 
-fn cut() -> impl Strategy<Value = Cut> {
+pub fn cut() -> impl Strategy<Value = Cut> {
     prop_oneof![
         2 => (0..3u8).prop_map(Cut::Sites),
         3 => any::<u8>().prop_map(Cut::NodeFromZk),
@@ -219,7 +228,7 @@ fn slow_links() -> impl Strategy<Value = Cut> {
     ]
 }
 
-fn host(node: u32, zk: u32, database: u32) -> impl Strategy<Value = HostPick> {
+pub fn host(node: u32, zk: u32, database: u32) -> impl Strategy<Value = HostPick> {
     prop_oneof![
         node => any::<u8>().prop_map(HostPick::Node),
         zk => any::<u8>().prop_map(HostPick::Zk),
@@ -227,7 +236,7 @@ fn host(node: u32, zk: u32, database: u32) -> impl Strategy<Value = HostPick> {
     ]
 }
 
-fn clock() -> impl Strategy<Value = ClockPick> {
+pub fn clock() -> impl Strategy<Value = ClockPick> {
     let steps: &[i64] = &[
         -300_000, -30_000, -5_000, -1_000, 1_000, 5_000, 30_000, 300_000,
     ];
@@ -244,8 +253,14 @@ fn clock() -> impl Strategy<Value = ClockPick> {
     ]
 }
 
-fn what() -> impl Strategy<Value = What> {
-    let leader = prop_oneof![
+/// A priority an operator sets.
+pub fn set_priority() -> impl Strategy<Value = u32> {
+    select(&SET_PRIORITIES[..])
+}
+
+/// What happens to the ZooKeeper leader.
+pub fn leader_op() -> impl Strategy<Value = LeaderOp> {
+    prop_oneof![
         any::<bool>().prop_map(|hard| LeaderOp::Crash { hard }),
         Just(LeaderOp::Pause),
         (select(&[-30_000i64, 30_000, 5_000][..]), any::<bool>()).prop_map(
@@ -254,7 +269,12 @@ fn what() -> impl Strategy<Value = What> {
                 monotonic
             }
         ),
-    ];
+    ]
+}
+
+/// One fault and its undoing, as the generator draws them.
+pub fn what() -> impl Strategy<Value = What> {
+    let leader = leader_op();
     let link = prop_oneof![Just(HealthLink::Database), Just(HealthLink::Bus)];
     prop_oneof![
         3 => cut().prop_map(What::Partition),
@@ -274,21 +294,28 @@ fn what() -> impl Strategy<Value = What> {
         3 => (any::<u8>(), prop_oneof![1 => Just(false), 6 => Just(true)])
             .prop_map(|(node, rejoin)| What::Relinquish { node, rejoin }),
         1 => (any::<u8>(), 300..500u16).prop_map(|(node, pause)| What::HandBackPause { node, pause }),
-        1 => (any::<u8>(), select(&SET_PRIORITIES[..]))
+        1 => (any::<u8>(), set_priority())
             .prop_map(|(node, priority)| What::Priority { node, priority }),
         1 => (any::<u8>(), link).prop_map(|(node, link)| What::Health { node, link }),
         1 => any::<u8>().prop_map(|pair| What::DeleteElection { pair }),
     ]
 }
 
+/// How long an episode holds, per mille of the session timeout.
+pub fn hold() -> impl Strategy<Value = u32> {
+    prop_oneof![100..800u32, 800..1_500u32, 1_500..4_000u32]
+}
+
+/// One episode, as the generator draws it.
+pub fn episode() -> impl Strategy<Value = Episode> {
+    (0..1000u16, hold(), any::<u8>(), what()).prop_map(|(start, hold, roll, what)| Episode {
+        start,
+        hold,
+        roll,
+        what,
+    })
+}
+
 pub fn episodes(max: usize) -> impl Strategy<Value = Vec<Episode>> {
-    let hold = prop_oneof![100..800u32, 800..1_500u32, 1_500..4_000u32];
-    let episode =
-        (0..1000u16, hold, any::<u8>(), what()).prop_map(|(start, hold, roll, what)| Episode {
-            start,
-            hold,
-            roll,
-            what,
-        });
-    proptest::collection::vec(episode, 0..=max.max(1))
+    proptest::collection::vec(episode(), 0..=max.max(1))
 }

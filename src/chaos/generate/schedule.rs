@@ -181,9 +181,33 @@ pub fn steps(
     let names = Names::of(topology);
     let session = topology.zk.session_timeout;
     let last = fault_phase.saturating_sub(SPACING);
-    let mut placed: Vec<Placed> = Vec::new();
-    for episode in episodes {
+    let mut placed: Vec<(usize, Placed)> = Vec::new();
+    for (index, episode) in episodes.iter().enumerate() {
         if !swarm.keeps(episode.what.kind(), episode.roll) {
+    let placed = layout(topology, swarm, episodes, fault_phase);
+    let mut steps: Vec<Step> = placed.into_iter().flat_map(|(_, p)| p.steps).collect();
+    steps.sort_by_key(|s| s.at);
+    steps
+}
+
+/// Which of `episodes` [`steps`] lays out, by index.
+pub fn laid_out(
+    topology: &Topology,
+    swarm: &Swarm,
+    episodes: &[Episode],
+    fault_phase: Duration,
+) -> Vec<usize> {
+    let placed = layout(topology, swarm, episodes, fault_phase);
+    placed.into_iter().map(|(i, _)| i).collect()
+}
+
+/// The episodes kept, with their indexes, in drawing order.
+fn layout(
+    topology: &Topology,
+    swarm: &Swarm,
+    episodes: &[Episode],
+    fault_phase: Duration,
+) -> Vec<(usize, Placed)> {
             continue;
         }
         let hold =
@@ -206,13 +230,11 @@ pub fn steps(
         let room = last - earliest - hold - tail;
         let start = earliest + whole_ms(room.mul_f64(f64::from(episode.start) / 1000.0));
         let candidate = place(&names, episode.what, start, hold, session, quiet);
-        if placed.iter().all(|p| !candidate.clashes(p)) {
-            placed.push(candidate);
+        if placed.iter().all(|(_, p)| !candidate.clashes(p)) {
+            placed.push((index, candidate));
         }
     }
-    let mut steps: Vec<Step> = placed.into_iter().flat_map(|p| p.steps).collect();
-    steps.sort_by_key(|s| s.at);
-    steps
+    placed
 }
 
 fn pause_length(session: Duration, per_mille: u16) -> Duration {
