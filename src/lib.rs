@@ -9,6 +9,7 @@
 //! edge-case [`coverage`] points a run reached.
 
 pub mod bench;
+pub mod bus;
 pub mod chaos;
 pub mod check;
 pub mod conformance;

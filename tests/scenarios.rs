@@ -55,6 +55,16 @@ fn main() {
                 move || run_over_seeds(&seeds, &seeds_path, bug),
             ));
         }
+        if let Some(unfenced) = UNFENCED.iter().find(|u| u.scenario == name) {
+            let (seen, seen_path) = (name.clone(), path.clone());
+            trials.push(Trial::test(
+                format!(
+                    "{name} with {}, seen through {}",
+                    unfenced.election, unfenced.reports
+                ),
+                move || run_unfenced(&seen, &seen_path, unfenced),
+            ));
+        }
         if let Some(regression) = REGRESSIONS.iter().find(|r| r.scenario == name) {
             regressions_found.push(regression.scenario);
             let (again, again_path) = (name.clone(), path.clone());
@@ -183,6 +193,37 @@ fn run_broken(name: &str, path: &Path, bug: KnownBug) -> Result<(), Failed> {
             bug.description(),
             wanted.join(" or "),
             verdict.broken
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A scenario whose broken variant the fence hides from SW: the variant must break the
+/// invariant of an unfenced effect (`reports`, e.g. LE) and not SW, so the file keeps showing
+/// what only the new invariant sees.
+struct Unfenced {
+    scenario: &'static str,
+    election: &'static str,
+    reports: &'static str,
+    hidden_from: &'static str,
+}
+
+const UNFENCED: &[Unfenced] = &[Unfenced {
+    scenario: "known-bugs/p8-relinquish-while-message-in-flight",
+    election: "p8",
+    reports: "LE",
+    hidden_from: "SW",
+}];
+
+fn run_unfenced(name: &str, path: &Path, unfenced: &Unfenced) -> Result<(), Failed> {
+    let verdict = run_json(path, unfenced.election, None)?;
+    let reports = verdict.broken.iter().any(|b| b == unfenced.reports);
+    let hidden = !verdict.broken.iter().any(|b| b == unfenced.hidden_from);
+    if verdict.passed || !reports || !hidden {
+        return Err(format!(
+            "{name} with {} should fail with {} and not {} (the fence saves the database); it reported {:?}",
+            unfenced.election, unfenced.reports, unfenced.hidden_from, verdict.broken
         )
         .into());
     }

@@ -15,8 +15,11 @@ pub fn violates(bug: KnownBug) -> &'static [Invariant] {
         KnownBug::P4 => &[WrongPriority],
         KnownBug::P5 => &[TwoMasters],
         KnownBug::P6 => &[NoMaster],
-        KnownBug::P7 => &[StaleWrite],
-        KnownBug::P8 => &[TwoMasters],
+        // Its queued flows' messages land after the next master's promotion even when the
+        // fence refuses their writes (LE).
+        KnownBug::P7 => &[StaleWrite, LateEffect],
+        // The old master's flow in flight, its message included, outlives the release (LE).
+        KnownBug::P8 => &[TwoMasters, LateEffect],
         // A node cut from ZooKeeper for long never stands again.
         KnownBug::N1 => &[NoMaster, WrongPriority],
         // A master behind a server cut from the leader acts on after its session expired.

@@ -5,12 +5,15 @@
 //! - **SW** ([`stale_write`]): the database accepted a write it should have fenced off.
 //! - **NM** ([`no_master`]): a pair stays without a master too long although it could have one.
 //! - **WP** ([`wrong_priority`]): under the pre-emptive policy a better candidate waits too long.
+//! - **LE** ([`late_effect`]): an effect of a node's term that no token guards (a message to
+//!   its pair's bus) reached the world after the pair's next master was promoted.
 //!
 //! NM and WP are liveness properties: they are judged from `judged_from` on (the start of a
 //! scenario's liveness phase, when every fault has healed), as TigerBeetle's VOPR judges
 //! liveness only after its fault phase.
 
 pub mod catalogue;
+pub mod late_effect;
 pub mod metrics;
 pub mod no_master;
 pub mod stale_write;
@@ -30,14 +33,16 @@ pub enum Invariant {
     StaleWrite,
     NoMaster,
     WrongPriority,
+    LateEffect,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 4] = [
+    pub const ALL: [Invariant; 5] = [
         Invariant::TwoMasters,
         Invariant::StaleWrite,
         Invariant::NoMaster,
         Invariant::WrongPriority,
+        Invariant::LateEffect,
     ];
 
     /// The short code used in scenario files and reports.
@@ -47,6 +52,7 @@ impl Invariant {
             Invariant::StaleWrite => "SW",
             Invariant::NoMaster => "NM",
             Invariant::WrongPriority => "WP",
+            Invariant::LateEffect => "LE",
         }
     }
 }
@@ -105,6 +111,9 @@ pub fn check_all(
     }
     if run(Invariant::StaleWrite) {
         violations.extend(stale_write::check_terms(history, terms));
+    }
+    if run(Invariant::LateEffect) {
+        violations.extend(late_effect::check_terms(history, terms));
     }
     if run(Invariant::NoMaster) || run(Invariant::WrongPriority) {
         let segments =

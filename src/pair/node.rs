@@ -6,6 +6,7 @@
 use super::control::{ControlHandle, HealthLink, NodeControl};
 use super::health::HealthCheck;
 use super::worker::{Workload, WriteIds};
+use crate::bus::BusClient;
 use crate::db::DbClient;
 use crate::election::{
     DigestCredentials, ElectionCode, FencingToken, KnownBug, MasterSelector, Policy, Priority,
@@ -47,6 +48,8 @@ pub struct NodeConfig {
     /// The database's hosts, in this node's order of preference.
     pub databases: Vec<HostId>,
     pub run_once: Option<RunOnceSpec>,
+    /// The pair's message bus host, which the master's flows publish to.
+    pub bus: Option<HostId>,
     /// The master writes this often (its own clock).
     pub write_period: Duration,
     pub health_period: Duration,
@@ -76,6 +79,7 @@ impl NodeConfig {
             session_timeout,
             databases,
             run_once: None,
+            bus: None,
             write_period: crate::sim::topology::DEFAULT_WRITE_PERIOD,
             health_period: crate::sim::topology::DEFAULT_HEALTH_PERIOD,
             db_unhealthy_after: Duration::from_secs(5),
@@ -215,6 +219,8 @@ async fn run(ctx: HostCtx, config: Arc<NodeConfig>, control: ControlHandle) {
         pair: config.pair.as_str().into(),
         node: config.name.as_str().into(),
         db,
+        bus: config.bus.map(|bus| BusClient::start(&ctx, bus)),
+        flow_deadline: config.db_timeout,
         lease: checks_lease(config.election).then(|| selector.clone()),
         role: selector.role(),
         period: config.write_period,

@@ -1,7 +1,17 @@
-//! The master's work: a stream of guarded database writes (one per "flow"), each carrying the
-//! fencing token of the grant it runs under, each checked against the node's current
-//! mastership just before it is sent.
+//! The master's work: a stream of flows, each checked against the node's current mastership
+//! just before it starts. A flow is a guarded database write carrying the fencing token of
+//! the grant it runs under, and a message to the pair's bus sent with it (a dual write, as
+//! services that write their database and publish an event do): the write is fenced, the
+//! message is not ([`crate::bus`]).
+//!
+//! A flow has a deadline, the database request timeout from its start: the write gives up at
+//! its timeout and the message's connection is aborted at the deadline, so every effect of a
+//! flow lands within that time of the check that started it — the same bound the write alone
+//! had, which the election's lease leaves room for after a demotion (`election` module docs,
+//! "Timing assumption"). The work returns only once its flow in flight has ended, so the
+//! node acknowledges a demotion after every effect of its term has landed or been dropped.
 
+use crate::bus::BusClient;
 use crate::coverage::Point;
 use crate::db::DbClient;
 use crate::db::proto::{DbRequest, DbResponse, RunOnceVerdict};
@@ -50,6 +60,11 @@ pub struct Workload {
     pub pair: Name,
     pub node: Name,
     pub db: DbClient,
+    /// The pair's bus, if its world has one.
+    pub bus: Option<BusClient>,
+    /// How long a flow may take from its start: its write's request timeout, and when its
+    /// message's connection is given up.
+    pub flow_deadline: Duration,
     /// Gates every write together with the selector's role, by the lease of the grant (see
     /// [`ZkSelector::acting_until`]: a process paused for longer than its session resumes
     /// with the role still saying Master); `None` for a node that trusts the role alone
@@ -230,26 +245,42 @@ impl Workload {
         }
     }
 
+    /// One flow: its write and its message go out together, and the flow ends when both are
+    /// answered or given up.
     pub(super) async fn write(&self, token: FencingToken) {
         let write = self.write_ids.next();
+        let deadline = self.ctx.env.now() + self.flow_deadline;
         self.ctx.world.record(Record::WriteAttempt {
             pair: self.pair.clone(),
             node: self.node.clone(),
             token: token.value(),
             write,
         });
-        let answer = self
-            .db
-            .call(DbRequest::Write {
-                node: self.node.clone(),
-                token: token.value(),
-                write,
-            })
-            .await;
+        let stored = self.db.call(DbRequest::Write {
+            node: self.node.clone(),
+            token: token.value(),
+            write,
+        });
+        let published = async {
+            match &self.bus {
+                Some(bus) => bus
+                    .publish(&self.pair, &self.node, token.value(), write, deadline)
+                    .await
+                    .map_err(Some),
+                None => Err(None),
+            }
+        };
+        let (answer, published) = tokio::join!(stored, published);
         if !matches!(answer, Ok(DbResponse::Write(_))) {
             self.ctx.trace(
                 "node",
                 format_args!("write {write} not answered: {answer:?}"),
+            );
+        }
+        if let Err(Some(error)) = published {
+            self.ctx.trace(
+                "node",
+                format_args!("message of flow {write} not taken: {error:?}"),
             );
         }
     }

@@ -6,6 +6,7 @@
 use super::control::{ControlHandle, HealthLink, NodeControl};
 use super::node::{ELECTION_ROOT, NodeConfig, node_process, pair_credentials};
 use super::operator;
+use crate::bus::{bus_host_name, bus_process};
 use crate::db::{CertifiedWriteDating, DbServerConfig, database_process};
 use crate::env::Environment;
 use crate::sim::ensemble::{add_ensemble, client_addrs};
@@ -154,6 +155,9 @@ pub fn build_with(
             let acting = spec.mode == DatabaseMode::MultiMaster;
             world.set_process(replica, database_process(db_config(acting, Some(primary))));
         }
+        // The pair's bus lives beside its data, the service its flows publish to.
+        let bus = add(&bus_host_name(&pair.name), &spec.site);
+        world.set_process(bus, bus_process());
         let mut databases = vec![spec.name.clone()];
         if replica.is_some() {
             databases.push(replica_name(spec));
@@ -184,6 +188,7 @@ pub fn build_with(
                 db_hosts,
             );
             config.run_once = spec.run_once;
+            config.bus = Some(bus);
             config.write_period = pair.write_period;
             config.health_period = pair.health_period;
             config.election = topology.election;
@@ -252,6 +257,7 @@ fn planned_hosts(topology: &Topology) -> Result<Vec<(String, &str)>, BuildError>
                 .ok_or_else(|| BuildError::MissingReplicaSite(spec.name.clone(), spec.mode))?;
             hosts.push((replica_name(spec), site));
         }
+        hosts.push((bus_host_name(&pair.name), &spec.site));
         hosts.extend(pair.nodes.iter().map(|n| (n.name.clone(), n.site.as_str())));
     }
     Ok(hosts)

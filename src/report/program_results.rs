@@ -70,13 +70,25 @@ fn section(out: &mut String, run: &ProgramRun) {
         let not_judged = r["not_judged"]
             .as_array()
             .map(|notes| {
-                let wp = notes
+                let invariant = |code: &str| {
+                    notes
+                        .iter()
+                        .any(|n| n.as_str().is_some_and(|n| n.starts_with(code)))
+                };
+                let (wp, le) = (invariant("WP:"), invariant("LE:"));
+                let expectations = notes
                     .iter()
-                    .any(|n| n.as_str().is_some_and(|n| n.starts_with("WP")));
-                let expectations = notes.len() - usize::from(wp);
+                    .filter(|n| {
+                        n.as_str()
+                            .is_some_and(|n| n.starts_with("expectation that"))
+                    })
+                    .count();
                 let mut parts = Vec::new();
                 if wp {
                     parts.push("WP".to_string());
+                }
+                if le {
+                    parts.push("LE".to_string());
                 }
                 if expectations > 0 {
                     parts.push(format!("{expectations} expectation(s) naming a master"));

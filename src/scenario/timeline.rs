@@ -95,7 +95,8 @@ pub fn render(scenario: &Scenario, history: &[Entry], report: &RunReport) -> Str
             Record::PriorityChanged { node, priority, .. } => {
                 Some((node.as_ref(), format!("priority {priority}")))
             }
-            Record::WriteAttempt { .. } => None,
+            // Messages go with writes, one per flow; a late one shows among the violations.
+            Record::WriteAttempt { .. } | Record::BusDelivered { .. } => None,
             Record::WriteResult {
                 node,
                 token,

@@ -301,6 +301,13 @@ impl HostClock {
         self.state().model.mono_at(self.true_now())
     }
 
+    /// The true time at which the monotonic clock will read `mono`, as the clock runs now (a
+    /// later clock fault moves it; now, if the clock reads `mono` already).
+    pub fn true_time_of(&self, mono: Duration) -> Duration {
+        let now = self.true_now();
+        self.state().model.true_time_of(mono).max(now)
+    }
+
     /// The host's wall clock now, in ms since the Unix epoch.
     pub fn wall_now_millis(&self) -> i64 {
         self.state().model.wall_at(self.true_now())

@@ -97,6 +97,14 @@ pub enum Record {
         write: u64,
         outcome: WriteOutcome,
     },
+    /// A master's message reached its pair's bus (which checks no token): the flow's effect
+    /// is in the world from here on (see [`crate::bus`]).
+    BusDelivered {
+        pair: Name,
+        node: Name,
+        token: i64,
+        flow: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -35,6 +35,8 @@ pub mod ports {
     pub const ZK_CLIENT: Port = 2181;
     pub const ZK_QUORUM: Port = 2888;
     pub const DATABASE: Port = 5432;
+    /// A pair's message bus (Artemis' default acceptor port).
+    pub const BUS: Port = 61616;
     /// Client sockets get ports from here up, per host.
     pub const EPHEMERAL_START: Port = 40_000;
 }
@@ -54,6 +56,8 @@ pub enum Payload {
     ZkPeer(crate::zk::peer::PeerMsg),
     /// Between a node and its pair's database, and between the database's two hosts.
     Db(crate::db::proto::DbMsg),
+    /// Between a node and its pair's message bus.
+    Bus(crate::bus::BusMsg),
     /// The sending process died: every connection between the two addresses is reset.
     Reset,
     /// A bare numbered packet, for measuring the network itself (fault tests, latency probes).

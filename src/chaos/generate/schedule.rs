@@ -31,7 +31,9 @@ struct Names {
     nodes: Vec<String>,
     /// The nodes of the pair of each node.
     pair_of_node: Vec<Vec<String>>,
-    /// The database hosts (primary, replica) of the pair of each node.
+    /// The hosts the flows of each node's pair reach: its database hosts (primary, replica)
+    /// and its bus (`crate::bus`), so a slow or cut path to the data slows or cuts the
+    /// messages of the same flows too.
     databases_of_node: Vec<Vec<String>>,
     databases: Vec<String>,
     all: Vec<String>,
@@ -58,15 +60,19 @@ impl Names {
                 databases.push(format!("{}-replica", pair.database.name));
             }
             let nodes: Vec<String> = pair.nodes.iter().map(|n| n.name.clone()).collect();
+            let bus = crate::bus::bus_host_name(&pair.name);
+            let mut services = databases.clone();
+            services.push(bus.clone());
             names.pairs.push((pair.name.clone(), nodes[0].clone()));
             for node in &nodes {
                 names.nodes.push(node.clone());
                 names.pair_of_node.push(nodes.clone());
-                names.databases_of_node.push(databases.clone());
+                names.databases_of_node.push(services.clone());
             }
             names.all.extend(nodes);
             names.databases.extend(databases.iter().cloned());
             names.all.extend(databases);
+            names.all.push(bus);
         }
         names
     }
