@@ -633,8 +633,6 @@ impl Validator {
             if two_members {
                 self.define_host(&format!("{db_name}-replica"), database.name.span());
             }
-            // The pair's message bus (`crate::bus`), which steps may name like any host.
-            self.define_host(&crate::bus::bus_host_name(&pair_name), table.name.span());
             let mut specs = Vec::new();
             for (node, site, policy, session_timeout) in &nodes {
                 let name = stamp(&node.name);
@@ -864,6 +862,61 @@ target = "zk-follower"
         assert!(m[0].contains("after the end of the run"), "{m:?}");
         let m = messages("[[expect]]\nno_master = \"bank\"\nfrom = \"20s\"\nuntil = \"10s\"\n");
         assert_eq!(m, ["'until' is before 'from'"]);
+    }
+
+    #[test]
+    fn deployment_options_are_read_and_misuse_is_named() {
+        let text = BASE
+            .replace(
+                "policy = \"sticky\" }",
+                "policy = \"sticky\", session_timeout = \"4s\" }",
+            )
+            .replace(
+                "database = { name = \"db\", site = \"dc1\" }",
+                "database = { name = \"db\", site = \"dc1\", mode = \"primary-replica\", replica_site = \"dc2\", replication = \"asynchronous\", replication_lag = \"250ms\", fence = false }",
+            )
+            .replace("[zookeeper]\n", "[zookeeper]\nclient_model = \"java-defaults\"\n");
+        let s = scenario("t", &text).unwrap();
+        let t = &s.topology;
+        assert_eq!(t.pairs[0].nodes[1].session_timeout, Some(Duration::from_secs(4)));
+        assert_eq!(t.pairs[0].nodes[0].session_timeout, None);
+        assert_eq!(
+            t.pairs[0].database.replication,
+            Replication::Asynchronous {
+                lag: Duration::from_millis(250)
+            }
+        );
+        assert!(!t.pairs[0].database.fence);
+        assert_eq!(t.client_model, ClientModel::Java);
+        assert_eq!(
+            (t.zk.session_timeout, t.zk.connection_timeout),
+            (CURATOR_SESSION_TIMEOUT, Some(CURATOR_CONNECTION_TIMEOUT))
+        );
+
+        let bad = BASE
+            .replace(
+                "policy = \"sticky\" }",
+                "policy = \"sticky\", session_timeout = \"0s\" }",
+            )
+            .replace(
+                "database = { name = \"db\", site = \"dc1\" }",
+                "database = { name = \"db\", site = \"dc1\", replication = \"asynchronus\", replication_lag = \"1s\" }",
+            )
+            .replace(
+                "[zookeeper]\n",
+                "[zookeeper]\nclient_model = \"java-defaults\"\nsession_timeout = \"5s\"\n",
+            );
+        let m: Vec<String> = scenario("t", &bad)
+            .unwrap_err()
+            .into_iter()
+            .map(|d| d.message)
+            .collect();
+        assert_eq!(m.len(), 5, "{m:?}");
+        assert!(m[0].contains("brings Curator's defaults"), "{m:?}");
+        assert_eq!(m[1], "session_timeout must be longer than zero");
+        assert!(m[2].starts_with("unknown replication 'asynchronus'"), "{m:?}");
+        assert!(m[3].starts_with("replication applies to a primary-replica"), "{m:?}");
+        assert!(m[4].starts_with("replication_lag applies to asynchronous"), "{m:?}");
     }
 
     #[test]

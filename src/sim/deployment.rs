@@ -18,8 +18,9 @@
 //!   write of an earlier term that is delayed or in flight during a pause is accepted.
 //! - **The Java client's defaults** (Curator's `CuratorFrameworkFactory`: a 60 s session,
 //!   15 s connection timeout): where the servers grant a session longer than
-//!   [`LONGEST_SAFE_SESSION`], a master's failure leaves its pair without a master longer than
-//!   the no-master bound.
+//!   [`LONGEST_SAFE_SESSION`], a master's failure leaves its pair without a master for about
+//!   the no-master bound, and longer when a ZooKeeper leader change renews the dead master's
+//!   session.
 
 use super::topology::{DatabaseMode, Replication, Topology};
 use crate::pair::world::negotiated_session_timeout_of;
@@ -32,8 +33,14 @@ use std::time::Duration;
 
 /// The largest ratio between the granted session timeouts of a pair's two nodes that keeps a
 /// re-created election's wait ahead of the old master's lease with its clock at half speed
-/// (2 · 2/5 · ratio ≤ 1, with a margin).
-pub const SAFE_SESSION_RATIO: f64 = 1.2;
+/// (2 · 2/5 · ratio ≤ 1, with a margin): 6/5, as (numerator, denominator).
+pub const SAFE_SESSION_RATIO: (u32, u32) = (6, 5);
+
+/// Whether `long` is at most [`SAFE_SESSION_RATIO`] times `short` (whole milliseconds).
+pub fn within_safe_ratio(long: Duration, short: Duration) -> bool {
+    let (numerator, denominator) = SAFE_SESSION_RATIO;
+    long.as_millis() * u128::from(denominator) <= short.as_millis() * u128::from(numerator)
+}
 
 /// The longest granted session timeout whose failovers stay within the default no-master
 /// bound (about one session timeout, plus the claim and the fence): half the bound.
@@ -125,8 +132,10 @@ pub fn unsafe_choices(topology: &Topology) -> Vec<UnsafeChoice> {
                 sentence: format!(
                     "the nodes run the Java client with Curator's defaults (CuratorFrameworkFactory: \
                      sessionTimeoutMs 60 s, connectionTimeoutMs 15 s): the servers grant a {} s \
-                     session, so a master's failure leaves its pair without a master for longer \
-                     than the {} s the no-master bound allows",
+                     session, so a master's failure leaves its pair without a master for the \
+                     whole of it, and for longer than the {} s no-master bound when the ZooKeeper \
+                     leader changes meanwhile (the new leader gives every session a whole timeout \
+                     again)",
                     granted.as_secs_f64(),
                     DEFAULT_NO_MASTER_BOUND.as_secs()
                 ),
@@ -142,7 +151,7 @@ pub fn unsafe_choices(topology: &Topology) -> Vec<UnsafeChoice> {
         let longest = granted.iter().max_by_key(|(_, t)| *t);
         let shortest = granted.iter().min_by_key(|(_, t)| *t);
         if let (Some((long_node, long)), Some((short_node, short))) = (longest, shortest)
-            && long.as_secs_f64() > short.as_secs_f64() * SAFE_SESSION_RATIO
+            && !within_safe_ratio(*long, *short)
         {
             out.push(UnsafeChoice {
                 choice: Choice::NodeSessionTimeouts {

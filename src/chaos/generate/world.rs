@@ -6,7 +6,7 @@
 //!
 //! On top, the deployment options a platform team may get wrong ([`crate::sim::deployment`]),
 //! drawn last so that a world without them is the one the same draw always gave: by default
-//! only where they are safe (per-node session timeouts within [`SAFE_SESSION_RATIO`], the Java
+//! only where they are safe (per-node session timeouts within [`SAFE_SESSION_RATIO`](crate::sim::deployment::SAFE_SESSION_RATIO), the Java
 //! client's Curator defaults on an ensemble whose 20-tick cap grants them 20 s), never
 //! asynchronous replication or an unfenced database (no world of this family is safe with
 //! either: a primary cut off with its site takes stale writes, `scenarios/database-async-
@@ -14,7 +14,7 @@
 
 use crate::election::{ElectionCode, Policy};
 use crate::scenario::validate::{CURATOR_CONNECTION_TIMEOUT, CURATOR_SESSION_TIMEOUT};
-use crate::sim::deployment::SAFE_SESSION_RATIO;
+use crate::sim::deployment::within_safe_ratio;
 use crate::sim::topology::{
     DatabaseMode, DatabaseSpec, NodeSpec, PairSpec, Replication, RunOnceSpec, SiteLatency,
     Topology, ZkServerSpec, ZkSpec,
@@ -196,7 +196,7 @@ pub enum Deployments {
 }
 
 /// Per-node session timeouts as percent of the ensemble's: the second node of a pair asks for
-/// this share. Safe ones keep the ratio within [`SAFE_SESSION_RATIO`].
+/// this share. Safe ones keep the ratio within [`SAFE_SESSION_RATIO`](crate::sim::deployment::SAFE_SESSION_RATIO).
 const SAFE_SESSION_PERCENTS: [u32; 4] = [85, 90, 110, 120];
 const UNSAFE_SESSION_PERCENTS: [u32; 4] = [25, 40, 250, 400];
 
@@ -266,12 +266,12 @@ fn with_options(
     let session = topology.zk.session_timeout;
     for (pair, options) in topology.pairs.iter_mut().zip(options) {
         if let Some(percent) = options.session_percent {
+            let asked = session * percent / 100;
             debug_assert!(
                 deployments == Deployments::Unsafe
-                    || f64::from(percent.max(100)) / f64::from(percent.min(100))
-                        <= SAFE_SESSION_RATIO
+                    || within_safe_ratio(asked.max(session), asked.min(session))
             );
-            pair.nodes[1].session_timeout = Some(session * percent / 100);
+            pair.nodes[1].session_timeout = Some(asked);
         }
         if let Some(lag) = options.async_lag_ms
             && pair.database.mode == DatabaseMode::PrimaryReplica
@@ -337,4 +337,63 @@ pub(super) fn topology(election: ElectionCode) -> impl Strategy<Value = Topology
                 election,
             },
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::deployment::{Choice, unsafe_choices};
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    fn draws(deployments: Deployments) -> Vec<Topology> {
+        let mut runner = TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+        );
+        let strategy = topology_with(ElectionCode::Real, deployments);
+        (0..400)
+            .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+            .collect()
+    }
+
+    /// Clean nights stay clean: a default draw never holds an unsafe choice, yet the safe
+    /// options come up.
+    #[test]
+    fn safe_draws_hold_no_unsafe_choice_and_use_the_safe_options() {
+        let worlds = draws(Deployments::Safe);
+        for world in &worlds {
+            assert_eq!(unsafe_choices(world), vec![], "{world:?}");
+        }
+        let per_node = worlds
+            .iter()
+            .filter(|w| w.pairs.iter().any(|p| p.nodes[1].session_timeout.is_some()))
+            .count();
+        let java_defaults = worlds
+            .iter()
+            .filter(|w| crate::sim::deployment::uses_java_defaults(w))
+            .count();
+        assert!(per_node > 40, "{per_node} worlds with per-node timeouts");
+        assert!(
+            java_defaults > 20,
+            "{java_defaults} worlds with Java defaults"
+        );
+    }
+
+    /// The unsafe draws bring every kind of unsafe choice.
+    #[test]
+    fn unsafe_draws_bring_every_unsafe_choice() {
+        let mut kinds = std::collections::BTreeSet::new();
+        for world in draws(Deployments::Unsafe) {
+            for choice in unsafe_choices(&world) {
+                kinds.insert(match choice.choice {
+                    Choice::NodeSessionTimeouts { .. } => "sessions",
+                    Choice::AsynchronousReplication { .. } => "async",
+                    Choice::Unfenced { .. } => "unfenced",
+                    Choice::JavaClientDefaults => "java",
+                });
+            }
+        }
+        assert_eq!(kinds.len(), 4, "{kinds:?}");
+    }
 }

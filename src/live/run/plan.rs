@@ -5,7 +5,7 @@
 use crate::election::ElectionCode;
 use crate::scenario::programs::BUILT_IN;
 use crate::scenario::{Action, Scenario};
-use crate::sim::fault::{Fault, Group, Target};
+use crate::sim::fault::{Fault, Target};
 use crate::sim::topology::DatabaseMode;
 use crate::zk::client::ClientModel;
 use std::fmt;
@@ -61,6 +61,24 @@ pub fn refusals(scenario: &Scenario, source: Option<(&str, &str)>) -> Vec<Refusa
                 .into(),
         });
     }
+    if let Some(timeout) = topology.zk.connection_timeout {
+        let curator_default = timeout == crate::scenario::validate::CURATOR_CONNECTION_TIMEOUT;
+        let all_curator = topology
+            .pairs
+            .iter()
+            .flat_map(|p| &p.nodes)
+            .all(|n| scenario.programs.of(&n.name) == "curator-latch");
+        if !(curator_default && all_curator) {
+            out.push(Refusal {
+                what: "connection_timeout".into(),
+                location: line_of("connection_timeout"),
+                reason: "live node programs are not told a connection timeout: only \
+                         curator-latch plays one, Curator's default 15 s (--program \
+                         curator-latch with client_model = \"java-defaults\")"
+                    .into(),
+            });
+        }
+    }
     if let ElectionCode::Broken(_) = topology.election
         && !topology.election.available()
     {
@@ -113,6 +131,25 @@ pub fn refusals(scenario: &Scenario, source: Option<(&str, &str)>) -> Vec<Refusa
                 location: line_of("multi-master"),
                 reason: "a real Galera cluster is not part of live mode yet; single and \
                          primary-replica (PostgreSQL) are"
+                    .into(),
+            });
+        }
+        if let crate::sim::topology::Replication::Asynchronous { .. } = db.replication {
+            out.push(Refusal {
+                what: format!("replication = \"asynchronous\" of database {}", db.name),
+                location: line_of("asynchronous"),
+                reason: "live PostgreSQL pairs replicate synchronously and fail over only to \
+                         a replica in sync; asynchronous streaming with a lag and a failover \
+                         that loses commits is modelled in the simulator only"
+                    .into(),
+            });
+        }
+        if !db.fence {
+            out.push(Refusal {
+                what: format!("fence = false on database {}", db.name),
+                location: line_of("fence"),
+                reason: "the live node programs write through the fenced write function; a \
+                         database without the fence is modelled in the simulator only"
                     .into(),
             });
         }
@@ -220,10 +257,9 @@ pub fn capability_refusals(
     out
 }
 
-/// What a run cannot judge because a program or the live world does not support it (shown in
-/// the report): returns the scenario to judge (LE always, since the live world has no bus; WP
-/// and the expectations that name a master dropped where the program has no priorities) and
-/// one note per thing dropped.
+/// What a run cannot judge because a program does not support it (shown in the report):
+/// returns the scenario to judge (WP and the expectations that name a master dropped where the
+/// program has no priorities) and one note per thing dropped.
 pub fn judged_scenario(
     scenario: &Scenario,
     capabilities: impl Fn(&str) -> std::collections::BTreeSet<String>,
@@ -232,25 +268,6 @@ pub fn judged_scenario(
     use crate::scenario::Expectation;
     let mut judged = scenario.clone();
     let mut notes = Vec::new();
-    // LE judges the arrivals of the masters' messages at their pair's bus (`crate::bus`); the
-    // live world runs no bus and the node programs publish nothing, so there is nothing to
-    // judge: said, never passed silently.
-    if judged.invariants.skip.insert(Invariant::LateEffect) {
-        notes.push(
-            "LE: the live world runs no message bus (the node programs publish no messages), \
-             so no effect outside the database is recorded"
-                .to_string(),
-        );
-    }
-    judged.expectations.retain(|expectation| {
-        let late_effect = *expectation == Expectation::Violation(Invariant::LateEffect);
-        if late_effect {
-            notes.push(
-                "expectation of an LE violation: the live world runs no message bus".to_string(),
-            );
-        }
-        !late_effect
-    });
     let without_priorities: Vec<(String, String)> = scenario
         .topology
         .pairs
@@ -296,59 +313,11 @@ pub fn judged_scenario(
     (judged, notes)
 }
 
-/// The first pair's bus host (`crate::bus`) that `fault` names, if any.
-fn named_bus(scenario: &Scenario, fault: &Fault) -> Option<String> {
-    let buses: Vec<String> = scenario
-        .topology
-        .pairs
-        .iter()
-        .map(|p| crate::bus::bus_host_name(&p.name))
-        .collect();
-    let groups: Vec<&Group> = match fault {
-        Fault::Partition { a, b }
-        | Fault::Bridge { a, b, .. }
-        | Fault::Loss { a, b, .. }
-        | Fault::Latency { a, b, .. } => vec![a, b],
-        Fault::PartitionOneWay { from, to } => vec![from, to],
-        _ => vec![],
-    };
-    let mut names: Vec<&String> = groups
-        .into_iter()
-        .filter_map(|g| match g {
-            Group::Hosts(names) => Some(names),
-            Group::Site(_) => None,
-        })
-        .flatten()
-        .collect();
-    if let Fault::Crash { target, .. }
-    | Fault::Start { target }
-    | Fault::Restart { target }
-    | Fault::Wipe { target }
-    | Fault::Pause { target }
-    | Fault::Resume { target }
-    | Fault::ClockOffset { target, .. }
-    | Fault::ClockDrift { target, .. }
-    | Fault::ClockJump { target, .. }
-    | Fault::ClockStrobe { target, .. }
-    | Fault::ClockReset { target } = fault
-        && let Target::Host(name) = target
-    {
-        names.push(name);
-    }
-    names.into_iter().find(|n| buses.contains(n)).cloned()
-}
-
 /// Why live mode cannot play `action`, if it cannot.
 fn step_refusal(scenario: &Scenario, action: &Action) -> Option<String> {
     let Action::Fault(fault) = action else {
         return None;
     };
-    if let Some(bus) = named_bus(scenario, fault) {
-        return Some(format!(
-            "{bus} is a pair's message bus, which only the simulator runs (the node programs \
-             publish no messages)"
-        ));
-    }
     let is_node = |target: &Target| match target {
         Target::Host(name) => scenario
             .topology

@@ -225,7 +225,10 @@ impl LiveWorld {
                     ),
                     (
                         "SPLITBRAIN_SESSION_TIMEOUT_MS",
-                        topology.zk.session_timeout.as_millis().to_string(),
+                        // The node's own, as each process reads its own configuration.
+                        node.requested_session_timeout(&topology.zk)
+                            .as_millis()
+                            .to_string(),
                     ),
                     ("SPLITBRAIN_DATABASE", urls.join(",")),
                     (
