@@ -633,6 +633,8 @@ impl Validator {
             if two_members {
                 self.define_host(&format!("{db_name}-replica"), database.name.span());
             }
+            // The pair's message bus (`crate::bus`), which steps may name like any host.
+            self.define_host(&crate::bus::bus_host_name(&pair_name), table.name.span());
             let mut specs = Vec::new();
             for (node, site, policy, session_timeout) in &nodes {
                 let name = stamp(&node.name);

@@ -5,7 +5,7 @@
 use crate::election::ElectionCode;
 use crate::scenario::programs::BUILT_IN;
 use crate::scenario::{Action, Scenario};
-use crate::sim::fault::{Fault, Target};
+use crate::sim::fault::{Fault, Group, Target};
 use crate::sim::topology::DatabaseMode;
 use crate::zk::client::ClientModel;
 use std::fmt;
@@ -257,9 +257,10 @@ pub fn capability_refusals(
     out
 }
 
-/// What a run cannot judge because a program does not support it (shown in the report):
-/// returns the scenario to judge (WP and the expectations that name a master dropped where the
-/// program has no priorities) and one note per thing dropped.
+/// What a run cannot judge because a program or the live world does not support it (shown in
+/// the report): returns the scenario to judge (LE always, since the live world has no bus; WP
+/// and the expectations that name a master dropped where the program has no priorities) and
+/// one note per thing dropped.
 pub fn judged_scenario(
     scenario: &Scenario,
     capabilities: impl Fn(&str) -> std::collections::BTreeSet<String>,
@@ -268,6 +269,25 @@ pub fn judged_scenario(
     use crate::scenario::Expectation;
     let mut judged = scenario.clone();
     let mut notes = Vec::new();
+    // LE judges the arrivals of the masters' messages at their pair's bus (`crate::bus`); the
+    // live world runs no bus and the node programs publish nothing, so there is nothing to
+    // judge: said, never passed silently.
+    if judged.invariants.skip.insert(Invariant::LateEffect) {
+        notes.push(
+            "LE: the live world runs no message bus (the node programs publish no messages), \
+             so no effect outside the database is recorded"
+                .to_string(),
+        );
+    }
+    judged.expectations.retain(|expectation| {
+        let late_effect = *expectation == Expectation::Violation(Invariant::LateEffect);
+        if late_effect {
+            notes.push(
+                "expectation of an LE violation: the live world runs no message bus".to_string(),
+            );
+        }
+        !late_effect
+    });
     let without_priorities: Vec<(String, String)> = scenario
         .topology
         .pairs
@@ -313,11 +333,59 @@ pub fn judged_scenario(
     (judged, notes)
 }
 
+/// The first pair's bus host (`crate::bus`) that `fault` names, if any.
+fn named_bus(scenario: &Scenario, fault: &Fault) -> Option<String> {
+    let buses: Vec<String> = scenario
+        .topology
+        .pairs
+        .iter()
+        .map(|p| crate::bus::bus_host_name(&p.name))
+        .collect();
+    let groups: Vec<&Group> = match fault {
+        Fault::Partition { a, b }
+        | Fault::Bridge { a, b, .. }
+        | Fault::Loss { a, b, .. }
+        | Fault::Latency { a, b, .. } => vec![a, b],
+        Fault::PartitionOneWay { from, to } => vec![from, to],
+        _ => vec![],
+    };
+    let mut names: Vec<&String> = groups
+        .into_iter()
+        .filter_map(|g| match g {
+            Group::Hosts(names) => Some(names),
+            Group::Site(_) => None,
+        })
+        .flatten()
+        .collect();
+    if let Fault::Crash { target, .. }
+    | Fault::Start { target }
+    | Fault::Restart { target }
+    | Fault::Wipe { target }
+    | Fault::Pause { target }
+    | Fault::Resume { target }
+    | Fault::ClockOffset { target, .. }
+    | Fault::ClockDrift { target, .. }
+    | Fault::ClockJump { target, .. }
+    | Fault::ClockStrobe { target, .. }
+    | Fault::ClockReset { target } = fault
+        && let Target::Host(name) = target
+    {
+        names.push(name);
+    }
+    names.into_iter().find(|n| buses.contains(n)).cloned()
+}
+
 /// Why live mode cannot play `action`, if it cannot.
 fn step_refusal(scenario: &Scenario, action: &Action) -> Option<String> {
     let Action::Fault(fault) = action else {
         return None;
     };
+    if let Some(bus) = named_bus(scenario, fault) {
+        return Some(format!(
+            "{bus} is a pair's message bus, which only the simulator runs (the node programs \
+             publish no messages)"
+        ));
+    }
     let is_node = |target: &Target| match target {
         Target::Host(name) => scenario
             .topology
