@@ -381,3 +381,83 @@ fn decision_rng(seed: u64) -> TestRng {
     }
     TestRng::from_seed(RngAlgorithm::ChaCha, &key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::explore::generated_genotype;
+
+    fn names() -> Vec<String> {
+        ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect()
+    }
+
+    fn entry_genotype(seed: u64) -> Genotype {
+        let options = GenOptions::default();
+        generated_genotype(seed, &options).laid_out(options.fault_phase)
+    }
+
+    #[test]
+    fn a_seed_joins_for_a_new_point_or_pair_and_not_for_the_same_again() {
+        let mut corpus = Corpus::new(names());
+        assert!(corpus.fold(1, None, &[0, 1], || entry_genotype(1)));
+        assert!(!corpus.fold(2, None, &[0, 1], || unreachable!("not asked")));
+        assert!(
+            corpus.fold(3, None, &[0, 2], || entry_genotype(3)),
+            "new pair"
+        );
+        assert!(
+            corpus.fold(4, None, &[3], || entry_genotype(4)),
+            "new point"
+        );
+        assert_eq!(corpus.len(), 3);
+        assert_eq!(corpus.seeds_seen(), 4);
+        // Point 3 was reached once, point 0 three times: the entry reaching 3 weighs most.
+        let energies: Vec<f64> = corpus.entries().iter().map(|e| corpus.energy(e)).collect();
+        assert!(energies[2] > energies[0], "{energies:?}");
+    }
+
+    /// The plan of a seed depends on the seed and the corpus alone, and a corpus written and
+    /// read back plans the same: the replay promise of a guided seed.
+    #[test]
+    fn plans_replay_from_the_seed_and_the_corpus_file() {
+        let options = GenOptions::default();
+        let mut corpus = Corpus::new(names());
+        for (seed, points) in [(1u64, vec![0u16, 1]), (2, vec![2]), (3, vec![1, 3])] {
+            corpus.fold(seed, None, &points, || entry_genotype(seed));
+        }
+        let plans: Vec<Plan> = (100..120).map(|s| corpus.plan(s, &options)).collect();
+        assert_eq!(
+            plans,
+            (100..120)
+                .map(|s| corpus.plan(s, &options))
+                .collect::<Vec<_>>()
+        );
+        let mutants = plans.iter().filter(|p| p.parent.is_some()).count();
+        assert!((3..=17).contains(&mutants), "{mutants} of 20 mutants");
+        assert!(Corpus::new(names()).plan(100, &options) == Plan::fresh());
+
+        let dir = std::env::temp_dir().join(format!("splitbrain-corpus-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        corpus.write(&dir, &options).unwrap();
+        let loaded = Corpus::load(&dir.join("corpus.json"), names(), &options).unwrap();
+        assert_eq!(loaded, corpus);
+        let replayed: Vec<Plan> = (100..120).map(|s| loaded.plan(s, &options)).collect();
+        assert_eq!(replayed, plans);
+        // A corpus entry's file replays its run.
+        let file = dir.join("corpus/seed-2.toml");
+        let scenario = crate::scenario::load(&file).unwrap();
+        assert_eq!(scenario.seed, 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_corpus_file_that_is_not_one_is_refused_with_its_name() {
+        let dir = std::env::temp_dir().join(format!("splitbrain-badcorpus-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("corpus.json");
+        std::fs::write(&file, "{\"format\": \"other\"}").unwrap();
+        let error = Corpus::load(&file, names(), &GenOptions::default()).unwrap_err();
+        assert!(error.contains("corpus.json"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

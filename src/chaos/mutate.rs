@@ -382,3 +382,39 @@ fn swap_kind(what: What, runner: &mut TestRunner) -> What {
         _ => draw(runner, episode::what()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::explore::generated_genotype;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng};
+
+    fn runner(seed: u8) -> TestRunner {
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
+        TestRunner::new_with_rng(Config::default(), rng)
+    }
+
+    /// Mutants read back from their file, differ from their parent, keep its world, and are
+    /// the same for the same generator state; over many, every mutation comes up.
+    #[test]
+    fn mutants_are_valid_new_and_reproducible() {
+        let options = GenOptions::default();
+        let mut seen = Vec::new();
+        for seed in 1..=40u64 {
+            let parent = generated_genotype(seed, &options).laid_out(options.fault_phase);
+            let (child, applied) = mutant(&parent, &options, &mut runner(seed as u8))
+                .expect("a mutant within the attempts");
+            let again = mutant(&parent, &options, &mut runner(seed as u8)).unwrap();
+            assert_eq!((child.clone(), applied.clone()), again);
+            assert_eq!(child.topology, parent.topology);
+            let scenario = build(&child, &options);
+            assert_ne!(scenario.steps, build(&parent, &options).steps);
+            assert!(reads_back(&scenario));
+            assert_eq!(child.laid_out(options.fault_phase), child, "laid out");
+            seen.extend(applied);
+        }
+        for m in MUTATIONS {
+            assert!(seen.contains(&m), "{m} never applied: {seen:?}");
+        }
+    }
+}
