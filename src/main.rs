@@ -49,6 +49,10 @@ enum Command {
     /// to a scenario file and write a report (summary.json, junit.xml, index.html).
     #[command(after_long_help = cli::chaos::CHAOS_HELP)]
     Chaos(cli::chaos::ChaosArgs),
+    /// Run chaos on one team's deployment (a scenario file's world) and say, per invariant,
+    /// whether it held, naming the configuration choice behind each failure; exit 1 if not.
+    #[command(after_long_help = cli::audit::AUDIT_HELP)]
+    Audit(cli::audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,5 +66,6 @@ fn main() -> ExitCode {
         Command::Live(args) => cli::live::live(args),
         Command::Compare(args) => cli::compare::compare(args),
         Command::Chaos(args) => cli::chaos::chaos(args),
+        Command::Audit(args) => cli::audit::audit(args),
     }
 }

@@ -274,7 +274,7 @@ fn rng_for(seed: u64) -> TestRng {
 }
 
 /// Runs `scenario` with its own seed under a simulated-time limit, catching panics.
-fn run_and_judge(scenario: &Scenario) -> (Option<RunReport>, Option<Verdict>) {
+pub fn run_and_judge(scenario: &Scenario) -> (Option<RunReport>, Option<Verdict>) {
     let limit = scenario.end() + HANG_MARGIN;
     let run = catch_unwind(AssertUnwindSafe(|| {
         runner::run_with_limit(scenario, scenario.seed, false, limit)

@@ -1,6 +1,7 @@
 //! The commands of the `splitbrain` binary, one module each; `main` parses and dispatches.
 
 pub mod alloc;
+pub mod audit;
 pub mod bench;
 pub mod chaos;
 pub mod chaos_live;
