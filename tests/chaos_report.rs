@@ -85,6 +85,7 @@ fn write_failing_report(dir: &Path) {
         steps_before: scenario.steps.len(),
         steps_after: scenario.steps.len(),
         shrink_runs: 0,
+        mutant_of: None,
         timeline: failure_timeline(
             &report.history,
             scenario.end(),
@@ -99,6 +100,8 @@ fn write_failing_report(dir: &Path) {
         .filter(|(i, _)| i % 3 != 0)
         .map(|(i, p)| (i as u64 % 3, [*p].into_iter().collect()));
     let summary = ChaosSummary {
+        mode: "random".into(),
+        guided: None,
         seeds_run: 3,
         coverage: splitbrain::chaos::coverage::tally(coverage),
         violations: 1,
