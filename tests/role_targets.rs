@@ -64,7 +64,8 @@ fn role_names_in_groups_resolve_to_the_servers_holding_the_roles_then() {
             }
             Record::HostCrashed { host } => {
                 // The crash is recorded before the step that caused it.
-                if roles.remove(host.as_ref()).as_deref() == Some("leading") {
+                let role = roles.remove(host.as_ref());
+                if role.as_deref() == Some("leading") {
                     crashed_leader = Some(host.to_string());
                 }
             }

@@ -480,7 +480,11 @@ pub struct SimEnv {
 }
 
 impl SimEnv {
-    pub fn new(clock: HostClock, node: madsim::task::NodeId, coverage: Arc<SharedReached>) -> Self {
+    pub fn new(
+        clock: HostClock,
+        node: madsim::task::NodeId,
+        coverage: Arc<SharedReached>,
+    ) -> Self {
         SimEnv {
             clock,
             node,

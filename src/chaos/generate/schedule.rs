@@ -184,12 +184,6 @@ pub fn steps(
     episodes: &[Episode],
     fault_phase: Duration,
 ) -> Vec<Step> {
-    let names = Names::of(topology);
-    let session = topology.zk.session_timeout;
-    let last = fault_phase.saturating_sub(SPACING);
-    let mut placed: Vec<(usize, Placed)> = Vec::new();
-    for (index, episode) in episodes.iter().enumerate() {
-        if !swarm.keeps(episode.what.kind(), episode.roll) {
     let placed = layout(topology, swarm, episodes, fault_phase);
     let mut steps: Vec<Step> = placed.into_iter().flat_map(|(_, p)| p.steps).collect();
     steps.sort_by_key(|s| s.at);
@@ -214,6 +208,12 @@ fn layout(
     episodes: &[Episode],
     fault_phase: Duration,
 ) -> Vec<(usize, Placed)> {
+    let names = Names::of(topology);
+    let session = topology.zk.session_timeout;
+    let last = fault_phase.saturating_sub(SPACING);
+    let mut placed: Vec<(usize, Placed)> = Vec::new();
+    for (index, episode) in episodes.iter().enumerate() {
+        if !swarm.keeps(episode.what.kind(), episode.roll) {
             continue;
         }
         let hold =
