@@ -133,7 +133,10 @@ fn a_small_run_on_the_real_code_writes_a_clean_report() {
     }
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(html.contains("No violations."));
-    assert!(html.contains("id=\"coverage\""), "the page has a coverage section");
+    assert!(
+        html.contains("id=\"coverage\""),
+        "the page has a coverage section"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

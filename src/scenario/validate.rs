@@ -824,9 +824,13 @@ target = "zk-follower"
         let steps: Vec<String> = s.steps.iter().map(|s| s.action.to_string()).collect();
         assert_eq!(
             steps,
-            ["one-way [zk-leader] -> [a1,zk-follower]", "crash zk-follower"]
+            [
+                "one-way [zk-leader] -> [a1,zk-follower]",
+                "crash zk-follower"
+            ]
         );
-        let m = messages("[[step]]\nat = \"1s\"\ndo = \"partition\"\na = \"zk-lead\"\nb = \"dc2\"\n");
+        let m =
+            messages("[[step]]\nat = \"1s\"\ndo = \"partition\"\na = \"zk-lead\"\nb = \"dc2\"\n");
         assert!(m[0].contains("did you mean 'zk-leader'"), "{m:?}");
     }
 
@@ -880,7 +884,10 @@ target = "zk-follower"
             .replace("[zookeeper]\n", "[zookeeper]\nclient_model = \"java-defaults\"\n");
         let s = scenario("t", &text).unwrap();
         let t = &s.topology;
-        assert_eq!(t.pairs[0].nodes[1].session_timeout, Some(Duration::from_secs(4)));
+        assert_eq!(
+            t.pairs[0].nodes[1].session_timeout,
+            Some(Duration::from_secs(4))
+        );
         assert_eq!(t.pairs[0].nodes[0].session_timeout, None);
         assert_eq!(
             t.pairs[0].database.replication,
@@ -916,9 +923,18 @@ target = "zk-follower"
         assert_eq!(m.len(), 5, "{m:?}");
         assert!(m[0].contains("brings Curator's defaults"), "{m:?}");
         assert_eq!(m[1], "session_timeout must be longer than zero");
-        assert!(m[2].starts_with("unknown replication 'asynchronus'"), "{m:?}");
-        assert!(m[3].starts_with("replication applies to a primary-replica"), "{m:?}");
-        assert!(m[4].starts_with("replication_lag applies to asynchronous"), "{m:?}");
+        assert!(
+            m[2].starts_with("unknown replication 'asynchronus'"),
+            "{m:?}"
+        );
+        assert!(
+            m[3].starts_with("replication applies to a primary-replica"),
+            "{m:?}"
+        );
+        assert!(
+            m[4].starts_with("replication_lag applies to asynchronous"),
+            "{m:?}"
+        );
     }
 
     #[test]

@@ -480,11 +480,7 @@ pub struct SimEnv {
 }
 
 impl SimEnv {
-    pub fn new(
-        clock: HostClock,
-        node: madsim::task::NodeId,
-        coverage: Arc<SharedReached>,
-    ) -> Self {
+    pub fn new(clock: HostClock, node: madsim::task::NodeId, coverage: Arc<SharedReached>) -> Self {
         SimEnv {
             clock,
             node,
