@@ -2,7 +2,7 @@
 //! failure the configuration choice that let it happen (see [`splitbrain::chaos::audit`]).
 
 use super::chaos::{all_cores, explore_options, report_dir, run_with_progress, utc_now};
-use super::chaos::{initial_corpus, with_quiet_panics};
+use super::chaos::{initial_corpus, stop_on_ctrl_c, with_quiet_panics};
 use clap::Args;
 use splitbrain::chaos::audit::Audit;
 use splitbrain::chaos::campaign::CampaignOptions;
@@ -10,8 +10,7 @@ use splitbrain::chaos::output::{RunInfo, write_campaign};
 use splitbrain::scenario;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 pub const AUDIT_HELP: &str = "\
 The deployment is a scenario file's world: its sites, ensemble, client, pairs, databases and
@@ -116,23 +115,7 @@ pub fn audit(args: AuditArgs) -> ExitCode {
             }
         },
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let (stop, interrupted) = (stop.clone(), interrupted.clone());
-        let handler = ctrlc::set_handler(move || {
-            if interrupted.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            stop.store(true, Ordering::SeqCst);
-            eprintln!(
-                "\nsplitbrain audit: stopping; running seeds finish, then the report is written"
-            );
-        });
-        if let Err(e) = handler {
-            eprintln!("warning: Ctrl-C will not stop cleanly: {e}");
-        }
-    }
+    let (stop, interrupted) = stop_on_ctrl_c("audit");
     eprintln!(
         "splitbrain audit: {} — seeds {} to {} on {jobs} job(s), report in {}",
         args.deployment.display(),

@@ -209,24 +209,7 @@ pub fn chaos(args: ChaosArgs) -> ExitCode {
         guided,
     };
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let handler = {
-        let (stop, interrupted) = (stop.clone(), interrupted.clone());
-        ctrlc::set_handler(move || {
-            if interrupted.swap(true, Ordering::SeqCst) {
-                eprintln!("\nsplitbrain chaos: second Ctrl-C, exiting now without a report");
-                std::process::exit(130);
-            }
-            stop.store(true, Ordering::SeqCst);
-            eprintln!(
-                "\nsplitbrain chaos: stopping; running seeds finish, then the report is written (Ctrl-C again to exit at once)"
-            );
-        })
-    };
-    if let Err(e) = handler {
-        eprintln!("warning: Ctrl-C will not stop cleanly: {e}");
-    }
+    let (stop, interrupted) = stop_on_ctrl_c("chaos");
 
     eprintln!(
         "splitbrain chaos: seeds {} to {} of election {} ({mode}) on {jobs} job(s), report in {}",
@@ -259,6 +242,31 @@ pub fn chaos(args: ChaosArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Installs the Ctrl-C handler of a campaign command: the first Ctrl-C sets `stop` (running
+/// seeds finish, no new one starts, the report is still written) and `interrupted`; a second
+/// exits at once with status 130. Returns (stop, interrupted).
+pub fn stop_on_ctrl_c(command: &'static str) -> (Arc<AtomicBool>, Arc<AtomicBool>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let handler = {
+        let (stop, interrupted) = (stop.clone(), interrupted.clone());
+        ctrlc::set_handler(move || {
+            if interrupted.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsplitbrain {command}: second Ctrl-C, exiting now without a report");
+                std::process::exit(130);
+            }
+            stop.store(true, Ordering::SeqCst);
+            eprintln!(
+                "\nsplitbrain {command}: stopping; running seeds finish, then the report is written (Ctrl-C again to exit at once)"
+            );
+        })
+    };
+    if let Err(e) = handler {
+        eprintln!("warning: Ctrl-C will not stop cleanly: {e}");
+    }
+    (stop, interrupted)
 }
 
 /// Runs the campaign with the progress line on stderr and a note per finding above it.

@@ -287,21 +287,8 @@ impl FaultApplier {
 /// (`zk-leader`, `zk-follower`) the server that role resolved to, so a report says which
 /// server was cut.
 fn describe(world: &World, fault: &Fault) -> String {
-    let groups: Vec<&Group> = match fault {
-        Fault::Partition { a, b }
-        | Fault::Bridge { a, b, .. }
-        | Fault::Loss { a, b, .. }
-        | Fault::Latency { a, b, .. } => vec![a, b],
-        Fault::PartitionOneWay { from, to } => vec![from, to],
-        _ => vec![],
-    };
-    let mut roles: Vec<String> = groups
-        .into_iter()
-        .filter_map(|g| match g {
-            Group::Hosts(names) => Some(names),
-            Group::Site(_) => None,
-        })
-        .flatten()
+    let mut roles: Vec<String> = fault
+        .group_names()
         .filter_map(|name| {
             let role = Target::role_named(name)?;
             let holder = role_holder(world, &role).ok()?;
@@ -340,6 +327,22 @@ impl Fault {
                 | Fault::Resume { .. }
                 | Fault::ClockReset { .. }
         )
+    }
+
+    /// The host names a link fault's groups list (not the hosts of a site it names).
+    pub fn group_names(&self) -> impl Iterator<Item = &String> {
+        let groups: Vec<&Group> = match self {
+            Fault::Partition { a, b }
+            | Fault::Bridge { a, b, .. }
+            | Fault::Loss { a, b, .. }
+            | Fault::Latency { a, b, .. } => vec![a, b],
+            Fault::PartitionOneWay { from, to } => vec![from, to],
+            _ => vec![],
+        };
+        groups.into_iter().flat_map(|g| match g {
+            Group::Hosts(names) => names.as_slice(),
+            Group::Site(_) => &[],
+        })
     }
 
     /// The host a host fault hits.

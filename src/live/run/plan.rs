@@ -5,7 +5,7 @@
 use crate::election::ElectionCode;
 use crate::scenario::programs::BUILT_IN;
 use crate::scenario::{Action, Scenario};
-use crate::sim::fault::{Fault, Group, Target};
+use crate::sim::fault::{Fault, Target};
 use crate::sim::topology::DatabaseMode;
 use crate::zk::client::ClientModel;
 use std::fmt;
@@ -341,38 +341,12 @@ fn named_bus(scenario: &Scenario, fault: &Fault) -> Option<String> {
         .iter()
         .map(|p| crate::bus::bus_host_name(&p.name))
         .collect();
-    let groups: Vec<&Group> = match fault {
-        Fault::Partition { a, b }
-        | Fault::Bridge { a, b, .. }
-        | Fault::Loss { a, b, .. }
-        | Fault::Latency { a, b, .. } => vec![a, b],
-        Fault::PartitionOneWay { from, to } => vec![from, to],
-        _ => vec![],
+    let target = match fault.target() {
+        Some(Target::Host(name)) => Some(name),
+        _ => None,
     };
-    let mut names: Vec<&String> = groups
-        .into_iter()
-        .filter_map(|g| match g {
-            Group::Hosts(names) => Some(names),
-            Group::Site(_) => None,
-        })
-        .flatten()
-        .collect();
-    if let Fault::Crash { target, .. }
-    | Fault::Start { target }
-    | Fault::Restart { target }
-    | Fault::Wipe { target }
-    | Fault::Pause { target }
-    | Fault::Resume { target }
-    | Fault::ClockOffset { target, .. }
-    | Fault::ClockDrift { target, .. }
-    | Fault::ClockJump { target, .. }
-    | Fault::ClockStrobe { target, .. }
-    | Fault::ClockReset { target } = fault
-        && let Target::Host(name) = target
-    {
-        names.push(name);
-    }
-    names.into_iter().find(|n| buses.contains(n)).cloned()
+    let mut names = fault.group_names().chain(target);
+    names.find(|n| buses.contains(n)).cloned()
 }
 
 /// Why live mode cannot play `action`, if it cannot.
