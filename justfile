@@ -82,9 +82,10 @@ bench seeds="10":
 chaos seeds="10000" *args="":
     cargo run --profile perf -- chaos --seeds {{seeds}} {{args}}
 
-# Seeds random chaos needs to find each known-bug variant p1 … p8, n1 … n4.
-bench-known-bugs seeds="2000":
-    cargo run --profile perf -- bench --known-bugs --seeds {{seeds}}
+# Seeds chaos needs (random and guided, median and worst over 3 starts) to find each known-bug
+# variant p1 … p8, n1 … n4; `just bench-known-bugs 2000 5` for the full measure.
+bench-known-bugs seeds="500" starts="3":
+    cargo run --profile perf -- bench --known-bugs --seeds {{seeds}} --starts {{starts}}
 
 # Measures the build with profile-guided optimisation (see bench-scale-pgo) where llvm-tools
 # is installed, else the plain perf build; the bench's `build` line says which.
